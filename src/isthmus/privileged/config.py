@@ -1,0 +1,212 @@
+"""rootwrap.conf: oslo.rootwrap's options plus the daemon's own.
+
+All options live in `[DEFAULT]`. The oslo.rootwrap options keep their names,
+defaults and meaning (`filters_path`, `exec_dirs`, `use_syslog`,
+`syslog_log_facility`, `syslog_log_level`, `daemon_timeout`,
+`rlimit_nofile`); Isthmus adds `daemon_socket`, `daemon_allowed_users` and
+`daemon_allowed_groups` for the authenticated daemon. Differences on purpose:
+list items are whitespace-stripped (`/a, /b` means two directories, not
+`/a` and ` /b`), and exec_dirs entries that are relative, contain `..` or
+are writable by non-root users are dropped, because a command resolved
+through them would run attacker-controlled code as root.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from isthmus.privileged.exceptions import ConfigError
+from isthmus.privileged.ini import parse_ini
+from isthmus.privileged.trust import untrusted_reason
+
+DEFAULT_CONFIG_PATH = "/etc/isthmus/rootwrap.conf"
+DEFAULT_SOCKET_PATH = "/run/isthmus/rootwrap.sock"
+
+# Syslog facilities by name, as logging.handlers.SysLogHandler knows them;
+# kept here so the CLI does not import logging just to validate a name.
+_FACILITIES = {
+    "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "security": 4,
+    "syslog": 5, "lpr": 6, "news": 7, "uucp": 8, "cron": 9, "authpriv": 10,
+    "ftp": 11, "ntp": 12, "audit": 13, "console": 14, "solaris-cron": 15,
+    **{f"local{i}": 16 + i for i in range(8)},
+}
+_LEVELS = {
+    "CRITICAL": 50, "FATAL": 50, "ERROR": 40, "WARN": 30, "WARNING": 30,
+    "INFO": 20, "DEBUG": 10, "NOTSET": 0,
+}
+_TRUE = {"1", "yes", "true", "on"}
+_FALSE = {"0", "no", "false", "off"}
+
+
+@dataclass(frozen=True)
+class RootwrapConfig:
+    """The parsed, validated contents of one rootwrap.conf."""
+
+    path: str
+    filters_path: tuple[str, ...]
+    exec_dirs: tuple[str, ...]
+    use_syslog: bool = False
+    syslog_log_facility: int = _FACILITIES["syslog"]
+    syslog_log_level: int = _LEVELS["ERROR"]
+    daemon_timeout: int = 600
+    rlimit_nofile: int = 1024
+    daemon_socket: str = DEFAULT_SOCKET_PATH
+    daemon_allowed_uids: frozenset[int] = frozenset()
+    daemon_allowed_gids: frozenset[int] = frozenset()
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+
+def load_config(path: str) -> RootwrapConfig:
+    """Read and validate `path`; raises ConfigError with the file and reason."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            if os.geteuid() == 0:
+                reason = untrusted_reason(path, os.fstat(handle.fileno()))
+                if reason:
+                    raise ConfigError(f"Incorrect configuration file: {path}: {reason}")
+            text = handle.read()
+    except OSError as exc:
+        raise ConfigError(
+            f"Incorrect configuration file: {path}: {exc.strerror}"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"Incorrect configuration file: {path}: not UTF-8 ({exc})") from None
+    parsed = parse_ini(text)
+    if parsed.bad_lines:
+        number, reason = parsed.bad_lines[0]
+        raise ConfigError(f"Incorrect configuration file: {path}: line {number}: {reason}")
+    section = parsed.sections.get("DEFAULT")
+    values = {name: entry.value for name, entry in section.entries.items()} if section else {}
+    return _build(path, values)
+
+
+def _build(path: str, values: dict[str, str]) -> RootwrapConfig:
+    def bad(option: str, message: str) -> ConfigError:
+        return ConfigError(f"Incorrect value in {path}: {option}: {message}")
+
+    warnings: list[str] = []
+    if "filters_path" not in values:
+        raise ConfigError(
+            f"Incorrect configuration file: {path}: missing filters_path in [DEFAULT]; "
+            "set it to the directories holding *.filters files"
+        )
+    filters_path = tuple(_split_list(values["filters_path"]))
+
+    if "exec_dirs" in values:
+        raw_dirs = _split_list(values["exec_dirs"])
+    else:
+        raw_dirs = [d for d in os.environ.get("PATH", "").split(":") if d]
+    exec_dirs = tuple(_safe_exec_dirs(raw_dirs, warnings))
+
+    use_syslog = _boolean(values.get("use_syslog", "false"), lambda m: bad("use_syslog", m))
+
+    facility_name = values.get("syslog_log_facility", "syslog")
+    facility = _facility(facility_name)
+    if facility is None:
+        raise bad(
+            "syslog_log_facility",
+            f"Unexpected syslog facility: {facility_name}; use a name such as "
+            "'syslog', 'auth', 'local0' or a LOG_* constant",
+        )
+    level_name = values.get("syslog_log_level", "ERROR")
+    level = _LEVELS.get(level_name.upper())
+    if level is None:
+        raise bad("syslog_log_level", f"Unexpected log level: {level_name}; use DEBUG, INFO, WARNING or ERROR")
+
+    daemon_timeout = _integer(values.get("daemon_timeout", "600"), lambda m: bad("daemon_timeout", m))
+    rlimit_nofile = _integer(values.get("rlimit_nofile", "1024"), lambda m: bad("rlimit_nofile", m))
+    if rlimit_nofile < 16:
+        raise bad("rlimit_nofile", f"{rlimit_nofile} is too low to run anything; use at least 16")
+
+    socket_path = values.get("daemon_socket", DEFAULT_SOCKET_PATH).strip()
+    if not os.path.isabs(socket_path):
+        raise bad("daemon_socket", f"expected an absolute path, got {socket_path!r}")
+
+    uids = _resolve_ids(_split_list(values.get("daemon_allowed_users", "")), _uid_of, "user", warnings)
+    gids = _resolve_ids(_split_list(values.get("daemon_allowed_groups", "")), _gid_of, "group", warnings)
+
+    return RootwrapConfig(
+        path=path,
+        filters_path=filters_path,
+        exec_dirs=exec_dirs,
+        use_syslog=use_syslog,
+        syslog_log_facility=facility,
+        syslog_log_level=level,
+        daemon_timeout=daemon_timeout,
+        rlimit_nofile=rlimit_nofile,
+        daemon_socket=socket_path,
+        daemon_allowed_uids=frozenset(uids),
+        daemon_allowed_gids=frozenset(gids),
+        warnings=tuple(warnings),
+    )
+
+
+def _split_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _safe_exec_dirs(candidates: list[str], warnings: list[str]) -> list[str]:
+    """Keep absolute, `..`-free directories that only root can write."""
+    kept: list[str] = []
+    for directory in candidates:
+        if not os.path.isabs(directory) or ".." in directory.split("/"):
+            warnings.append(f"exec_dirs: ignoring {directory!r}: expected an absolute path without '..'")
+            continue
+        if not os.path.isdir(directory):
+            continue
+        reason = untrusted_reason(os.path.realpath(directory)) if os.geteuid() == 0 else None
+        if reason:
+            warnings.append(f"exec_dirs: ignoring {directory}: {reason}")
+            continue
+        kept.append(os.path.normpath(directory))
+    return kept
+
+
+def _boolean(value: str, error) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise error(f"Not a boolean: {value}")
+
+
+def _integer(value: str, error) -> int:
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise error(f"expected an integer, got {value!r}") from None
+
+
+def _facility(name: str) -> int | None:
+    name = name.strip()
+    if name.startswith("LOG_"):
+        return _FACILITIES.get(name[4:].lower())
+    return _FACILITIES.get(name.lower())
+
+
+def _uid_of(name: str) -> int:
+    import pwd
+
+    return pwd.getpwnam(name).pw_uid
+
+
+def _gid_of(name: str) -> int:
+    import grp
+
+    return grp.getgrnam(name).gr_gid
+
+
+def _resolve_ids(names: list[str], lookup, kind: str, warnings: list[str]) -> list[int]:
+    """Names or numbers to ids; unknown names are skipped (fail closed) with a warning."""
+    ids: list[int] = []
+    for name in names:
+        if name.isdigit():
+            ids.append(int(name))
+            continue
+        try:
+            ids.append(lookup(name))
+        except KeyError:
+            warnings.append(f"daemon_allowed_{kind}s: no such {kind} {name!r}; ignored")
+    return ids

@@ -1,0 +1,213 @@
+"""Running an allowed command: no shell, clean environment, optional stdin, timeout.
+
+Root commands start through `os.posix_spawn` (vfork-style, ~0.1 ms cheaper
+than `subprocess.Popen` and far cheaper than a `preexec_fn`, which forces a
+full fork and runs Python in the child of a threaded process).
+Commands with another `run_as` user go through `subprocess.Popen` with
+`user`/`group`/`extra_groups=[]`, which switches uid, gid and supplementary
+groups in C (oslo.rootwrap only calls setuid, leaving gid 0 and root's
+groups). Every command gets its own session so a timeout can kill it and
+its children as a group.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import time
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from isthmus.privileged.filters import Match
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+MAX_OUTPUT_BYTES = 32 * 1024 * 1024
+_CHUNK = 256 * 1024
+_KILL_GRACE_S = 2.0
+_DEVNULL: int | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one command. returncode is -N when killed by signal N."""
+
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool = False
+    output_truncated: bool = False
+
+
+def child_environment(exec_dirs: Sequence[str], extra: Mapping[str, str] = {}) -> dict[str, str]:
+    """The whole environment a command gets: nothing inherited from the caller.
+
+    Variables allowed by an EnvFilter come on top.
+    """
+    env = {"PATH": ":".join(exec_dirs) or DEFAULT_PATH, "LANG": "C.UTF-8"}
+    env.update(extra)
+    return env
+
+
+def run(
+    match: Match,
+    env: Mapping[str, str],
+    stdin: bytes | None = None,
+    timeout_s: float | None = None,
+) -> Outcome:
+    """Run `match.command` and collect its output; never raises for the command's own failure."""
+    if match.run_as == "root":
+        return _run_spawned(match.command, env, stdin, timeout_s)
+    return _run_as_user(match, env, stdin, timeout_s)
+
+
+def _devnull() -> int:
+    global _DEVNULL
+    if _DEVNULL is None:
+        _DEVNULL = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    return _DEVNULL
+
+
+def _run_spawned(
+    command: list[str], env: Mapping[str, str], stdin: bytes | None, timeout_s: float | None
+) -> Outcome:
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    in_r, in_w = os.pipe() if stdin is not None else (_devnull(), -1)
+    try:
+        pid = os.posix_spawn(
+            command[0],
+            command,
+            env,
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, in_r, 0),
+                (os.POSIX_SPAWN_DUP2, out_w, 1),
+                (os.POSIX_SPAWN_DUP2, err_w, 2),
+            ],
+            setsid=True,
+            setsigmask=(),
+            # Python ignores SIGPIPE and SIGXFSZ; commands expect the defaults.
+            setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
+        )
+    except BaseException:
+        for fd in (out_r, err_r, in_w):
+            if fd >= 0:
+                os.close(fd)
+        raise
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+        if in_w >= 0:
+            os.close(in_r)
+    return _collect(pid, out_r, err_r, in_w, stdin or b"", timeout_s)
+
+
+def _collect(
+    pid: int, out_r: int, err_r: int, in_w: int, stdin: bytes, timeout_s: float | None
+) -> Outcome:
+    """Feed stdin, drain stdout/stderr, enforce the deadline, reap the child."""
+    buffers: dict[int, list[bytes]] = {out_r: [], err_r: []}
+    poller = select.poll()
+    poller.register(out_r, select.POLLIN)
+    poller.register(err_r, select.POLLIN)
+    open_fds = {out_r, err_r}
+    view = memoryview(stdin)
+    if in_w >= 0:
+        if view:
+            os.set_blocking(in_w, False)
+            poller.register(in_w, select.POLLOUT)
+            open_fds.add(in_w)
+        else:
+            os.close(in_w)
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    timed_out = truncated = False
+    total = 0
+    try:
+        while open_fds:
+            wait_ms = None
+            if deadline is not None:
+                wait_ms = max(0, int((deadline - time.monotonic()) * 1000) + 1)
+            events = poller.poll(wait_ms)
+            if not events and deadline is not None and time.monotonic() >= deadline:
+                if timed_out or truncated:
+                    # Something that left the process group still holds the
+                    # pipes; stop waiting for it.
+                    break
+                timed_out = True
+                _kill_group(pid)
+                deadline = time.monotonic() + _KILL_GRACE_S
+                continue
+            for fd, event in events:
+                if fd == in_w:
+                    try:
+                        written = os.write(in_w, view[:_CHUNK])
+                        view = view[written:]
+                    except BrokenPipeError:
+                        view = view[:0]
+                    if not view or event & (select.POLLERR | select.POLLHUP):
+                        poller.unregister(in_w)
+                        os.close(in_w)
+                        open_fds.discard(in_w)
+                    continue
+                chunk = os.read(fd, _CHUNK)
+                if not chunk:
+                    poller.unregister(fd)
+                    open_fds.discard(fd)
+                    continue
+                total += len(chunk)
+                if total > MAX_OUTPUT_BYTES and not truncated:
+                    truncated = True
+                    _kill_group(pid)
+                    deadline = time.monotonic() + _KILL_GRACE_S
+                if not truncated:
+                    buffers[fd].append(chunk)
+    finally:
+        for fd in open_fds:
+            os.close(fd)
+        for fd in (out_r, err_r):
+            if fd not in open_fds:
+                os.close(fd)
+        _, status = os.waitpid(pid, 0)
+    return Outcome(
+        os.waitstatus_to_exitcode(status),
+        b"".join(buffers[out_r]),
+        b"".join(buffers[err_r]),
+        timed_out,
+        truncated,
+    )
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _run_as_user(
+    match: Match, env: Mapping[str, str], stdin: bytes | None, timeout_s: float | None
+) -> Outcome:
+    import pwd
+    import subprocess
+
+    user = pwd.getpwnam(match.run_as)
+    process = subprocess.Popen(
+        match.command,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(env),
+        cwd="/",
+        close_fds=True,
+        start_new_session=True,
+        user=user.pw_uid,
+        group=user.pw_gid,
+        extra_groups=[],
+    )
+    try:
+        stdout, stderr = process.communicate(stdin, timeout=timeout_s)
+        return Outcome(process.returncode, stdout, stderr)
+    except subprocess.TimeoutExpired:
+        _kill_group(process.pid)
+        stdout, stderr = process.communicate()
+        return Outcome(process.returncode, stdout, stderr, timed_out=True)

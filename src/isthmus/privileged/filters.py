@@ -1,0 +1,560 @@
+"""Command filters with oslo.rootwrap's names, arguments and matching rules.
+
+A filter answers one question: may this argv run, and if so, what exactly
+is executed? The answer is always the filter's own executable resolved
+through `exec_dirs` (never the caller's argv[0]), plus arguments.
+
+Where oslo.rootwrap's rules let a caller escape, these are stricter (see
+docs/privileged.md, "Differences from oslo.rootwrap"):
+
+- chaining filters (`IpNetnsExecFilter`, `ChainingRegExpFilter`) match the
+  inner command as sent, not its basename, and execute the inner filter's
+  resolved executable, so a caller-owned `/tmp/x/ip` never runs;
+- `IpFilter` refuses batch mode (`-b`, `-batch`, `-force`) and a `netns exec`
+  pair anywhere in the arguments;
+- regular expressions must match the whole argument (`re.fullmatch`, so
+  alternations and trailing newlines cannot escape the anchor), a bare `.`
+  not followed by a quantifier matches a literal dot, and arguments with a
+  `..` path component are refused;
+- `PathFilter` compares real paths on path-component boundaries and refuses
+  relative arguments;
+- `EnvFilter` never mutates the caller's argv, refuses dangerous variable
+  names (PATH, LD_*, PYTHON*, ...) when the filter is defined, and checks
+  the words after the command as patterns instead of ignoring them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from typing import ClassVar, Sequence
+
+from isthmus.privileged.exceptions import ExecutableNotFound, FilterDefinitionError, NotAllowed
+from isthmus.privileged.trust import untrusted_reason
+
+_NETNS_WORDS = frozenset({"net", "netn", "netns"})
+_EXEC_WORDS = frozenset({"e", "ex", "exe", "exec"})
+_QUANTIFIERS = frozenset("*+?{")
+
+# Variables that change what a program loads or executes; an EnvFilter
+# that lets the caller set them would hand out root.
+_DANGEROUS_ENV_NAMES = frozenset({
+    "PATH", "HOME", "IFS", "ENV", "BASH_ENV", "SHELLOPTS", "BASHOPTS", "PS4",
+    "CDPATH", "GLOBIGNORE", "GCONV_PATH", "GLIBC_TUNABLES", "HOSTALIASES",
+    "LOCALDOMAIN", "RES_OPTIONS", "NLSPATH", "LOCPATH", "TZDIR",
+    "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "OPENSSL_CONF", "OPENSSL_ENGINES",
+})
+_DANGEROUS_ENV_PREFIXES = ("LD_", "PYTHON", "PERL", "RUBY", "NODE_", "BASH_FUNC_", "MALLOC_", "LUA_", "XDG_")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a leaf filter would run for an argv, before exec_dirs resolution."""
+
+    exec_path: str
+    args: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Match:
+    """The outcome of a successful match: exactly what will be executed."""
+
+    filter_name: str
+    command: list[str]
+    env: dict[str, str]
+    run_as: str
+
+
+def dangerous_env_name(name: str) -> bool:
+    """True for variables that let the caller choose code the command loads."""
+    return name in _DANGEROUS_ENV_NAMES or name.startswith(_DANGEROUS_ENV_PREFIXES)
+
+
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """Compile a filter regex for `fullmatch`, a bare `.` meaning a literal dot.
+
+    `.` followed by `*`, `+`, `?` or `{` keeps its wildcard meaning, so
+    `.*` still means "anything"; `strongswan.d` no longer accepts
+    `strongswan_d`.
+    """
+    try:
+        return re.compile(_literal_dots(pattern))
+    except re.error as exc:
+        raise FilterDefinitionError(f"invalid regular expression {pattern!r}: {exc}") from None
+
+
+def _literal_dots(pattern: str) -> str:
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            if char == "]":
+                in_class = False
+        elif char == "[":
+            in_class = True
+            # A ']' right after '[' or '[^' is a literal member, not the end.
+            out.append(char)
+            i += 1
+            if pattern[i : i + 1] == "^":
+                out.append("^")
+                i += 1
+            if pattern[i : i + 1] == "]":
+                out.append("]")
+                i += 1
+            continue
+        elif char == "." and pattern[i + 1 : i + 2] not in _QUANTIFIERS:
+            # pattern[i+1:i+2] is "" at the end, which is not a quantifier.
+            out.append(r"\.")
+            i += 1
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def _has_dotdot(value: str) -> bool:
+    return ".." in value.split("/")
+
+
+def _names_command(exec_path: str, argv0: str) -> bool:
+    """oslo.rootwrap's command check: the exact exec_path or its basename."""
+    return argv0 == exec_path or argv0 == os.path.basename(exec_path)
+
+
+class CommandFilter:
+    """`name: CommandFilter, exec_path, run_as`: the command with any arguments."""
+
+    usage: ClassVar[str] = "exec_path, run_as"
+    min_args: ClassVar[int] = 2
+
+    def __init__(self, exec_path: str, run_as: str, *args: str) -> None:
+        self.name = type(self).__name__
+        self.exec_path = exec_path
+        self.run_as = run_as
+        self.args = list(args)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, exec_path={self.exec_path!r}, run_as={self.run_as!r})"
+
+    def plan(self, argv: Sequence[str], exec_dirs: Sequence[str] = ()) -> Plan | None:
+        """The executable and arguments this filter allows for argv, or None."""
+        if not argv or not _names_command(self.exec_path, argv[0]):
+            return None
+        return Plan(self.exec_path, list(argv[1:]))
+
+    # oslo.rootwrap-compatible accessors, handy in tests and tools.
+    def match(self, argv: Sequence[str] | None) -> bool:
+        return bool(argv) and self.plan(list(argv)) is not None
+
+    def get_command(self, argv: Sequence[str], exec_dirs: Sequence[str] | None = None) -> list[str]:
+        plan = self.plan(list(argv), exec_dirs or ())
+        if plan is None:
+            raise NotAllowed(argv, f"filter {self.name} does not match")
+        resolved, reason = resolve_executable(plan.exec_path, exec_dirs or ())
+        if resolved is None:
+            raise ExecutableNotFound(plan.exec_path, self.name, reason)
+        return [resolved, *plan.args]
+
+    def get_environment(self, argv: Sequence[str]) -> dict[str, str]:
+        plan = self.plan(list(argv))
+        return dict(plan.env) if plan else {}
+
+
+class RegExpFilter(CommandFilter):
+    """`RegExpFilter, exec_path, run_as, re0, re1, ...`: one pattern per argv word.
+
+    As in oslo.rootwrap, `re0` is matched against the command name the
+    caller sent and `exec_path` is what runs.
+    """
+
+    usage = "exec_path, run_as, regex for argv[0], regex for argv[1], ..."
+
+    def __init__(self, exec_path: str, run_as: str, *patterns: str) -> None:
+        super().__init__(exec_path, run_as, *patterns)
+        self.patterns = [compile_pattern(p) for p in patterns]
+
+    def plan(self, argv: Sequence[str], exec_dirs: Sequence[str] = ()) -> Plan | None:
+        if not argv or len(argv) != len(self.patterns):
+            return None
+        for pattern, value in zip(self.patterns, argv):
+            if _has_dotdot(value) or not pattern.fullmatch(value):
+                return None
+        return Plan(self.exec_path, list(argv[1:]))
+
+
+class PathFilter(CommandFilter):
+    """`PathFilter, exec_path, run_as, c1, c2, ...`: one constraint per argument.
+
+    `pass` accepts anything, a relative constraint must equal the argument,
+    an absolute constraint is a directory the argument's real path must be
+    inside (or equal to). The command receives the resolved paths.
+    """
+
+    usage = "exec_path, run_as, constraint for argv[1], ..."
+
+    def plan(self, argv: Sequence[str], exec_dirs: Sequence[str] = ()) -> Plan | None:
+        if len(argv) < 2 or len(argv) - 1 != len(self.args):
+            return None
+        if not _names_command(self.exec_path, argv[0]):
+            return None
+        args: list[str] = []
+        for constraint, value in zip(self.args, argv[1:]):
+            if constraint == "pass":
+                args.append(value)
+            elif not constraint.startswith("/"):
+                if value != constraint:
+                    return None
+                args.append(value)
+            else:
+                real = _path_inside(value, constraint)
+                if real is None:
+                    return None
+                args.append(real)
+        return Plan(self.exec_path, args)
+
+
+def _path_inside(value: str, directory: str) -> str | None:
+    """The real path of `value` if it lies inside `directory`, else None."""
+    if not value.startswith("/"):
+        return None
+    real = os.path.realpath(value)
+    base = os.path.realpath(directory)
+    if real == base or real.startswith(base.rstrip("/") + "/"):
+        return real
+    return None
+
+
+class KillFilter(CommandFilter):
+    """`KillFilter, run_as, target_exe, sig1, sig2, ...`: `kill [SIG] PID` of one program.
+
+    The target is read from `/proc/PID/exe`; a relative target must be found
+    in one of exec_dirs (oslo.rootwrap uses its own PATH).
+    """
+
+    usage = "run_as, target executable, allowed signals..."
+
+    def __init__(self, run_as: str, target_exe: str, *signals: str) -> None:
+        super().__init__("/bin/kill", run_as, target_exe, *signals)
+        self.target_exe = target_exe
+        self.signals = list(signals)
+
+    def plan(self, argv: Sequence[str], exec_dirs: Sequence[str] = ()) -> Plan | None:
+        if not argv or argv[0] != "kill":
+            return None
+        if len(argv) == 3:
+            if argv[1] not in self.signals:
+                return None
+        elif len(argv) != 2 or self.signals:
+            return None
+        pid = argv[-1]
+        if not pid.isdigit() or int(pid) <= 0:
+            return None
+        program = _pid_executable(int(pid))
+        if program is None:
+            return None
+        if os.path.isabs(self.target_exe):
+            ok = program == self.target_exe
+        else:
+            ok = (
+                os.path.basename(program) == self.target_exe
+                and os.path.dirname(program) in set(exec_dirs)
+            )
+        return Plan(self.exec_path, list(argv[1:])) if ok else None
+
+    def match(self, argv: Sequence[str] | None, exec_dirs: Sequence[str] = ()) -> bool:  # type: ignore[override]
+        return bool(argv) and self.plan(list(argv), exec_dirs) is not None
+
+
+def _pid_executable(pid: int) -> str | None:
+    """The executable of a process, as the kernel reports it."""
+    try:
+        target = os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+    # An upgraded or deleted binary shows as "path (deleted)" and older
+    # kernels may append a NUL part; both name the same program.
+    target = target.split("\0", 1)[0]
+    return target.removesuffix(" (deleted)")
+
+
+class ReadFileFilter(CommandFilter):
+    """`ReadFileFilter, file_path`: exactly `cat file_path`, as root."""
+
+    usage = "file_path"
+    min_args = 1
+
+    def __init__(self, file_path: str, *args: str) -> None:
+        super().__init__("/bin/cat", "root", file_path, *args)
+        self.file_path = file_path
+
+    def plan(self, argv: Sequence[str], exec_dirs: Sequence[str] = ()) -> Plan | None:
+        if list(argv) != ["cat", self.file_path]:
+            return None
+        return Plan(self.exec_path, [self.file_path])
+
+
+class IpFilter(CommandFilter):
+    """`IpFilter, exec_path, run_as`: `ip` with anything but `netns exec` and batch mode."""
+
+    def plan(self, argv: Sequence[str], exec_dirs: Sequence[str] = ()) -> Plan | None:
+        if not argv or argv[0] != "ip" or ip_refusal(argv) is not None:
+            return None
+        return Plan(self.exec_path, list(argv[1:]))
+
+
+def ip_refusal(argv: Sequence[str]) -> str | None:
+    """Why `ip` must not run with these arguments through IpFilter, or None."""
+    words = list(argv[1:])
+    for word in words:
+        option = word[1:] if word.startswith("--") else word
+        option = option.split("=", 1)[0]
+        # ip accepts any unambiguous prefix of an option: -b, -ba, ... -batch.
+        if len(option) >= 2 and "-batch".startswith(option):
+            return "ip batch mode (-batch) reads commands from a file or stdin"
+        if len(option) >= 3 and "-force".startswith(option):
+            return "ip -force only makes sense with batch mode"
+    for first, second in zip(words, words[1:]):
+        if first in _NETNS_WORDS and second in _EXEC_WORDS:
+            return "ip netns exec is only allowed through IpNetnsExecFilter"
+    return None
+
+
+class EnvFilter(CommandFilter):
+    """`EnvFilter, env, run_as, NAME1=, NAME2=, command[, regex...]`: set variables, then run.
+
+    The caller sends `[env] NAME1=v NAME2=v command args...`; the set of
+    names must equal the filter's. Words after the command in the filter are
+    patterns the remaining arguments must match one to one (oslo.rootwrap
+    ignores them); without such words any arguments are accepted.
+    """
+
+    usage = "exec_path, run_as, NAME=, ..., command[, argument regexes...]"
+    min_args = 3
+
+    def __init__(self, exec_path: str, run_as: str, *args: str) -> None:
+        super().__init__(exec_path, run_as, *args)
+        names: list[str] = []
+        words = list(args)
+        while words and "=" in words[0]:
+            name = words.pop(0).split("=", 1)[0]
+            if not _ENV_NAME.fullmatch(name):
+                raise FilterDefinitionError(f"{name!r} is not a valid environment variable name")
+            if dangerous_env_name(name):
+                raise FilterDefinitionError(
+                    f"EnvFilter must not let callers set {name}: it changes which code runs as root; "
+                    "remove it from the filter"
+                )
+            names.append(name)
+        if not names:
+            raise FilterDefinitionError("EnvFilter needs at least one NAME= before the command")
+        if not words:
+            raise FilterDefinitionError("EnvFilter needs a command after its NAME= list")
+        self.env_names = frozenset(names)
+        self.command = words[0]
+        self.arg_patterns = [compile_pattern(p) for p in words[1:]]
+
+    def plan(self, argv: Sequence[str], exec_dirs: Sequence[str] = ()) -> Plan | None:
+        words = list(argv)
+        if words and words[0] == "env":
+            words = words[1:]
+        env: dict[str, str] = {}
+        names: set[str] = set()
+        while words and "=" in words[0]:
+            name, value = words.pop(0).split("=", 1)
+            names.add(name)
+            if value:
+                env[name] = value
+        if names != self.env_names or not words:
+            return None
+        if not _names_command(self.command, words[0]):
+            return None
+        rest = words[1:]
+        if self.arg_patterns:
+            if len(rest) != len(self.arg_patterns):
+                return None
+            if any(_has_dotdot(v) or not p.fullmatch(v) for p, v in zip(self.arg_patterns, rest)):
+                return None
+        exec_path = self.command if os.path.basename(self.exec_path) == "env" else self.exec_path
+        return Plan(exec_path, rest, env)
+
+
+class ChainingFilter(CommandFilter):
+    """Base of filters whose argv ends in another command, checked on its own."""
+
+    def split(self, argv: Sequence[str]) -> tuple[list[str], list[str]] | None:
+        """(outer arguments after argv[0], inner argv), or None if not this shape."""
+        return None
+
+    def plan(self, argv: Sequence[str], exec_dirs: Sequence[str] = ()) -> Plan | None:
+        # A chaining filter never allows anything by itself; match_command
+        # combines it with the filter that allows the inner command.
+        return None
+
+    def match(self, argv: Sequence[str] | None) -> bool:
+        return bool(argv) and self.split(list(argv)) is not None
+
+    def exec_args(self, argv: Sequence[str]) -> list[str]:
+        """The inner command line (oslo.rootwrap's name for it)."""
+        parts = self.split(list(argv))
+        return parts[1] if parts else []
+
+
+class IpNetnsExecFilter(ChainingFilter):
+    """`IpNetnsExecFilter, exec_path, root`: `ip netns exec NS <allowed command>`."""
+
+    def split(self, argv: Sequence[str]) -> tuple[list[str], list[str]] | None:
+        if self.run_as != "root" or len(argv) < 5 or argv[0] != "ip":
+            return None
+        if argv[1] not in _NETNS_WORDS or argv[2] not in _EXEC_WORDS:
+            return None
+        if not valid_netns_name(argv[3]):
+            return None
+        return list(argv[1:4]), list(argv[4:])
+
+
+def valid_netns_name(name: str) -> bool:
+    """A namespace name `ip netns` would store as one file under /run/netns."""
+    return (
+        0 < len(name) <= 255
+        and "/" not in name
+        and "\0" not in name
+        and name not in (".", "..")
+        and not name.startswith("-")
+    )
+
+
+class ChainingRegExpFilter(ChainingFilter):
+    """`ChainingRegExpFilter, exec_path, run_as, re0, ...`: a prefix, then an allowed command."""
+
+    usage = "exec_path, run_as, regex for argv[0], ..."
+
+    def __init__(self, exec_path: str, run_as: str, *patterns: str) -> None:
+        super().__init__(exec_path, run_as, *patterns)
+        self.patterns = [compile_pattern(p) for p in patterns]
+
+    def split(self, argv: Sequence[str]) -> tuple[list[str], list[str]] | None:
+        count = len(self.patterns)
+        if count == 0 or len(argv) <= count:
+            return None
+        for pattern, value in zip(self.patterns, argv):
+            if _has_dotdot(value) or not pattern.fullmatch(value):
+                return None
+        return list(argv[1:count]), list(argv[count:])
+
+
+FILTER_CLASSES: dict[str, type[CommandFilter]] = {
+    cls.__name__: cls
+    for cls in (
+        CommandFilter, RegExpFilter, PathFilter, KillFilter, ReadFileFilter,
+        IpFilter, EnvFilter, ChainingFilter, IpNetnsExecFilter, ChainingRegExpFilter,
+    )
+}
+
+
+def resolve_executable(exec_path: str, exec_dirs: Sequence[str]) -> tuple[str | None, str]:
+    """The path to execute for a filter's exec_path, or (None, why not).
+
+    Absolute paths are used as they are; bare names are looked up in
+    exec_dirs in order. Names with a directory part but no leading `/` are
+    never resolved (no cwd-relative lookups). The file must be an executable
+    regular file whose real path only root can write.
+    """
+    if os.path.isabs(exec_path):
+        if _has_dotdot(exec_path):
+            return None, f"{exec_path} contains '..'"
+        candidates = [exec_path]
+    elif "/" in exec_path or exec_path in ("", ".", ".."):
+        return None, f"{exec_path!r} is neither absolute nor a bare command name"
+    else:
+        candidates = [os.path.join(directory, exec_path) for directory in exec_dirs]
+    reason = f"not found in exec_dirs ({', '.join(exec_dirs) or 'empty'})"
+    check_owner = os.geteuid() == 0
+    for candidate in candidates:
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode) or not os.access(candidate, os.X_OK):
+            reason = f"{candidate} is not an executable file"
+            continue
+        if check_owner:
+            # Symlinks are fine as long as what they point to is root's.
+            problem = untrusted_reason(os.path.realpath(candidate), st)
+            if problem:
+                reason = problem
+                continue
+        return candidate, ""
+    return None, reason
+
+
+def match_command(
+    filters: Sequence[CommandFilter], argv: Sequence[str], exec_dirs: Sequence[str]
+) -> Match:
+    """Find the first filter allowing argv and what exactly to run.
+
+    Raises NotAllowed when no filter matches, ExecutableNotFound when the
+    only matching filters name executables that are not installed.
+    """
+    argv = list(argv)
+    if not argv:
+        raise NotAllowed(argv, "empty command")
+    if any("\0" in word for word in argv):
+        raise NotAllowed(argv, "NUL byte in an argument")
+    missing: ExecutableNotFound | None = None
+    for candidate in filters:
+        try:
+            found = _match_one(candidate, argv, filters, exec_dirs)
+        except ExecutableNotFound as exc:
+            missing = missing or exc
+            continue
+        if found is not None:
+            return found
+    if missing is not None:
+        raise missing
+    raise NotAllowed(argv)
+
+
+def _match_one(
+    candidate: CommandFilter,
+    argv: list[str],
+    filters: Sequence[CommandFilter],
+    exec_dirs: Sequence[str],
+) -> Match | None:
+    if isinstance(candidate, ChainingFilter):
+        parts = candidate.split(argv)
+        if parts is None:
+            return None
+        outer_args, inner_argv = parts
+        # Only leaf filters with the same run_as may allow the inner command,
+        # so a root chain cannot reach a filter meant for another user and
+        # chains cannot nest.
+        leaves = [f for f in filters if not isinstance(f, ChainingFilter) and f.run_as == candidate.run_as]
+        try:
+            inner = match_command(leaves, inner_argv, exec_dirs)
+        except (NotAllowed, ExecutableNotFound):
+            return None
+        resolved, reason = resolve_executable(candidate.exec_path, exec_dirs)
+        if resolved is None:
+            raise ExecutableNotFound(candidate.exec_path, candidate.name, reason)
+        return Match(
+            filter_name=f"{candidate.name} > {inner.filter_name}",
+            command=[resolved, *outer_args, *inner.command],
+            env=inner.env,
+            run_as=candidate.run_as,
+        )
+    plan = candidate.plan(argv, exec_dirs)
+    if plan is None:
+        return None
+    resolved, reason = resolve_executable(plan.exec_path, exec_dirs)
+    if resolved is None:
+        raise ExecutableNotFound(plan.exec_path, candidate.name, reason)
+    return Match(candidate.name, [resolved, *plan.args], dict(plan.env), candidate.run_as)

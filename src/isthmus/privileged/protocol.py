@@ -1,0 +1,242 @@
+"""The daemon's wire format: length-prefixed binary frames with hard size limits.
+
+Every frame is a 4-byte big-endian payload length followed by the payload.
+A payload starts with a version byte and a kind byte; the rest depends on
+the kind. Strings are UTF-8 (surrogateescape, so any argv survives), byte
+strings travel as they are: no JSON, no base64, nothing executable. A
+length over the receiver's limit is refused before any of it is read.
+
+Conversation: on connect the daemon sends HELLO (accepted or why not);
+then the client sends EXEC or NETNS requests, one at a time per
+connection, each answered by one REPLY with the same request id.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+
+from isthmus.privileged.exceptions import ProtocolError
+
+VERSION = 1
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
+MAX_REPLY_BYTES = 64 * 1024 * 1024
+MAX_ARGS = 4096
+
+_LENGTH = struct.Struct("!I")
+_HEAD = struct.Struct("!BB")
+
+
+class Kind(IntEnum):
+    HELLO = 1
+    EXEC = 2
+    NETNS = 3
+    REPLY = 4
+
+
+class Status(IntEnum):
+    """Outcome of a request, as the daemon reports it."""
+
+    OK = 0
+    NOT_ALLOWED = 1
+    EXECUTABLE_NOT_FOUND = 2
+    TIMEOUT = 3
+    BAD_REQUEST = 4
+    UNAUTHORIZED = 5
+    BUSY = 6
+    INTERNAL_ERROR = 7
+    FAILED = 8
+
+
+class NetnsOp(IntEnum):
+    LIST = 1
+    ADD = 2
+    DELETE = 3
+
+
+@dataclass(frozen=True)
+class Hello:
+    status: Status
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ExecRequest:
+    request_id: int
+    argv: list[str]
+    stdin: bytes | None = None
+    timeout_ms: int = 0
+
+
+@dataclass(frozen=True)
+class NetnsRequest:
+    request_id: int
+    op: NetnsOp
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Reply:
+    request_id: int
+    status: Status
+    returncode: int = 0
+    stdout: bytes = b""
+    stderr: bytes = b""
+    message: str = ""
+
+
+Message = Hello | ExecRequest | NetnsRequest | Reply
+
+
+def encode(message: Message) -> bytes:
+    """The full frame (length prefix included) for one message."""
+    out = bytearray(_LENGTH.size)
+    if isinstance(message, Hello):
+        out += _HEAD.pack(VERSION, Kind.HELLO)
+        out.append(message.status)
+        _put_str(out, message.message)
+    elif isinstance(message, ExecRequest):
+        out += _HEAD.pack(VERSION, Kind.EXEC)
+        out += struct.pack("!IIBH", message.request_id, message.timeout_ms,
+                           message.stdin is not None, len(message.argv))
+        for word in message.argv:
+            _put_str(out, word)
+        if message.stdin is not None:
+            _put_bytes(out, message.stdin)
+    elif isinstance(message, NetnsRequest):
+        out += _HEAD.pack(VERSION, Kind.NETNS)
+        out += struct.pack("!IB", message.request_id, message.op)
+        _put_str(out, message.name)
+    else:
+        out += _HEAD.pack(VERSION, Kind.REPLY)
+        out += struct.pack("!IBi", message.request_id, message.status, message.returncode)
+        _put_bytes(out, message.stdout)
+        _put_bytes(out, message.stderr)
+        _put_str(out, message.message)
+    _LENGTH.pack_into(out, 0, len(out) - _LENGTH.size)
+    return bytes(out)
+
+
+def decode(payload: bytes) -> Message:
+    """Parse one payload (without its length prefix); ProtocolError if malformed."""
+    reader = _Reader(payload)
+    version, kind = reader.unpack(_HEAD)
+    if version != VERSION:
+        raise ProtocolError(f"unsupported protocol version {version}, expected {VERSION}")
+    try:
+        if kind == Kind.HELLO:
+            message: Message = Hello(Status(reader.byte()), reader.string())
+        elif kind == Kind.EXEC:
+            request_id, timeout_ms, has_stdin, argc = reader.unpack(struct.Struct("!IIBH"))
+            if argc > MAX_ARGS:
+                raise ProtocolError(f"{argc} arguments, at most {MAX_ARGS} allowed")
+            argv = [reader.string() for _ in range(argc)]
+            stdin = reader.blob() if has_stdin else None
+            message = ExecRequest(request_id, argv, stdin, timeout_ms)
+        elif kind == Kind.NETNS:
+            request_id, op = reader.unpack(struct.Struct("!IB"))
+            message = NetnsRequest(request_id, NetnsOp(op), reader.string())
+        elif kind == Kind.REPLY:
+            request_id, status, returncode = reader.unpack(struct.Struct("!IBi"))
+            message = Reply(request_id, Status(status), returncode,
+                            reader.blob(), reader.blob(), reader.string())
+        else:
+            raise ProtocolError(f"unknown message kind {kind}")
+    except ValueError as exc:  # an enum value out of range
+        raise ProtocolError(f"invalid field: {exc}") from None
+    reader.finish()
+    return message
+
+
+def send_message(sock: socket.socket, message: Message) -> None:
+    sock.sendall(encode(message))
+
+
+def recv_message(sock: socket.socket, max_bytes: int) -> Message | None:
+    """Read one framed message; None on a clean EOF between frames."""
+    payload = recv_frame(sock, max_bytes)
+    return None if payload is None else decode(payload)
+
+
+def recv_frame(sock: socket.socket, max_bytes: int) -> bytes | None:
+    """Read one frame's payload, refusing lengths over `max_bytes` unread."""
+    header = _recv_exact(sock, _LENGTH.size, allow_eof=True)
+    if header is None:
+        return None
+    (length,) = _LENGTH.unpack(header)
+    if length > max_bytes:
+        raise ProtocolError(f"frame of {length} bytes exceeds the limit of {max_bytes} bytes")
+    if length < _HEAD.size:
+        raise ProtocolError(f"frame of {length} bytes is too short to hold a message")
+    payload = _recv_exact(sock, length, allow_eof=False)
+    assert payload is not None
+    return payload
+
+
+def _recv_exact(sock: socket.socket, size: int, *, allow_eof: bool) -> bytes | None:
+    data = sock.recv(size)
+    if not data:
+        if allow_eof:
+            return None
+        raise ProtocolError(f"connection closed with {size} bytes of the frame missing")
+    if len(data) == size:
+        return data
+    buffer = bytearray(data)
+    while len(buffer) < size:
+        chunk = sock.recv(min(size - len(buffer), 1 << 20))
+        if not chunk:
+            raise ProtocolError(f"connection closed with {size - len(buffer)} bytes of the frame missing")
+        buffer += chunk
+    return bytes(buffer)
+
+
+def _put_bytes(out: bytearray, data: bytes) -> None:
+    out += _LENGTH.pack(len(data))
+    out += data
+
+
+def _put_str(out: bytearray, text: str) -> None:
+    _put_bytes(out, text.encode("utf-8", "surrogateescape"))
+
+
+class _Reader:
+    """Bounds-checked cursor over a payload."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = memoryview(data)
+        self.offset = 0
+
+    def unpack(self, layout: struct.Struct) -> tuple:
+        end = self.offset + layout.size
+        if end > len(self.data):
+            raise ProtocolError(f"payload truncated: needed {layout.size} bytes at offset {self.offset}")
+        values = layout.unpack_from(self.data, self.offset)
+        self.offset = end
+        return values
+
+    def byte(self) -> int:
+        return self.unpack(_BYTE)[0]
+
+    def blob(self) -> bytes:
+        (size,) = self.unpack(_LENGTH)
+        end = self.offset + size
+        if end > len(self.data):
+            raise ProtocolError(f"field of {size} bytes runs past the end of the payload")
+        value = bytes(self.data[self.offset : end])
+        self.offset = end
+        return value
+
+    def string(self) -> str:
+        try:
+            return self.blob().decode("utf-8", "surrogateescape")
+        except UnicodeDecodeError as exc:  # pragma: no cover - surrogateescape never fails
+            raise ProtocolError(f"invalid text field: {exc}") from None
+
+    def finish(self) -> None:
+        if self.offset != len(self.data):
+            raise ProtocolError(f"{len(self.data) - self.offset} unexpected bytes after the message")
+
+
+_BYTE = struct.Struct("!B")
