@@ -1,0 +1,60 @@
+"""The WSGI application: routes for every resource, errors, identity."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import falcon
+
+from isthmus.api import controllers, faults, openapi
+from isthmus.services import READ_ONLY, Services
+from isthmus.vpn.endpoint_groups import FILTER_ALIASES
+
+WSGIApp = Callable[..., Any]
+
+DEFAULT_PROVIDERS = [{"service_type": "VPN", "name": "ipsec", "default": True}]
+
+
+def create_app(services: Services, *, auth_strategy: str = "noauth",
+               pagination_max_limit: int = -1,
+               service_providers: list[dict[str, Any]] | None = None) -> falcon.App:
+    """The Falcon app serving the Neutron-compatible API over ``services``."""
+    app = falcon.App(middleware=[controllers.ContextMiddleware(
+        anonymous_is_admin=auth_strategy == "noauth")])
+    app.req_options.strip_url_path_trailing_slash = False
+    faults.install(app)
+    app.add_route("/", controllers.VersionsEndpoint())
+    app.add_route("/v2.0", controllers.ResourcesEndpoint())
+    app.add_route("/v2.0/", controllers.ResourcesEndpoint())
+    app.add_route("/v2.0/extensions", controllers.ExtensionsEndpoint())
+    app.add_route("/v2.0/extensions/{alias}", controllers.ExtensionEndpoint())
+    app.add_route("/v2.0/service-providers", controllers.ServiceProvidersEndpoint(
+        service_providers or DEFAULT_PROVIDERS))
+    resources = [c.resource for c in services.collections.values()]
+    for resource in resources:
+        aliases = FILTER_ALIASES if resource.plural == "endpoint_groups" else None
+        writable = resource.plural not in READ_ONLY
+        collection_cls = (controllers.WritableCollectionEndpoint if writable
+                          else controllers.CollectionEndpoint)
+        member_cls = controllers.WritableMemberEndpoint if writable else controllers.MemberEndpoint
+        app.add_route(resource.path, collection_cls(services, resource, aliases,
+                                                    pagination_max_limit))
+        app.add_route(resource.path + "/{id_}", member_cls(services, resource, aliases))
+    for action in ("add", "remove"):
+        app.add_route(f"/v2.0/routers/{{id_}}/{action}_router_interface",
+                      controllers.RouterInterfaceEndpoint(services, action))
+    app.add_route("/openapi.json", controllers.OpenAPIEndpoint(openapi.document(resources)))
+    return app
+
+
+def with_keystone(app: WSGIApp, conf: Any) -> WSGIApp:
+    """Validate tokens with keystonemiddleware; the version document stays public."""
+    from keystonemiddleware import auth_token
+
+    protected = auth_token.AuthProtocol(app, {"oslo_config_config": conf})
+
+    def dispatch(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO", "/") in ("", "/"):
+            return app(environ, start_response)
+        return protected(environ, start_response)
+    return dispatch

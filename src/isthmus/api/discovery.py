@@ -1,0 +1,57 @@
+"""Version and extension documents that clients read before anything else.
+
+openstacksdk asks ``GET /`` for the versions document and ``GET
+/v2.0/extensions`` to learn that VPNaaS is there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+EXTENSIONS: list[dict[str, Any]] = [
+    {"alias": "vpnaas", "name": "VPN service", "description": "Extension for VPN service",
+     "updated": "2013-05-29T10:00:00-00:00"},
+    {"alias": "vpn-endpoint-groups", "name": "VPN Endpoint Groups",
+     "description": "VPN endpoint groups support", "updated": "2015-08-04T10:00:00-00:00"},
+    {"alias": "vpn-aes-ccm-gcm", "name": "VPN support for AES CCM and GCM modes",
+     "description": "Add AES CCM and GCM modes to the encryption algorithms of IKE and IPsec "
+                    "policies", "updated": "2023-10-24T10:00:00-00:00"},
+    {"alias": "vpn-aes-ctr", "name": "VPN support for AES CTR mode",
+     "description": "Add AES CTR mode to the encryption algorithms of IKE and IPsec policies",
+     "updated": "2024-01-09T09:00:00-00:00"},
+    {"alias": "vpn-no-sha1-3des", "name": "VPN without SHA1 and 3DES",
+     "description": "Remove the sha1 auth algorithm and the 3des encryption algorithm; the "
+                    "default auth algorithm is sha256", "updated": "2025-03-30T10:00:00-00:00"},
+    {"alias": "router", "name": "Neutron L3 Router",
+     "description": "Router abstraction for basic L3 forwarding between L2 Neutron networks "
+                    "and access to external networks via a NAT gateway.",
+     "updated": "2012-07-20T10:00:00-00:00"},
+    {"alias": "external-net", "name": "Neutron external network",
+     "description": "Adds external network attribute to network resource.",
+     "updated": "2013-01-14T10:00:00-00:00"},
+    {"alias": "service-type", "name": "Neutron Service Type Management",
+     "description": "API for retrieving service providers for Neutron advanced services",
+     "updated": "2013-01-20T00:00:00-00:00"},
+    {"alias": "isthmus-router-placement", "name": "Isthmus router placement",
+     "description": "Admin-only router attributes isthmus:agent_host (the agent host that "
+                    "serves the router) and isthmus:namespace (its network namespace)",
+     "updated": "2026-11-23T00:00:00-00:00"},
+]
+for _ext in EXTENSIONS:
+    _ext["links"] = []
+BY_ALIAS = {ext["alias"]: ext for ext in EXTENSIONS}
+
+CORE_RESOURCES = (("network", "networks"), ("subnet", "subnets"), ("port", "ports"),
+                  ("router", "routers"))
+
+
+def versions(base_url: str) -> dict[str, Any]:
+    return {"versions": [{"id": "v2.0", "status": "CURRENT",
+                          "links": [{"rel": "self", "href": f"{base_url}/v2.0/"}]}]}
+
+
+def resources(base_url: str) -> dict[str, Any]:
+    return {"resources": [
+        {"name": name, "collection": collection,
+         "links": [{"rel": "self", "href": f"{base_url}/v2.0/{collection}"}]}
+        for name, collection in CORE_RESOURCES]}

@@ -1,0 +1,120 @@
+"""Request bodies → validated attribute dicts, in the order Neutron checks them.
+
+POST: singular key present; project of the caller (or, for an admin, the one
+named); unknown keys; keys not allowed in POST; missing required keys;
+defaults; then each value's parser. PUT: the same without defaults, and
+read-only keys refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from isthmus import attributes as a
+from isthmus.context import RequestContext
+from isthmus.exceptions import (HTTPBadRequest, InvalidAttribute, MalformedRequestBody,
+                                PolicyNotAuthorized)
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def decode_json(raw: bytes) -> Any:
+    if not raw:
+        raise HTTPBadRequest("Resource body required")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise MalformedRequestBody(reason="Cannot understand JSON") from None
+
+
+def _resource_body(resource: a.Resource, body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise HTTPBadRequest("Body contains invalid data")
+    if resource.singular not in body:
+        raise HTTPBadRequest(f"Unable to find '{resource.singular}' in request body")
+    data = body[resource.singular]
+    if not isinstance(data, dict):
+        raise HTTPBadRequest("Body contains invalid data")
+    return data
+
+
+def _check_keys(resource: a.Resource, data: dict[str, Any]) -> None:
+    unknown = [k for k in data if k not in resource.by_name]
+    if unknown:
+        raise HTTPBadRequest(f"Unrecognized attribute(s) '{', '.join(map(str, unknown))}'")
+
+
+def _check_admin_only(resource: a.Resource, ctx: RequestContext, data: dict[str, Any],
+                      action: str) -> None:
+    if ctx.is_admin:
+        return
+    for key, value in data.items():
+        attr = resource.by_name[key]
+        if attr.admin_only and (action == "update" or value != attr.default):
+            raise PolicyNotAuthorized(action=f"{action}_{resource.singular}:{key}")
+
+
+def _parse(attr: a.Attr, value: Any) -> Any:
+    if attr.parse is None:
+        return value
+    try:
+        return attr.parse(value)
+    except a.InvalidValue as err:
+        raise InvalidAttribute(attr.name, str(err)) from None
+
+
+def _project(ctx: RequestContext, data: dict[str, Any]) -> str:
+    project = data.get("project_id")
+    tenant = data.get("tenant_id")
+    for value in (project, tenant):
+        if value is not None and not isinstance(value, str):
+            raise InvalidAttribute("project_id", f"'{value}' is not a valid string")
+    if project is not None and tenant is not None and project != tenant:
+        raise HTTPBadRequest("'project_id' and 'tenant_id' do not match")
+    chosen = project or tenant or ctx.project_id
+    if chosen != ctx.project_id and not ctx.is_admin:
+        raise HTTPBadRequest("Specifying 'project_id' other than the authenticated project "
+                             "in request is not allowed for the current user.")
+    return chosen
+
+
+def parse_create(resource: a.Resource, ctx: RequestContext, body: Any) -> dict[str, Any]:
+    data = _resource_body(resource, body)
+    _check_keys(resource, data)
+    project = _project(ctx, data)
+    for key in data:
+        if not resource.by_name[key].post:
+            raise HTTPBadRequest(f"Attribute '{key}' not allowed in POST")
+    _check_admin_only(resource, ctx, data, "create")
+    out: dict[str, Any] = {}
+    for attr in resource.attrs:
+        if not attr.post or attr.name in ("project_id", "tenant_id"):
+            continue
+        if attr.name in data:
+            out[attr.name] = _parse(attr, data[attr.name])
+        elif attr.required:
+            raise HTTPBadRequest(
+                f"Failed to parse request. Required attribute '{attr.name}' not specified")
+        else:
+            out[attr.name] = attr.default
+    out["project_id"] = out["tenant_id"] = _string_project(project)
+    return out
+
+
+def _string_project(project: str) -> str:
+    try:
+        return a.string(255)(project)
+    except a.InvalidValue as err:
+        raise InvalidAttribute("project_id", str(err)) from None
+
+
+def parse_update(resource: a.Resource, ctx: RequestContext, body: Any) -> dict[str, Any]:
+    data = _resource_body(resource, body)
+    _check_keys(resource, data)
+    for key in data:
+        if not resource.by_name[key].put:
+            raise HTTPBadRequest(f"Cannot update read-only attribute {key}")
+    _check_admin_only(resource, ctx, data, "update")
+    return {key: _parse(resource.by_name[key], value) for key, value in data.items()}

@@ -1,0 +1,286 @@
+"""Resource attribute definitions: the one place a resource's API shape is declared.
+
+A :class:`Resource` lists its :class:`Attr` entries: who may set them (POST,
+PUT), their default, and a ``parse`` function that converts and validates a
+client value (raising :class:`InvalidValue` with Neutron's reason text). The
+API layer derives request handling, list filters and the OpenAPI document from
+these tables, so the attribute set is written down once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+from isthmus import exceptions as exc
+
+
+class InvalidValue(ValueError):
+    """A value did not pass an attribute's parser; the text is the reason."""
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+"""Default marker for attributes a POST must carry."""
+
+Parser = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Attr:
+    """One attribute of a resource as the API exposes it."""
+
+    name: str
+    post: bool = False
+    put: bool = False
+    default: Any = None
+    parse: Parser | None = None
+    schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
+    admin_only: bool = False        # only admins may set it
+    member_visible: bool = True     # False: only admins see it in responses
+    filter_parse: Parser | None = None  # query-string value -> comparable value
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def kind(self) -> str:
+        """``scalar``, ``list`` or ``dict`` — how filters compare it."""
+        t = self.schema.get("type")
+        if t == "array":
+            return "list"
+        if t == "object":
+            return "dict"
+        return "scalar"
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A REST collection: its JSON keys, URL and attributes."""
+
+    singular: str
+    plural: str
+    path: str                      # e.g. "/v2.0/vpn/ikepolicies"
+    attrs: tuple[Attr, ...]
+    not_found: Callable[[str], exc.NotFound]
+    description: str = ""
+
+    def attr(self, name: str) -> Attr:
+        return self.by_name[name]
+
+    @property
+    def by_name(self) -> dict[str, Attr]:
+        cached = self.__dict__.get("_by_name")
+        if cached is None:
+            cached = {a.name: a for a in self.attrs}
+            object.__setattr__(self, "_by_name", cached)
+        return cached
+
+
+# --------------------------------------------------------------------------
+# Parsers: convert and validate one client value, or raise InvalidValue.
+# Reasons are Neutron's own wording, so clients see familiar messages.
+
+def string(max_len: int = 255) -> Parser:
+    def parse(value: Any) -> str:
+        if not isinstance(value, str):
+            raise InvalidValue(f"'{value}' is not a valid string")
+        if len(value) > max_len:
+            raise InvalidValue(f"'{value}' exceeds maximum length of {max_len}")
+        if "\x00" in value:
+            raise InvalidValue(f"'{value!r}' contains a NUL character")
+        return value
+    return parse
+
+
+def string_or_none(max_len: int = 255) -> Parser:
+    inner = string(max_len)
+    return lambda value: None if value is None else inner(value)
+
+
+def one_of(values: Iterable[str]) -> Parser:
+    allowed = frozenset(values)
+
+    def parse(value: Any) -> str:
+        if not isinstance(value, str) or value not in allowed:
+            raise InvalidValue(f"{value} is not in valid_values")
+        return value
+    return parse
+
+
+def uuid_str(value: Any) -> str:
+    if not is_uuid(value):
+        raise InvalidValue(f"'{value}' is not a valid UUID")
+    return value
+
+
+def uuid_or_none(value: Any) -> str | None:
+    return None if value is None else uuid_str(value)
+
+
+def is_uuid(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
+
+
+_TRUE = {"true", "1", "yes", "on", "t", "y"}
+_FALSE = {"false", "0", "no", "off", "f", "n"}
+
+
+def boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    raise InvalidValue(f"'{value}' cannot be converted to boolean")
+
+
+INT_MAX = 2**31 - 1  # what every database's INTEGER column holds
+
+
+def integer(value: Any) -> int:
+    """Integers and numeric strings (as Neutron's ``convert_to_int``), 32-bit."""
+    if isinstance(value, bool):
+        raise InvalidValue(f"'{value}' is not an integer")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d{1,20}\s*", value):
+        number = int(value)
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    else:
+        raise InvalidValue(f"'{value}' is not an integer")
+    if not -INT_MAX - 1 <= number <= INT_MAX:
+        raise InvalidValue(f"'{value}' is out of range: integers are 32-bit")
+    return number
+
+
+def non_negative_int(value: Any) -> int:
+    number = integer(value)
+    if number < 0:
+        raise InvalidValue(f"'{value}' should be non-negative")
+    return number
+
+
+def int_at_least(minimum: int) -> Parser:
+    def parse(value: Any) -> int:
+        number = integer(value)
+        if number < minimum:
+            raise InvalidValue(f"'{value}' is too small - must be at least '{minimum}'")
+        return number
+    return parse
+
+
+def int_in_range(minimum: int, maximum: int) -> Parser:
+    def parse(value: Any) -> int:
+        number = integer(value)
+        if number < minimum:
+            raise InvalidValue(f"'{value}' is too small - must be at least '{minimum}'")
+        if number > maximum:
+            raise InvalidValue(f"'{value}' is too large - must be no larger than '{maximum}'")
+        return number
+    return parse
+
+
+def as_list(item: Parser, unique: bool = True) -> Parser:
+    """A list (a scalar is wrapped, null is ``[]``) whose items all parse."""
+    def parse(value: Any) -> list[Any]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            value = [value]
+        items = [item(v) for v in value]
+        if unique:
+            seen: set[Any] = set()
+            dups = [v for v in items if v in seen or seen.add(v)]  # type: ignore[func-returns-value]
+            if dups:
+                raise InvalidValue(f"Duplicate items in the list: '{', '.join(map(str, dups))}'")
+        return items
+    return parse
+
+
+def ip_address(value: Any) -> str:
+    if not isinstance(value, str) or value != value.strip():
+        raise InvalidValue(f"'{value}' is not a valid IP address")
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise InvalidValue(f"'{value}' is not a valid IP address") from None
+    return value
+
+
+def ip_address_or_none(value: Any) -> str | None:
+    return None if value is None else ip_address(value)
+
+
+def cidr(value: Any) -> str:
+    """A CIDR with an explicit prefix, as Neutron's ``validate_subnet``.
+
+    Host bits are allowed and kept as written (``10.0.0.1/24``); a bare
+    address (``2000::1``) and non-canonical IPv4 (``10.0.0/24``) are not.
+    """
+    if not isinstance(value, str) or "/" not in value or value != value.strip():
+        raise InvalidValue(f"'{value}' is not a valid IP subnet")
+    try:
+        ipaddress.ip_interface(value)
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise InvalidValue(f"'{value}' is not a valid IP subnet") from None
+    return value
+
+
+def dict_of(spec: Mapping[str, Parser], attr_values_name: str = "") -> Parser:
+    """A dict with only the keys of ``spec``; ``null`` is ``{}``."""
+    def parse(value: Any) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise InvalidValue(f"'{value}' is not a dictionary")
+        unexpected = sorted(set(value) - set(spec))
+        if unexpected:
+            raise InvalidValue(f"Unexpected keys supplied: {', '.join(map(str, unexpected))}")
+        return {key: spec[key](v) for key, v in value.items()}
+    return parse
+
+
+def ip_version_of(text: str) -> int:
+    """The IP version of an address or CIDR string that already parsed."""
+    return ipaddress.ip_network(text, strict=False).version if "/" in text \
+        else ipaddress.ip_address(text).version
+
+
+# --------------------------------------------------------------------------
+# Attributes shared by every resource.
+
+NAME = Attr("name", post=True, put=True, default="", parse=string(255),
+            schema={"type": "string", "maxLength": 255})
+DESCRIPTION = Attr("description", post=True, put=True, default="", parse=string(255),
+                   schema={"type": "string", "maxLength": 255})
+ID = Attr("id", schema={"type": "string", "format": "uuid"})
+PROJECT_ID = Attr("project_id", post=True, default=None, parse=string(255),
+                  schema={"type": "string", "maxLength": 255})
+TENANT_ID = Attr("tenant_id", post=True, default=None, parse=string(255),
+                 schema={"type": "string", "maxLength": 255})
+ADMIN_STATE_UP = Attr("admin_state_up", post=True, put=True, default=True, parse=boolean,
+                      schema={"type": "boolean"}, filter_parse=boolean)
+STATUS = Attr("status", schema={"type": "string"})
+
+COMMON = (ID, PROJECT_ID, TENANT_ID, NAME, DESCRIPTION)

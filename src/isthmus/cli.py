@@ -1,0 +1,95 @@
+"""The ``isthmus`` command: ``up``, ``server``, ``db upgrade``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from isthmus import __version__
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from isthmus import config, server
+
+    data_dir = Path(args.data_dir).expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    conf = config.load([])
+    conf.set_override("state_path", str(data_dir))
+    conf.set_override("bind_host", args.host)
+    conf.set_override("bind_port", args.port)
+    server.setup_logging(args.debug)
+    app, _ = server.build(conf, migrate=True)
+    print(f"Isthmus {__version__}: API on http://{args.host}:{args.port}/ "
+          f"(SQLite in {data_dir})", flush=True)
+    server.serve(app, args.host, args.port, conf.api_threads)
+    return 0
+
+
+def _cmd_server(args: argparse.Namespace) -> int:
+    from isthmus import config, server
+
+    conf = config.load([], args.config_file)
+    server.setup_logging(conf.debug)
+    app, _ = server.build(conf, migrate=False)
+    server.serve(app, conf.bind_host, conf.bind_port, conf.api_threads)
+    return 0
+
+
+def _cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from isthmus import config
+    from isthmus.db import migrate
+
+    conf = config.load([], args.config_file)
+    url = config.database_url(conf)
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(url, args.revision)
+    print(f"Database at revision {migrate.current(url)}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="isthmus", description=(
+        "Isthmus: a Neutron-VPNaaS-compatible VPN-as-a-Service control plane."))
+    top.add_argument("--version", action="version", version=f"isthmus {__version__}")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run everything in one process on SQLite (embedded default)")
+    up.add_argument("--data-dir", default="./isthmus-data",
+                    help="where the SQLite database lives (created if missing)")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=9696)
+    up.add_argument("--debug", action="store_true")
+    up.set_defaults(func=_cmd_up)
+
+    srv = sub.add_parser("server", help="run the API server from a config file")
+    srv.add_argument("--config-file", action="append", required=True)
+    srv.set_defaults(func=_cmd_server)
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upg = db_sub.add_parser("upgrade", help="apply Alembic migrations")
+    upg.add_argument("--config-file", action="append", required=True)
+    upg.add_argument("revision", nargs="?", default="head")
+    upg.set_defaults(func=_cmd_db_upgrade)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # a readable one-line error, not a traceback, for operators
+        from oslo_config import cfg
+
+        if isinstance(err, (cfg.Error, OSError)):
+            print(f"isthmus: error: {err}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

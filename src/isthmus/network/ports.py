@@ -1,0 +1,121 @@
+"""Ports: read-only through the API; routers create them for gateways and interfaces."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from typing import Any, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from isthmus import attributes as a
+from isthmus.db import models
+from isthmus.db.collection import Collection, new_id
+from isthmus.network import exceptions as nexc
+from isthmus.network import ipam
+from isthmus.network.networks import subnet_pools
+
+PORTS = models.Port.__table__
+ALLOCATIONS = models.IPAllocation.__table__
+SUBNETS = models.Subnet.__table__
+
+GATEWAY_OWNER = "network:router_gateway"
+INTERFACE_OWNER = "network:router_interface"
+
+
+def _fixed_ip_filter(value: Any) -> Any:
+    """``fixed_ips=ip_address=1.2.3.4`` / ``subnet_id=...`` as Neutron accepts them."""
+    if isinstance(value, str) and "=" in value:
+        key, _, val = value.partition("=")
+        return (key, val)
+    return value
+
+
+PORT_RESOURCE = a.Resource(
+    singular="port", plural="ports", path="/v2.0/ports",
+    description="Router gateway and interface ports (read-only)",
+    not_found=lambda id_: nexc.PortNotFound(port_id=id_),
+    attrs=(*a.COMMON, a.ADMIN_STATE_UP, a.STATUS,
+           a.Attr("network_id"), a.Attr("device_id"), a.Attr("device_owner"),
+           a.Attr("mac_address"),
+           a.Attr("fixed_ips", schema={"type": "array", "items": {"type": "object"}},
+                  filter_parse=_fixed_ip_filter)),
+)
+
+
+class Ports(Collection):
+    resource = PORT_RESOURCE
+    table = PORTS
+    columns = {"id": "id", "name": "name", "project_id": "project_id",
+               "tenant_id": "project_id", "network_id": "network_id",
+               "device_id": "device_id", "device_owner": "device_owner",
+               "mac_address": "mac_address", "status": "status"}
+
+    def load_extras(self, conn: Connection, rows: Sequence[Row]) -> Any:
+        ids = [r.id for r in rows]
+        out: dict[str, list[dict[str, str]]] = {i: [] for i in ids}
+        if ids:
+            query = sa.select(ALLOCATIONS).where(ALLOCATIONS.c.port_id.in_(ids))
+            for alloc in conn.execute(query):
+                out[alloc.port_id].append({"subnet_id": alloc.subnet_id,
+                                           "ip_address": alloc.ip_address})
+        return out
+
+    def to_api(self, row: Row, extras: Any) -> dict[str, Any]:
+        return {"id": row.id, "name": row.name, "network_id": row.network_id,
+                "tenant_id": row.project_id, "project_id": row.project_id,
+                "mac_address": row.mac_address, "admin_state_up": row.admin_state_up,
+                "status": row.status, "device_id": row.device_id,
+                "device_owner": row.device_owner, "fixed_ips": extras[row.id],
+                "description": row.description}
+
+    # -- used by routers ---------------------------------------------------
+    def create_port(self, conn: Connection, project_id: str, network_id: str,
+                    device_id: str, device_owner: str,
+                    fixed_ips: list[tuple[str, str]]) -> dict[str, Any]:
+        """A port with the given (subnet_id, ip_address) allocations."""
+        port_id = new_id()
+        mac = "fa:16:3e:%02x:%02x:%02x" % tuple(random.randrange(256) for _ in range(3))
+        conn.execute(sa.insert(PORTS).values(
+            id=port_id, project_id=project_id, name="", description="",
+            network_id=network_id, device_id=device_id, device_owner=device_owner,
+            mac_address=mac, status="ACTIVE", admin_state_up=True))
+        for subnet_id, ip in fixed_ips:
+            taken = conn.execute(sa.select(ALLOCATIONS.c.port_id).where(
+                ALLOCATIONS.c.subnet_id == subnet_id, ALLOCATIONS.c.ip_address == ip)).first()
+            if taken is not None:
+                raise nexc.IpAddressAlreadyAllocated(ip=ip, subnet_id=subnet_id)
+            conn.execute(sa.insert(ALLOCATIONS).values(subnet_id=subnet_id, ip_address=ip,
+                                                       port_id=port_id))
+        return self.show_row(conn, self.get_row(conn, None, port_id))
+
+    def delete_port(self, conn: Connection, port_id: str) -> None:
+        conn.execute(sa.delete(ALLOCATIONS).where(ALLOCATIONS.c.port_id == port_id))
+        self.delete_row(conn, port_id)
+
+    def router_ports(self, conn: Connection, router_id: str,
+                     owner: str) -> list[dict[str, Any]]:
+        rows = conn.execute(sa.select(PORTS).where(PORTS.c.device_id == router_id,
+                                                   PORTS.c.device_owner == owner)
+                            .order_by(PORTS.c.id)).all()
+        extras = self.load_extras(conn, rows)
+        return [self.to_api(r, extras) for r in rows]
+
+
+def allocate_ip(conn: Connection, subnet: Row, requested: str | None = None) -> str:
+    """A free address of ``subnet`` (or check that ``requested`` is usable)."""
+    used = {ip for (ip,) in conn.execute(sa.select(ALLOCATIONS.c.ip_address)
+                                         .where(ALLOCATIONS.c.subnet_id == subnet.id))}
+    if requested is not None:
+        if ipaddress.ip_address(requested) not in ipaddress.ip_network(subnet.cidr):
+            raise nexc.InvalidIpForSubnet(ip_address=requested)
+        if requested in used:
+            raise nexc.IpAddressAlreadyAllocated(ip=requested, subnet_id=subnet.id)
+        return requested
+    if subnet.gateway_ip:
+        used.add(subnet.gateway_ip)
+    free = ipam.first_free(subnet_pools(subnet), used)
+    if free is None:
+        raise nexc.IpAddressGenerationFailure(net_id=subnet.network_id)
+    return str(free)

@@ -1,0 +1,120 @@
+"""The unit of work behind every API call: one transaction, then the driver seam.
+
+:class:`Services` wires the collections together (networking first, VPN on
+top), runs each operation in its own transaction, and hands committed changes
+to the :class:`~isthmus.vpn.ChangeHooks`. The API layer only parses HTTP and
+calls these methods.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any, Iterator, Mapping
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection
+
+from isthmus.context import RequestContext
+from isthmus.db import Database
+from isthmus.db.collection import Collection, Filters
+from isthmus.exceptions import Conflict, ServiceUnavailable
+from isthmus.network import Networks, Ports, Routers, Subnets
+from isthmus.vpn import (ChangeHooks, EndpointGroups, IKEPolicies, IPsecPolicies, NoHooks,
+                         SiteConnections, VPNNetworkGuard, VPNServices)
+
+LOG = logging.getLogger(__name__)
+
+READ_ONLY = frozenset({"ports"})
+
+
+class Services:
+    """Every collection by plural name, with transactions and change hooks."""
+
+    def __init__(self, db: Database, hooks: ChangeHooks | None = None) -> None:
+        self.db = db
+        self.hooks: ChangeHooks = hooks or NoHooks()
+        self.networks = Networks([VPNNetworkGuard()])
+        self.subnets = Subnets(self.networks)
+        self.ports = Ports()
+        self.routers = Routers(self.networks, self.subnets, self.ports)
+        self.ikepolicies = IKEPolicies()
+        self.ipsecpolicies = IPsecPolicies()
+        self.vpnservices = VPNServices(self.routers)
+        self.endpoint_groups = EndpointGroups(self.subnets)
+        self.site_connections = SiteConnections(self.vpnservices, self.ikepolicies,
+                                                self.ipsecpolicies, self.endpoint_groups,
+                                                self.subnets)
+        self.collections: dict[str, Collection] = {
+            c.resource.plural: c for c in (
+                self.networks, self.subnets, self.ports, self.routers, self.ikepolicies,
+                self.ipsecpolicies, self.vpnservices, self.endpoint_groups,
+                self.site_connections)}
+
+    @contextlib.contextmanager
+    def _transaction(self, write: bool) -> Iterator[Connection]:
+        try:
+            with (self.db.write() if write else self.db.read()) as conn:
+                yield conn
+        except sa_exc.IntegrityError as err:
+            # A concurrent change won a race past our checks; the constraint held.
+            LOG.info("Constraint refused a change: %s", err.orig)
+            raise Conflict(msg="a concurrent change conflicts with this request; retry it") \
+                from None
+        except sa_exc.OperationalError as err:
+            LOG.error("Database unavailable: %s", err.orig)
+            raise ServiceUnavailable(message="The database is unavailable; retry later.") \
+                from None
+
+    # -- reads ------------------------------------------------------------
+    def list(self, ctx: RequestContext, plural: str,
+             filters: Filters | None = None) -> list[dict[str, Any]]:
+        with self._transaction(write=False) as conn:
+            return self.collections[plural].list(conn, ctx, filters)
+
+    def get(self, ctx: RequestContext, plural: str, id_: str) -> dict[str, Any]:
+        with self._transaction(write=False) as conn:
+            return self.collections[plural].get(conn, ctx, id_)
+
+    # -- writes -----------------------------------------------------------
+    def create(self, ctx: RequestContext, plural: str,
+               body: Mapping[str, Any]) -> dict[str, Any]:
+        collection = self.collections[plural]
+        with self._transaction(write=True) as conn:
+            self.hooks.validate(conn, ctx, plural, "create", body, None)
+            new = collection.create(conn, ctx, body)  # type: ignore[attr-defined]
+        LOG.info("Created %s %s", collection.resource.singular, new["id"])
+        self.hooks.changed(ctx, plural, "create", new, None)
+        return new
+
+    def update(self, ctx: RequestContext, plural: str, id_: str,
+               body: Mapping[str, Any]) -> dict[str, Any]:
+        collection = self.collections[plural]
+        with self._transaction(write=True) as conn:
+            old = collection.get(conn, ctx, id_)
+            self.hooks.validate(conn, ctx, plural, "update", body, old)
+            new = collection.update(conn, ctx, id_, body)  # type: ignore[attr-defined]
+        LOG.info("Updated %s %s: %s", collection.resource.singular, id_, sorted(body))
+        self.hooks.changed(ctx, plural, "update", new, old)
+        return new
+
+    def delete(self, ctx: RequestContext, plural: str, id_: str) -> None:
+        collection = self.collections[plural]
+        with self._transaction(write=True) as conn:
+            old = collection.get(conn, ctx, id_)
+            self.hooks.validate(conn, ctx, plural, "delete", {}, old)
+            collection.delete(conn, ctx, id_)  # type: ignore[attr-defined]
+        LOG.info("Deleted %s %s", collection.resource.singular, id_)
+        self.hooks.changed(ctx, plural, "delete", None, old)
+
+    def router_interface(self, ctx: RequestContext, router_id: str, action: str,
+                         body: Any) -> dict[str, Any]:
+        """``add`` or ``remove`` an interface; routers own the rules."""
+        with self._transaction(write=True) as conn:
+            if action == "add":
+                info = self.routers.add_interface(conn, ctx, router_id, body)
+            else:
+                info = self.routers.remove_interface(conn, ctx, router_id, body)
+        LOG.info("Router %s: %s interface on subnet %s", router_id, action, info["subnet_id"])
+        self.hooks.changed(ctx, "routers", f"{action}_router_interface", info, None)
+        return info

@@ -1,0 +1,118 @@
+"""Endpoint groups: named sets of local subnets or peer CIDRs for connections."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from isthmus import attributes as a
+from isthmus.context import RequestContext
+from isthmus.db import models
+from isthmus.db.collection import Collection, children, new_id, owner_project
+from isthmus.network import Subnets
+from isthmus.vpn import constants as c
+from isthmus.vpn import exceptions as vexc
+
+GROUPS = models.EndpointGroup.__table__
+ENDPOINTS = models.Endpoint.__table__
+CONNECTIONS = models.SiteConnection.__table__
+
+
+def _endpoints(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+RESOURCE = a.Resource(
+    singular="endpoint_group", plural="endpoint_groups", path="/v2.0/vpn/endpoint-groups",
+    description="VPN endpoint groups",
+    not_found=lambda id_: vexc.VPNEndpointGroupNotFound(endpoint_group_id=id_),
+    attrs=(*a.COMMON,
+           a.Attr("type", post=True, default=a.REQUIRED, parse=a.one_of(c.ENDPOINT_TYPES),
+                  schema={"type": "string", "enum": list(c.ENDPOINT_TYPES)}),
+           a.Attr("endpoints", post=True, default=[], parse=_endpoints,
+                  schema={"type": "array", "items": {"type": "string"}})),
+)
+FILTER_ALIASES = {"endpoint_type": "type"}
+
+
+class EndpointGroups(Collection):
+    resource = RESOURCE
+    table = GROUPS
+    columns = {"id": "id", "name": "name", "description": "description",
+               "project_id": "project_id", "tenant_id": "project_id", "type": "endpoint_type"}
+
+    def __init__(self, subnets: Subnets) -> None:
+        self.subnets = subnets
+
+    def load_extras(self, conn: Connection, rows: Sequence[Row]) -> Any:
+        return children(conn, ENDPOINTS, "endpoint_group_id", "endpoint", [r.id for r in rows])
+
+    def to_api(self, row: Row, extras: Any) -> dict[str, Any]:
+        return {"id": row.id, "project_id": row.project_id, "name": row.name,
+                "description": row.description, "type": row.endpoint_type,
+                "endpoints": extras[row.id], "tenant_id": row.project_id}
+
+    def _validate(self, conn: Connection, ctx: RequestContext, group_type: str,
+                  endpoints: list[Any], shown: Mapping[str, Any]) -> None:
+        if not endpoints:
+            raise vexc.MissingEndpointForEndpointGroup(group=dict(shown))
+        seen: set[Any] = set()
+        for endpoint in endpoints:
+            if not isinstance(endpoint, str) or not endpoint or len(endpoint) > 255:
+                raise vexc.InvalidEndpointInEndpointGroup(
+                    endpoint=endpoint, group_type=group_type,
+                    why="Endpoints must be non-empty strings of at most 255 characters")
+            if endpoint in seen:
+                raise vexc.InvalidEndpointInEndpointGroup(
+                    endpoint=endpoint, group_type=group_type, why="Endpoints have to be unique")
+            seen.add(endpoint)
+            if group_type == "cidr":
+                try:
+                    a.cidr(endpoint)
+                except a.InvalidValue:
+                    raise vexc.InvalidEndpointInEndpointGroup(
+                        endpoint=endpoint, group_type=group_type, why="Invalid CIDR") from None
+            elif group_type == "subnet":
+                if not a.is_uuid(endpoint):
+                    raise vexc.InvalidEndpointInEndpointGroup(
+                        endpoint=endpoint, group_type=group_type, why="Invalid UUID")
+                if self.subnets.find_row(conn, ctx, endpoint) is None:
+                    raise vexc.NonExistingSubnetInEndpointGroup(subnet=endpoint)
+
+    def create(self, conn: Connection, ctx: RequestContext,
+               body: Mapping[str, Any]) -> dict[str, Any]:
+        project = owner_project(ctx, body)
+        shown = {"type": body["type"], "endpoints": body["endpoints"], "project_id": project,
+                 "tenant_id": project, "name": body["name"], "description": body["description"]}
+        self._validate(conn, ctx, body["type"], body["endpoints"], shown)
+        values = {"id": new_id(), "project_id": project, "name": body["name"],
+                  "description": body["description"], "endpoint_type": body["type"]}
+        row = self.insert(conn, values)
+        if body["endpoints"]:
+            conn.execute(sa.insert(ENDPOINTS), [{"endpoint": e, "endpoint_group_id": row.id}
+                                                for e in body["endpoints"]])
+        return self.show_row(conn, row)
+
+    def update(self, conn: Connection, ctx: RequestContext, id_: str,
+               body: Mapping[str, Any]) -> dict[str, Any]:
+        self.get_row(conn, ctx, id_, lock=True)
+        return self.show_row(conn, self.update_row(conn, id_, dict(body)))
+
+    def delete(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
+        row = self.get_row(conn, ctx, id_, lock=True)
+        used = conn.execute(sa.select(CONNECTIONS.c.id).where(sa.or_(
+            CONNECTIONS.c.local_ep_group_id == id_, CONNECTIONS.c.peer_ep_group_id == id_))
+            .limit(1)).first()
+        if used is not None:
+            raise vexc.EndpointGroupInUse(group_id=id_)
+        shown = self.show_row(conn, row)
+        conn.execute(sa.delete(ENDPOINTS).where(ENDPOINTS.c.endpoint_group_id == id_))
+        self.delete_row(conn, id_)
+        return shown
+
+    def endpoints_of(self, conn: Connection, id_: str) -> list[str]:
+        return children(conn, ENDPOINTS, "endpoint_group_id", "endpoint", [id_])[id_]

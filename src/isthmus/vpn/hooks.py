@@ -1,0 +1,35 @@
+"""The seam where created, updated and deleted resources are handed to drivers.
+
+The domain calls :meth:`ChangeHooks.validate` inside the transaction, before
+anything is written (a driver may refuse with a 400/409), and
+:meth:`ChangeHooks.changed` after the commit (a driver tells its agents).
+Until drivers are configured, :class:`NoHooks` accepts everything.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Protocol
+
+from sqlalchemy.engine import Connection
+
+from isthmus.context import RequestContext
+
+
+class ChangeHooks(Protocol):
+    def validate(self, conn: Connection, ctx: RequestContext, collection: str, action: str,
+                 request: Mapping[str, Any], current: Mapping[str, Any] | None) -> None:
+        """Raise an Isthmus error to refuse ``action`` on ``collection``."""
+
+    def changed(self, ctx: RequestContext, collection: str, action: str,
+                new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> None:
+        """Called once the change is committed."""
+
+
+class NoHooks:
+    def validate(self, conn: Connection, ctx: RequestContext, collection: str, action: str,
+                 request: Mapping[str, Any], current: Mapping[str, Any] | None) -> None:
+        return None
+
+    def changed(self, ctx: RequestContext, collection: str, action: str,
+                new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> None:
+        return None

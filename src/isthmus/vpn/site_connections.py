@@ -1,0 +1,266 @@
+"""IPsec site connections: one tunnel between a VPN service and a peer.
+
+The checks run in Neutron's order, so a request with several faults gets the
+same error Neutron would give: mode (legacy ``peer_cidrs`` versus endpoint
+groups), endpoint group types and IP versions, DPD, MTU, then the peer
+address, which is resolved here and stored resolved.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Any, Mapping, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from isthmus import attributes as a
+from isthmus.context import RequestContext
+from isthmus.db import models
+from isthmus.db.collection import Collection, children, new_id, owner_project
+from isthmus.network import Subnets
+from isthmus.vpn import constants as c
+from isthmus.vpn import exceptions as vexc
+from isthmus.vpn import status
+from isthmus.vpn.endpoint_groups import EndpointGroups
+from isthmus.vpn.policies import IKEPolicies, IPsecPolicies
+from isthmus.vpn.vpnservices import VPNServices, router_subnet_ids
+
+CONNECTIONS = models.SiteConnection.__table__
+PEER_CIDRS = models.PeerCidr.__table__
+
+DPD = a.dict_of({"action": a.one_of(c.DPD_ACTIONS), "interval": a.non_negative_int,
+                 "timeout": a.non_negative_int})
+
+
+def _enum(name: str, values: tuple[str, ...], default: str) -> a.Attr:
+    return a.Attr(name, post=True, put=True, default=default, parse=a.one_of(values),
+                  schema={"type": "string", "enum": list(values)})
+
+
+def _ref(name: str, put: bool = False) -> a.Attr:
+    return a.Attr(name, post=True, put=put, default=a.REQUIRED, parse=a.uuid_str,
+                  schema={"type": "string", "format": "uuid"})
+
+
+def _optional_ref(name: str) -> a.Attr:
+    return a.Attr(name, post=True, put=True, default=None, parse=a.uuid_or_none,
+                  schema={"type": ["string", "null"]})
+
+
+RESOURCE = a.Resource(
+    singular="ipsec_site_connection", plural="ipsec_site_connections",
+    path="/v2.0/vpn/ipsec-site-connections", description="IPsec site connections",
+    not_found=lambda id_: vexc.IPsecSiteConnectionNotFound(ipsec_site_conn_id=id_),
+    attrs=(*a.COMMON,
+           a.Attr("peer_address", post=True, put=True, default=a.REQUIRED, parse=a.string(255)),
+           a.Attr("peer_id", post=True, put=True, default=a.REQUIRED, parse=a.string(255)),
+           a.Attr("local_id", post=True, put=True, default="", parse=a.string(255)),
+           a.Attr("route_mode"),
+           a.Attr("mtu", post=True, put=True, default=1500, parse=a.int_in_range(0, 65535),
+                  schema={"type": "integer", "minimum": 0, "maximum": 65535},
+                  filter_parse=a.integer),
+           a.Attr("auth_mode"),
+           a.Attr("psk", post=True, put=True, default=a.REQUIRED, parse=a.string(255),
+                  schema={"type": "string", "maxLength": 255}),
+           _enum("initiator", c.INITIATORS, "bi-directional"),
+           a.Attr("dpd", post=True, put=True, default={}, parse=DPD, schema={
+               "type": "object", "additionalProperties": False, "properties": {
+                   "action": {"type": "string", "enum": list(c.DPD_ACTIONS)},
+                   "interval": {"type": "integer", "minimum": 0},
+                   "timeout": {"type": "integer", "minimum": 0}}}),
+           a.ADMIN_STATE_UP, a.STATUS,
+           _ref("vpnservice_id"), _ref("ikepolicy_id"), _ref("ipsecpolicy_id"),
+           a.Attr("peer_cidrs", post=True, put=True, default=[], parse=a.as_list(a.cidr),
+                  schema={"type": "array", "items": {"type": "string"}}),
+           _optional_ref("local_ep_group_id"), _optional_ref("peer_ep_group_id")),
+)
+
+
+def _version_text(version: int) -> str:
+    return f"IPv{version}"
+
+
+def resolve_peer_address(address: str) -> str:
+    """An IP literal as given, or the first address a host name resolves to."""
+    try:
+        ipaddress.ip_address(address)
+        return address
+    except ValueError:
+        pass
+    try:
+        return socket.getaddrinfo(address, None)[0][4][0]
+    except (OSError, UnicodeError, IndexError):
+        raise vexc.VPNPeerAddressNotResolved(peer_address=address) from None
+
+
+class SiteConnections(Collection):
+    resource = RESOURCE
+    table = CONNECTIONS
+    columns = {name: name for name in (
+        "id", "name", "description", "project_id", "peer_address", "peer_id", "local_id",
+        "route_mode", "mtu", "auth_mode", "psk", "initiator", "admin_state_up", "status",
+        "vpnservice_id", "ikepolicy_id", "ipsecpolicy_id", "local_ep_group_id",
+        "peer_ep_group_id")}
+    columns["tenant_id"] = "project_id"
+
+    def __init__(self, services: VPNServices, ike: IKEPolicies, ipsec: IPsecPolicies,
+                 groups: EndpointGroups, subnets: Subnets) -> None:
+        self.services = services
+        self.ike = ike
+        self.ipsec = ipsec
+        self.groups = groups
+        self.subnets = subnets
+
+    def load_extras(self, conn: Connection, rows: Sequence[Row]) -> Any:
+        return children(conn, PEER_CIDRS, "ipsec_site_connection_id", "cidr",
+                        [r.id for r in rows])
+
+    def to_api(self, row: Row, extras: Any) -> dict[str, Any]:
+        return {"id": row.id, "project_id": row.project_id, "name": row.name,
+                "description": row.description, "peer_address": row.peer_address,
+                "peer_id": row.peer_id, "local_id": row.local_id, "route_mode": row.route_mode,
+                "mtu": row.mtu, "auth_mode": row.auth_mode, "psk": row.psk,
+                "initiator": row.initiator,
+                "dpd": {"action": row.dpd_action, "interval": row.dpd_interval,
+                        "timeout": row.dpd_timeout},
+                "admin_state_up": row.admin_state_up, "status": row.status,
+                "vpnservice_id": row.vpnservice_id, "ikepolicy_id": row.ikepolicy_id,
+                "ipsecpolicy_id": row.ipsecpolicy_id, "peer_cidrs": extras[row.id],
+                "local_ep_group_id": row.local_ep_group_id,
+                "peer_ep_group_id": row.peer_ep_group_id, "tenant_id": row.project_id}
+
+    # -- the consistency rules ----------------------------------------------
+    def _check_endpoints(self, conn: Connection, ctx: RequestContext, service: Row,
+                         conn_dict: Mapping[str, Any]) -> int:
+        """Steps 4–6 of Neutron's validation; returns the local IP version."""
+        peer_cidrs = conn_dict["peer_cidrs"]
+        local_group = conn_dict["local_ep_group_id"]
+        peer_group = conn_dict["peer_ep_group_id"]
+        if service.subnet_id:
+            if local_group or peer_group:
+                which = " and ".join(w for w, g in (("local", local_group),
+                                                    ("peer", peer_group)) if g)
+                raise vexc.InvalidEndpointGroup(suffix="s" if local_group and peer_group
+                                                else "", which=which)
+            if not peer_cidrs:
+                raise vexc.MissingPeerCidrs()
+            subnet = self.subnets.get_row(conn, None, service.subnet_id)
+            local_version = subnet.ip_version
+            peer_versions = {a.ip_version_of(p) for p in peer_cidrs}
+            if len(peer_versions) > 1:
+                raise vexc.MixedIPVersionsForPeerCidrs()
+        else:
+            if peer_cidrs:
+                raise vexc.PeerCidrsInvalid()
+            if not local_group or not peer_group:
+                missing = [w for w, g in (("local", local_group), ("peer", peer_group)) if not g]
+                raise vexc.MissingRequiredEndpointGroup(
+                    suffix="s" if len(missing) == 2 else "", which=" and ".join(missing))
+            local = self.groups.get_row(conn, ctx, local_group)
+            peer = self.groups.get_row(conn, ctx, peer_group)
+            if local.endpoint_type != "subnet":
+                raise vexc.WrongEndpointGroupType(which=local.id, group_type=local.endpoint_type,
+                                                  expected="subnet")
+            if peer.endpoint_type != "cidr":
+                raise vexc.WrongEndpointGroupType(which=peer.id, group_type=peer.endpoint_type,
+                                                  expected="cidr")
+            attached = router_subnet_ids(conn, service.router_id)
+            local_versions = set()
+            for subnet_id in self.groups.endpoints_of(conn, local.id):
+                if subnet_id not in attached:
+                    raise vexc.SubnetIsNotConnectedToRouter(subnet_id=subnet_id,
+                                                            router_id=service.router_id)
+                local_versions.add(self.subnets.get_row(conn, None, subnet_id).ip_version)
+            if len(local_versions) > 1:
+                raise vexc.MixedIPVersionsForIPSecEndpoints(group=local.id)
+            peer_versions = {a.ip_version_of(p) for p in self.groups.endpoints_of(conn, peer.id)}
+            if len(peer_versions) > 1:
+                raise vexc.MixedIPVersionsForIPSecEndpoints(group=peer.id)
+            local_version = local_versions.pop()
+        if peer_versions and local_version not in peer_versions:
+            raise vexc.MixedIPVersionsForIPSecConnection()
+        return local_version
+
+    @staticmethod
+    def _check_dpd_and_mtu(conn_dict: Mapping[str, Any], local_version: int) -> None:
+        dpd = conn_dict["dpd"]
+        if dpd["timeout"] <= dpd["interval"]:
+            raise vexc.IPsecSiteConnectionDpdIntervalValueError(attr="dpd_timeout")
+        mtu = conn_dict["mtu"]
+        if mtu and mtu < c.MIN_MTU[local_version]:
+            raise vexc.IPsecSiteConnectionMtuError(mtu=mtu, version=local_version)
+
+    @staticmethod
+    def _check_peer_address(service: Row, address: str) -> str:
+        resolved = resolve_peer_address(address)
+        version = ipaddress.ip_address(resolved).version
+        if (service.external_v4_ip if version == 4 else service.external_v6_ip) is None:
+            raise vexc.ExternalNetworkHasNoSubnet(router_id=service.router_id,
+                                                  ip_version=_version_text(version))
+        return resolved
+
+    # -- CRUD ----------------------------------------------------------------
+    def create(self, conn: Connection, ctx: RequestContext,
+               body: Mapping[str, Any]) -> dict[str, Any]:
+        data = dict(body)
+        data["dpd"] = {**c.DEFAULT_DPD, **body["dpd"]}
+        service = self.services.get_row(conn, ctx, body["vpnservice_id"], lock=True)
+        self.ike.get_row(conn, ctx, body["ikepolicy_id"], lock=True)
+        self.ipsec.get_row(conn, ctx, body["ipsecpolicy_id"], lock=True)
+        local_version = self._check_endpoints(conn, ctx, service, data)
+        self._check_dpd_and_mtu(data, local_version)
+        peer_address = self._check_peer_address(service, body["peer_address"])
+        values = {"id": new_id(), "project_id": owner_project(ctx, body), "name": data["name"],
+                  "description": data["description"], "peer_address": peer_address,
+                  "peer_id": data["peer_id"], "local_id": data["local_id"],
+                  "route_mode": "static", "mtu": data["mtu"], "auth_mode": "psk",
+                  "psk": data["psk"], "initiator": data["initiator"],
+                  "dpd_action": data["dpd"]["action"], "dpd_interval": data["dpd"]["interval"],
+                  "dpd_timeout": data["dpd"]["timeout"], "status": status.on_create(),
+                  "admin_state_up": data["admin_state_up"],
+                  "vpnservice_id": service.id, "ikepolicy_id": data["ikepolicy_id"],
+                  "ipsecpolicy_id": data["ipsecpolicy_id"],
+                  "local_ep_group_id": data["local_ep_group_id"],
+                  "peer_ep_group_id": data["peer_ep_group_id"]}
+        row = self.insert(conn, values)
+        self._store_peer_cidrs(conn, row.id, data["peer_cidrs"])
+        return self.show_row(conn, row)
+
+    def update(self, conn: Connection, ctx: RequestContext, id_: str,
+               body: Mapping[str, Any]) -> dict[str, Any]:
+        row = self.get_row(conn, ctx, id_, lock=True)
+        current = self.show_row(conn, row)
+        data = {**current, **body}
+        data["dpd"] = {**current["dpd"], **body.get("dpd", {})}
+        service = self.services.get_row(conn, None, row.vpnservice_id)
+        local_version = self._check_endpoints(conn, ctx, service, data)
+        self._check_dpd_and_mtu(data, local_version)
+        values = {k: v for k, v in body.items() if k not in ("dpd", "peer_cidrs")}
+        if "peer_address" in body:
+            values["peer_address"] = self._check_peer_address(service, body["peer_address"])
+        if not status.can_update(row.status):
+            raise vexc.VPNStateInvalidToUpdate(state=row.status, id=id_)
+        if "dpd" in body:
+            values.update(dpd_action=data["dpd"]["action"], dpd_interval=data["dpd"]["interval"],
+                          dpd_timeout=data["dpd"]["timeout"])
+        row = self.update_row(conn, id_, values)
+        if "peer_cidrs" in body:
+            conn.execute(sa.delete(PEER_CIDRS)
+                         .where(PEER_CIDRS.c.ipsec_site_connection_id == id_))
+            self._store_peer_cidrs(conn, id_, body["peer_cidrs"])
+        return self.show_row(conn, row)
+
+    def delete(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
+        row = self.get_row(conn, ctx, id_, lock=True)
+        shown = self.show_row(conn, row)
+        conn.execute(sa.delete(PEER_CIDRS).where(PEER_CIDRS.c.ipsec_site_connection_id == id_))
+        self.delete_row(conn, id_)
+        return shown
+
+    @staticmethod
+    def _store_peer_cidrs(conn: Connection, conn_id: str, cidrs: list[str]) -> None:
+        if cidrs:
+            conn.execute(sa.insert(PEER_CIDRS), [{"cidr": cidr, "ipsec_site_connection_id": conn_id}
+                                                 for cidr in cidrs])
