@@ -272,6 +272,5 @@ def _interface_subnet(body: Any) -> str:
 
 
 def _interface_info(router: Row, port: Mapping[str, Any], subnet_id: str) -> dict[str, Any]:
-    return {"id": router.id, "tenant_id": router.project_id, "project_id": router.project_id,
-            "port_id": port["id"], "network_id": port["network_id"], "subnet_id": subnet_id,
+    return {"id": router.id, "project_id": router.project_id, "port_id": port["id"], "network_id": port["network_id"], "subnet_id": subnet_id,
             "subnet_ids": [subnet_id]}

@@ -1,0 +1,50 @@
+"""Shared fixtures: a real Isthmus API server on a free loopback port."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import httpx
+import pytest
+import waitress
+
+from isthmus.api import create_app
+from isthmus.db import Database, upgrade
+from isthmus.services import Services
+
+
+@dataclass
+class RunningServer:
+    url: str
+    services: Services
+    db: Database
+
+    def client(self, project: str | None = None, roles: str = "member,reader",
+               user: str = "user") -> httpx.Client:
+        headers = {"Accept": "application/json"}
+        if project is not None:
+            headers.update({"X-Project-Id": project, "X-User-Id": user, "X-Roles": roles})
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+def start_server(db_url: str) -> tuple[RunningServer, Any, threading.Thread]:
+    upgrade(db_url)
+    db = Database(db_url)
+    services = Services(db)
+    server = waitress.create_server(create_app(services), host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    port = server.socket.getsockname()[1]
+    return RunningServer(f"http://127.0.0.1:{port}", services, db), server, thread
+
+
+@pytest.fixture
+def api(tmp_path) -> Iterator[RunningServer]:
+    """A fresh server on an empty SQLite database."""
+    running, server, thread = start_server(f"sqlite:///{tmp_path}/isthmus.db")
+    yield running
+    server.close()
+    thread.join(timeout=5)
+    running.db.dispose()
