@@ -14,7 +14,6 @@ through them would run attacker-controlled code as root.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 from isthmus.privileged.exceptions import ConfigError
 from isthmus.privileged.ini import parse_ini
@@ -39,22 +38,42 @@ _TRUE = {"1", "yes", "true", "on"}
 _FALSE = {"0", "no", "false", "off"}
 
 
-@dataclass(frozen=True)
 class RootwrapConfig:
-    """The parsed, validated contents of one rootwrap.conf."""
+    """The parsed, validated contents of one rootwrap.conf.
 
-    path: str
-    filters_path: tuple[str, ...]
-    exec_dirs: tuple[str, ...]
-    use_syslog: bool = False
-    syslog_log_facility: int = _FACILITIES["syslog"]
-    syslog_log_level: int = _LEVELS["ERROR"]
-    daemon_timeout: int = 600
-    rlimit_nofile: int = 1024
-    daemon_socket: str = DEFAULT_SOCKET_PATH
-    daemon_allowed_uids: frozenset[int] = frozenset()
-    daemon_allowed_gids: frozenset[int] = frozenset()
-    warnings: tuple[str, ...] = field(default=(), compare=False)
+    A plain class (no dataclass) to keep the CLI's imports small.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        filters_path: tuple[str, ...],
+        exec_dirs: tuple[str, ...],
+        use_syslog: bool = False,
+        syslog_log_facility: int = _FACILITIES["syslog"],
+        syslog_log_level: int = _LEVELS["ERROR"],
+        daemon_timeout: int = 600,
+        rlimit_nofile: int = 1024,
+        daemon_socket: str = DEFAULT_SOCKET_PATH,
+        daemon_allowed_uids: frozenset[int] = frozenset(),
+        daemon_allowed_gids: frozenset[int] = frozenset(),
+        warnings: tuple[str, ...] = (),
+    ) -> None:
+        self.path = path
+        self.filters_path = filters_path
+        self.exec_dirs = exec_dirs
+        self.use_syslog = use_syslog
+        self.syslog_log_facility = syslog_log_facility
+        self.syslog_log_level = syslog_log_level
+        self.daemon_timeout = daemon_timeout
+        self.rlimit_nofile = rlimit_nofile
+        self.daemon_socket = daemon_socket
+        self.daemon_allowed_uids = daemon_allowed_uids
+        self.daemon_allowed_gids = daemon_allowed_gids
+        self.warnings = warnings
+
+    def __repr__(self) -> str:
+        return f"RootwrapConfig({self.path!r}, filters_path={self.filters_path!r}, exec_dirs={self.exec_dirs!r})"
 
 
 def load_config(path: str) -> RootwrapConfig:

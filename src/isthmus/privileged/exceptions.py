@@ -7,9 +7,10 @@ parsing messages. The CLI maps them to oslo.rootwrap's exit codes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (CLI start-up)
+if TYPE_CHECKING:
+    from typing import Sequence
 
-if TYPE_CHECKING:  # pragma: no cover - typing only
     from isthmus.privileged.client import ExecResult
 
 # oslo.rootwrap's CLI exit codes, kept so existing callers keep working.

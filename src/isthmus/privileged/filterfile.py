@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
-from typing import Sequence
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (CLI start-up)
+if TYPE_CHECKING:
+    from typing import Sequence
 
 from isthmus.privileged.exceptions import FilterDefinitionError
 from isthmus.privileged.filters import FILTER_CLASSES, CommandFilter, ReadFileFilter
@@ -23,30 +24,37 @@ from isthmus.privileged.ini import parse_ini
 from isthmus.privileged.trust import untrusted_reason
 
 
-@dataclass(frozen=True)
 class FilterFileProblem:
     """One thing that could not be loaded: where, and why."""
 
-    path: str
-    line: int | None
-    reason: str
+    __slots__ = ("path", "line", "reason")
+
+    def __init__(self, path: str, line: int | None, reason: str) -> None:
+        self.path, self.line, self.reason = path, line, reason
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
         return f"{where}: {self.reason}"
 
+    def __repr__(self) -> str:
+        return f"FilterFileProblem({str(self)!r})"
 
-@dataclass
+
 class FilterSet:
     """All loaded filters in matching order, plus the problems met on the way."""
 
-    filters: list[CommandFilter] = field(default_factory=list)
-    problems: list[FilterFileProblem] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.filters: list[CommandFilter] = []
+        self.problems: list[FilterFileProblem] = []
+        self.files: list[str] = []
 
 
-def load_filters(filters_path: Sequence[str]) -> FilterSet:
-    """Load every filter file of every directory; missing directories are skipped."""
+def load_filters(filters_path: Sequence[str], *, validate: bool = True) -> FilterSet:
+    """Load every filter file of every directory; missing directories are skipped.
+
+    `validate=False` defers regex compilation to first use (the CLI does
+    this to stay fast); invalid patterns then simply never match.
+    """
     result = FilterSet()
     check_owner = os.geteuid() == 0
     for directory in filters_path:
@@ -66,7 +74,7 @@ def load_filters(filters_path: Sequence[str]) -> FilterSet:
             if name.startswith("."):
                 continue
             path = os.path.join(directory, name)
-            filters, problems = load_filter_file(path, check_owner=check_owner)
+            filters, problems = load_filter_file(path, check_owner=check_owner, validate=validate)
             if filters is None:
                 result.problems.extend(problems)
                 continue
@@ -77,7 +85,7 @@ def load_filters(filters_path: Sequence[str]) -> FilterSet:
 
 
 def load_filter_file(
-    path: str, *, check_owner: bool = False
+    path: str, *, check_owner: bool = False, validate: bool = True
 ) -> tuple[list[CommandFilter] | None, list[FilterFileProblem]]:
     """Filters of one file (None if it is not a regular file) and its problems."""
     problems: list[FilterFileProblem] = []
@@ -105,13 +113,13 @@ def load_filter_file(
     filters: list[CommandFilter] = []
     for entry in section.entries.values():
         try:
-            filters.append(build_filter(entry.name, entry.value))
+            filters.append(build_filter(entry.name, entry.value, validate=validate))
         except FilterDefinitionError as exc:
             problems.append(FilterFileProblem(path, entry.line, f"{entry.name}: {exc}"))
     return filters, problems
 
 
-def build_filter(name: str, definition: str) -> CommandFilter:
+def build_filter(name: str, definition: str, *, validate: bool = True) -> CommandFilter:
     """Build one filter from `Class, arg, ...`; raises FilterDefinitionError."""
     words = [word.strip() for word in definition.split(",")]
     class_name, args = words[0], words[1:]
@@ -127,6 +135,8 @@ def build_filter(name: str, definition: str) -> CommandFilter:
         built = cls(*args)
     except TypeError as exc:
         raise FilterDefinitionError(f"{class_name} expects {cls.usage}: {exc}") from None
+    if validate:
+        built.validate()
     if not isinstance(built, ReadFileFilter) and built.run_as != "root":
         _check_user(built.run_as)
     built.name = name

@@ -26,13 +26,15 @@ docs/privileged.md, "Differences from oslo.rootwrap"):
 from __future__ import annotations
 
 import os
-import re
 import stat
-from dataclasses import dataclass, field
-from typing import ClassVar, Sequence
 
 from isthmus.privileged.exceptions import ExecutableNotFound, FilterDefinitionError, NotAllowed
 from isthmus.privileged.trust import untrusted_reason
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (CLI start-up)
+if TYPE_CHECKING:
+    import re
+    from typing import ClassVar, Sequence
 
 _NETNS_WORDS = frozenset({"net", "netn", "netns"})
 _EXEC_WORDS = frozenset({"e", "ex", "exe", "exec"})
@@ -47,26 +49,27 @@ _DANGEROUS_ENV_NAMES = frozenset({
     "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "OPENSSL_CONF", "OPENSSL_ENGINES",
 })
 _DANGEROUS_ENV_PREFIXES = ("LD_", "PYTHON", "PERL", "RUBY", "NODE_", "BASH_FUNC_", "MALLOC_", "LUA_", "XDG_")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-@dataclass(frozen=True)
 class Plan:
     """What a leaf filter would run for an argv, before exec_dirs resolution."""
 
-    exec_path: str
-    args: list[str]
-    env: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("exec_path", "args", "env")
+
+    def __init__(self, exec_path: str, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.exec_path, self.args, self.env = exec_path, args, env or {}
 
 
-@dataclass(frozen=True)
 class Match:
     """The outcome of a successful match: exactly what will be executed."""
 
-    filter_name: str
-    command: list[str]
-    env: dict[str, str]
-    run_as: str
+    __slots__ = ("filter_name", "command", "env", "run_as")
+
+    def __init__(self, filter_name: str, command: list[str], env: dict[str, str], run_as: str) -> None:
+        self.filter_name, self.command, self.env, self.run_as = filter_name, command, env, run_as
+
+    def __repr__(self) -> str:
+        return f"Match({self.filter_name!r}, command={self.command!r}, env={self.env!r}, run_as={self.run_as!r})"
 
 
 def dangerous_env_name(name: str) -> bool:
@@ -74,17 +77,45 @@ def dangerous_env_name(name: str) -> bool:
     return name in _DANGEROUS_ENV_NAMES or name.startswith(_DANGEROUS_ENV_PREFIXES)
 
 
-def compile_pattern(pattern: str) -> re.Pattern[str]:
-    """Compile a filter regex for `fullmatch`, a bare `.` meaning a literal dot.
+class FilterPattern:
+    """A filter regex matched with `fullmatch`, a bare `.` meaning a literal dot.
 
     `.` followed by `*`, `+`, `?` or `{` keeps its wildcard meaning, so
     `.*` still means "anything"; `strongswan.d` no longer accepts
-    `strongswan_d`.
+    `strongswan_d`. Compiled on first use so the CLI only imports `re` when
+    a regex filter is actually consulted; `validate()` compiles eagerly.
     """
-    try:
-        return re.compile(_literal_dots(pattern))
-    except re.error as exc:
-        raise FilterDefinitionError(f"invalid regular expression {pattern!r}: {exc}") from None
+
+    __slots__ = ("text", "_compiled")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._compiled: re.Pattern[str] | None = None
+
+    def __repr__(self) -> str:
+        return f"FilterPattern({self.text!r})"
+
+    def validate(self) -> None:
+        """Compile now; FilterDefinitionError if the expression is invalid."""
+        if self._compiled is None:
+            import re
+
+            try:
+                self._compiled = re.compile(_literal_dots(self.text))
+            except re.error as exc:
+                raise FilterDefinitionError(f"invalid regular expression {self.text!r}: {exc}") from None
+
+    def fullmatch(self, value: str) -> bool:
+        try:
+            self.validate()
+        except FilterDefinitionError:
+            return False  # as in oslo.rootwrap, a broken pattern matches nothing
+        assert self._compiled is not None
+        return self._compiled.fullmatch(value) is not None
+
+
+def compile_pattern(pattern: str) -> FilterPattern:
+    return FilterPattern(pattern)
 
 
 def _literal_dots(pattern: str) -> str:
@@ -135,6 +166,7 @@ class CommandFilter:
 
     usage: ClassVar[str] = "exec_path, run_as"
     min_args: ClassVar[int] = 2
+    patterns: list[FilterPattern] = []
 
     def __init__(self, exec_path: str, run_as: str, *args: str) -> None:
         self.name = type(self).__name__
@@ -150,6 +182,11 @@ class CommandFilter:
         if not argv or not _names_command(self.exec_path, argv[0]):
             return None
         return Plan(self.exec_path, list(argv[1:]))
+
+    def validate(self) -> None:
+        """Check everything that is checked lazily (regexes); FilterDefinitionError."""
+        for pattern in self.patterns:
+            pattern.validate()
 
     # oslo.rootwrap-compatible accessors, handy in tests and tools.
     def match(self, argv: Sequence[str] | None) -> bool:
@@ -346,7 +383,7 @@ class EnvFilter(CommandFilter):
         words = list(args)
         while words and "=" in words[0]:
             name = words.pop(0).split("=", 1)[0]
-            if not _ENV_NAME.fullmatch(name):
+            if not (name.isidentifier() and name.isascii()):
                 raise FilterDefinitionError(f"{name!r} is not a valid environment variable name")
             if dangerous_env_name(name):
                 raise FilterDefinitionError(
@@ -360,7 +397,7 @@ class EnvFilter(CommandFilter):
             raise FilterDefinitionError("EnvFilter needs a command after its NAME= list")
         self.env_names = frozenset(names)
         self.command = words[0]
-        self.arg_patterns = [compile_pattern(p) for p in words[1:]]
+        self.arg_patterns = self.patterns = [compile_pattern(p) for p in words[1:]]
 
     def plan(self, argv: Sequence[str], exec_dirs: Sequence[str] = ()) -> Plan | None:
         words = list(argv)

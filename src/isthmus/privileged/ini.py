@@ -11,31 +11,34 @@ configparser import.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+# Plain classes rather than dataclasses: `dataclasses` imports `inspect`,
+# which alone would double the CLI's start-up time.
 
 
-@dataclass
 class Entry:
     """One `name: value` entry; `value` joins continuation lines with newlines."""
 
-    name: str
-    value: str
-    line: int
+    __slots__ = ("name", "value", "line")
+
+    def __init__(self, name: str, value: str, line: int) -> None:
+        self.name, self.value, self.line = name, value, line
 
 
-@dataclass
 class Section:
-    name: str
-    line: int
-    entries: dict[str, Entry] = field(default_factory=dict)
+    __slots__ = ("name", "line", "entries")
+
+    def __init__(self, name: str, line: int) -> None:
+        self.name, self.line = name, line
+        self.entries: dict[str, Entry] = {}
 
 
-@dataclass
 class IniFile:
     """A parsed file: sections by name plus the lines that could not be parsed."""
 
-    sections: dict[str, Section]
-    bad_lines: list[tuple[int, str]]
+    __slots__ = ("sections", "bad_lines")
+
+    def __init__(self, sections: dict[str, Section], bad_lines: list[tuple[int, str]]) -> None:
+        self.sections, self.bad_lines = sections, bad_lines
 
 
 def parse_ini(text: str) -> IniFile:
