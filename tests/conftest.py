@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
@@ -29,21 +31,32 @@ class RunningServer:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
 
-def start_server(db_url: str) -> tuple[RunningServer, Any, threading.Thread]:
-    upgrade(db_url)
+def start_server(db_url: str, migrate: bool = True) -> tuple[RunningServer, Any, threading.Thread]:
+    if migrate:
+        upgrade(db_url)
     db = Database(db_url)
     services = Services(db)
-    server = waitress.create_server(create_app(services), host="127.0.0.1", port=0, threads=4)
+    server = waitress.create_server(create_app(services), host="127.0.0.1", port=0, threads=4,
+                                    asyncore_loop_timeout=0.05)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     port = server.socket.getsockname()[1]
     return RunningServer(f"http://127.0.0.1:{port}", services, db), server, thread
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory) -> Path:
+    """One migrated SQLite file; tests copy it instead of migrating again."""
+    path = tmp_path_factory.mktemp("template") / "isthmus.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def api(tmp_path) -> Iterator[RunningServer]:
+def api(tmp_path, migrated_sqlite) -> Iterator[RunningServer]:
     """A fresh server on an empty SQLite database."""
-    running, server, thread = start_server(f"sqlite:///{tmp_path}/isthmus.db")
+    shutil.copy(migrated_sqlite, tmp_path / "isthmus.db")
+    running, server, thread = start_server(f"sqlite:///{tmp_path}/isthmus.db", migrate=False)
     yield running
     server.close()
     thread.join(timeout=5)
