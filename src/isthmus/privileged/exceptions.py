@@ -64,6 +64,7 @@ class ExecutableNotFound(PrivilegedError):
     def __init__(self, exec_path: str, filter_name: str, detail: str = "") -> None:
         self.exec_path = exec_path
         self.filter_name = filter_name
+        self.detail = detail
         extra = f": {detail}" if detail else ""
         super().__init__(
             f"Executable not found: {exec_path} (filter match = {filter_name}){extra}; "

@@ -1,0 +1,513 @@
+"""`isthmus-rootwrap-daemon ROOTWRAP_CONF [--socket PATH]`: the long-running root helper.
+
+Listens on a UNIX socket; every connection is authenticated by the kernel's
+peer credentials (SO_PEERCRED, plus SO_PEERGROUPS for supplementary groups)
+against `daemon_allowed_users` / `daemon_allowed_groups` (root is always
+allowed); no shared secret, no challenge. Each connection gets a thread and
+runs its requests one at a time; connections run in parallel with no lock
+around execution. A request is checked against the filters, run without a
+shell in a clean environment, and answered with exit code, stdout and
+stderr. One audit line per request. Bad frames close only their own
+connection; the daemon keeps serving.
+
+Start-up protocol: once listening, the daemon prints `ready SOCKET_PATH` on
+stdout (or `error MESSAGE`) and then detaches stdout, so a client that
+started it through sudo knows when to connect. A lock file next to the
+socket makes a second daemon on the same path exit with `ready` instead of
+stealing the socket.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import select
+import signal
+import socket
+import stat
+import struct
+import sys
+import threading
+import time
+
+from isthmus.privileged import protocol
+from isthmus.privileged.config import RootwrapConfig, load_config
+from isthmus.privileged.exceptions import (
+    EXIT_CONFIG_ERROR,
+    EXIT_NO_COMMAND,
+    ConfigError,
+    ExecutableNotFound,
+    NotAllowed,
+    ProtocolError,
+)
+from isthmus.privileged.execution import child_environment, limit_open_files, run
+from isthmus.privileged.filterfile import FilterSet, load_filters
+from isthmus.privileged.filters import match_command
+from isthmus.privileged.trust import untrusted_reason
+
+LOG = logging.getLogger("isthmus.privileged.daemon")
+
+MAX_CONNECTIONS = 256
+FRAME_BODY_TIMEOUT_S = 30.0
+SHUTDOWN_GRACE_S = 30.0
+_SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)
+_PEERCRED = struct.Struct("3i")
+
+
+class AlreadyRunning(Exception):
+    """Another daemon holds the lock for this socket path."""
+
+
+class Caller:
+    """Who is on the other end of a connection, as the kernel says."""
+
+    __slots__ = ("pid", "uid", "gid")
+
+    def __init__(self, pid: int, uid: int, gid: int) -> None:
+        self.pid, self.uid, self.gid = pid, uid, gid
+
+
+def peer_credentials(conn: socket.socket) -> Caller:
+    pid, uid, gid = _PEERCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
+    return Caller(pid, uid, gid)
+
+
+def _peer_groups(conn: socket.socket, caller: Caller) -> set[int]:
+    """Supplementary groups of the peer at connect time (SO_PEERGROUPS)."""
+    try:
+        raw = conn.getsockopt(socket.SOL_SOCKET, _SO_PEERGROUPS, 1024)
+        return {gid for (gid,) in struct.iter_unpack("I", raw)}
+    except OSError:
+        # Kernels before 4.13, or more than 256 groups: ask the group database.
+        import grp
+        import pwd
+
+        try:
+            user = pwd.getpwuid(caller.uid).pw_name
+        except KeyError:
+            return set()
+        return {group.gr_gid for group in grp.getgrall() if user in group.gr_mem}
+
+
+class Daemon:
+    """The server: socket, authentication, dispatch, idle timeout, shutdown."""
+
+    def __init__(self, config: RootwrapConfig, filter_set: FilterSet, socket_path: str | None = None) -> None:
+        self.config = config
+        self.filter_set = filter_set
+        self.socket_path = socket_path or config.daemon_socket
+        self.audit = logging.getLogger("isthmus.privileged.audit")
+        self._listener: socket.socket | None = None
+        self._lock_fd: int | None = None
+        self._socket_inode: tuple[int, int] | None = None
+        self._stop = threading.Event()
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self._state = threading.Lock()
+        self._connections: dict[socket.socket, bool] = {}  # conn -> busy
+        self._threads: set[threading.Thread] = set()
+        self._active_requests = 0
+        self._last_activity = time.monotonic()
+        self._reload_requested = False
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def listen(self) -> None:
+        """Create the socket directory, take the lock, bind and listen."""
+        directory = os.path.dirname(self.socket_path) or "/"
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+        reason = untrusted_reason(os.path.realpath(directory)) if os.geteuid() == 0 else None
+        if reason:
+            raise OSError(errno.EPERM, f"refusing socket directory: {reason}")
+        lock_path = self.socket_path + ".lock"
+        self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+            raise AlreadyRunning(self.socket_path) from None
+        try:
+            st = os.lstat(self.socket_path)
+        except FileNotFoundError:
+            pass
+        else:
+            if not stat.S_ISSOCK(st.st_mode):
+                raise OSError(errno.EEXIST, f"{self.socket_path} exists and is not a socket; remove it")
+            os.unlink(self.socket_path)  # stale: we hold the lock, so nobody serves it
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        listener.bind(self.socket_path)
+        # Anyone may connect; who gets served is decided by SO_PEERCRED.
+        os.chmod(self.socket_path, 0o666)
+        st = os.stat(self.socket_path)
+        self._socket_inode = (st.st_dev, st.st_ino)
+        listener.listen(128)
+        self._listener = listener
+
+    def request_stop(self) -> None:
+        """Ask the accept loop to stop (signal-safe)."""
+        self._stop.set()
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+
+    def request_reload(self) -> None:
+        self._reload_requested = True
+        try:
+            os.write(self._wake_w, b"r")
+        except OSError:
+            pass
+
+    def serve_forever(self) -> int:
+        """Accept connections until stopped or idle for daemon_timeout seconds."""
+        assert self._listener is not None, "call listen() first"
+        poller = select.poll()
+        poller.register(self._listener.fileno(), select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
+        idle_limit = self.config.daemon_timeout
+        while not self._stop.is_set():
+            events = poller.poll(1000 if idle_limit > 0 else None)
+            for fd, _ in events:
+                if fd == self._wake_r:
+                    _drain(self._wake_r)
+                elif fd == self._listener.fileno():
+                    self._accept()
+            if self._reload_requested:
+                self._reload_requested = False
+                self._reload_filters()
+            if idle_limit > 0 and self._idle_for() >= idle_limit:
+                LOG.info("no request for %d s; exiting (daemon_timeout)", idle_limit)
+                break
+        self._shutdown()
+        return 0
+
+    def _idle_for(self) -> float:
+        with self._state:
+            if self._active_requests:
+                return 0.0
+            return time.monotonic() - self._last_activity
+
+    def _reload_filters(self) -> None:
+        filter_set = load_filters(self.config.filters_path)
+        for problem in filter_set.problems:
+            LOG.warning("filter file problem: %s", problem)
+        self.filter_set = filter_set
+        LOG.info("reloaded %d filters from %d files", len(filter_set.filters), len(filter_set.files))
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        try:
+            conn, _ = self._listener.accept()
+        except OSError as exc:  # EMFILE and friends: keep serving the others
+            LOG.warning("accept failed: %s", exc)
+            time.sleep(0.01)
+            return
+        thread = threading.Thread(target=self._serve_connection, args=(conn,), daemon=True)
+        with self._state:
+            self._threads.add(thread)
+        thread.start()
+
+    def _shutdown(self) -> None:
+        """Stop listening, remove the socket, let running requests finish."""
+        if self._listener is not None:
+            self._listener.close()
+        self._remove_socket()
+        with self._state:
+            for conn, busy in self._connections.items():
+                if not busy:
+                    _shutdown_socket(conn)
+            threads = list(self._threads)
+        deadline = time.monotonic() + SHUTDOWN_GRACE_S
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _remove_socket(self) -> None:
+        # Only our own socket: a newer daemon may already own the path.
+        try:
+            st = os.lstat(self.socket_path)
+            if (st.st_dev, st.st_ino) == self._socket_inode:
+                os.unlink(self.socket_path)
+        except OSError:
+            pass
+
+    # -- one connection ----------------------------------------------------
+
+    def _serve_connection(self, conn: socket.socket) -> None:
+        try:
+            with conn:
+                caller = peer_credentials(conn)
+                refusal = self._refuse_peer(conn, caller)
+                if refusal is not None:
+                    status, message = refusal
+                    self.audit.warning(
+                        "uid=%d pid=%d verdict=connection-refused reason=%s", caller.uid, caller.pid, message
+                    )
+                    protocol.send_message(conn, protocol.Hello(status, message))
+                    return
+                protocol.send_message(conn, protocol.Hello(protocol.Status.OK))
+                self._request_loop(conn, caller)
+        except OSError as exc:
+            # The client vanished (EPIPE, ECONNRESET): nothing to answer.
+            LOG.debug("connection closed: %s", exc)
+        except Exception:  # noqa: BLE001 - one bad connection must not take the daemon down
+            LOG.exception("unexpected error while serving a connection")
+        finally:
+            with self._state:
+                self._connections.pop(conn, None)
+                self._threads.discard(threading.current_thread())
+
+    def _refuse_peer(self, conn: socket.socket, caller: Caller) -> tuple[protocol.Status, str] | None:
+        config = self.config
+        allowed = (
+            caller.uid == 0
+            or caller.uid in config.daemon_allowed_uids
+            or caller.gid in config.daemon_allowed_gids
+            or bool(config.daemon_allowed_gids and _peer_groups(conn, caller) & config.daemon_allowed_gids)
+        )
+        if not allowed:
+            return protocol.Status.UNAUTHORIZED, (
+                f"uid {caller.uid} (gid {caller.gid}) is not allowed to use this daemon; "
+                f"add the user to daemon_allowed_users or a group to daemon_allowed_groups in {config.path}"
+            )
+        with self._state:
+            if self._stop.is_set():
+                return protocol.Status.BUSY, "daemon is shutting down; retry"
+            if len(self._connections) >= MAX_CONNECTIONS:
+                return protocol.Status.BUSY, f"too many connections (limit {MAX_CONNECTIONS}); retry later"
+            self._connections[conn] = False
+        return None
+
+    def _request_loop(self, conn: socket.socket, caller: Caller) -> None:
+        while not self._stop.is_set():
+            try:
+                payload = _recv_request(conn)
+                if payload is None:
+                    return
+                message = protocol.decode(payload)
+                if not isinstance(message, (protocol.ExecRequest, protocol.NetnsRequest)):
+                    raise ProtocolError(f"expected a request, got {type(message).__name__}")
+            except ProtocolError as exc:
+                self.audit.warning("uid=%d pid=%d verdict=bad-request reason=%s", caller.uid, caller.pid, exc)
+                protocol.send_message(conn, protocol.Reply(0, protocol.Status.BAD_REQUEST, message=str(exc)))
+                return  # framing cannot be trusted any more: drop this connection only
+            with self._state:
+                self._connections[conn] = True
+                self._active_requests += 1
+                self._last_activity = time.monotonic()
+            try:
+                if isinstance(message, protocol.ExecRequest):
+                    reply = self.execute(caller, message)
+                else:
+                    reply = self.netns(caller, message)
+            finally:
+                with self._state:
+                    self._connections[conn] = False
+                    self._active_requests -= 1
+                    self._last_activity = time.monotonic()
+            protocol.send_message(conn, reply)
+
+    # -- requests ----------------------------------------------------------
+
+    def execute(self, caller: Caller, request: protocol.ExecRequest) -> protocol.Reply:
+        """Check one command against the filters and run it."""
+        started = time.perf_counter()
+        argv = request.argv
+        Status = protocol.Status
+        try:
+            match = match_command(self.filter_set.filters, argv, self.config.exec_dirs)
+        except NotAllowed as exc:
+            self._audit(caller, argv, "refused", "-", None, started)
+            return protocol.Reply(request.request_id, Status.NOT_ALLOWED, exc.exit_code, message=exc.reason)
+        except ExecutableNotFound as exc:
+            self._audit(caller, argv, "not-executable", exc.filter_name, None, started)
+            # NUL-separated fields so the client can rebuild the same exception.
+            detail = "\0".join((exc.exec_path, exc.filter_name, exc.detail))
+            return protocol.Reply(request.request_id, Status.EXECUTABLE_NOT_FOUND, exc.exit_code,
+                                  message=detail)
+        env = child_environment(self.config.exec_dirs, match.env)
+        timeout_s = request.timeout_ms / 1000 if request.timeout_ms else None
+        try:
+            outcome = run(match, env, request.stdin, timeout_s)
+        except OSError as exc:
+            self._audit(caller, argv, "spawn-failed", match.filter_name, None, started)
+            return protocol.Reply(request.request_id, Status.FAILED, 126,
+                                  message=f"cannot execute {match.command[0]}: {exc.strerror}")
+        if outcome.timed_out:
+            verdict, status, message = "timeout", Status.TIMEOUT, f"killed after {timeout_s:g} s"
+        elif outcome.output_truncated:
+            verdict, status, message = "output-too-large", Status.FAILED, "output exceeded the limit; command killed"
+        else:
+            verdict, status, message = "allowed", Status.OK, ""
+        self._audit(caller, argv, verdict, match.filter_name, outcome.returncode, started)
+        return protocol.Reply(request.request_id, status, outcome.returncode,
+                              outcome.stdout, outcome.stderr, message)
+
+    def netns(self, caller: Caller, request: protocol.NetnsRequest) -> protocol.Reply:
+        """Namespace fast path, authorized as the equivalent `ip netns` command."""
+        from isthmus.privileged import netns
+
+        started = time.perf_counter()
+        verb = {protocol.NetnsOp.LIST: "list", protocol.NetnsOp.ADD: "add", protocol.NetnsOp.DELETE: "delete"}
+        argv = ["ip", "netns", verb[request.op]] + ([request.name] if request.op != protocol.NetnsOp.LIST else [])
+        Status = protocol.Status
+        try:
+            match = match_command(self.filter_set.filters, argv, self.config.exec_dirs)
+        except (NotAllowed, ExecutableNotFound) as exc:
+            self._audit(caller, argv, "refused", "-", None, started, fast=True)
+            return protocol.Reply(request.request_id, Status.NOT_ALLOWED, 99, message=str(exc))
+        try:
+            if request.op == protocol.NetnsOp.LIST:
+                output = "".join(f"{name}\n" for name in netns.list_namespaces()).encode()
+            elif request.op == protocol.NetnsOp.ADD:
+                netns.create_namespace(request.name)
+                output = b""
+            else:
+                netns.delete_namespace(request.name)
+                output = b""
+        except netns.NetnsError as exc:
+            self._audit(caller, argv, "allowed", match.filter_name, 1, started, fast=True)
+            return protocol.Reply(request.request_id, Status.OK, 1, b"", f"{exc}\n".encode())
+        self._audit(caller, argv, "allowed", match.filter_name, 0, started, fast=True)
+        return protocol.Reply(request.request_id, Status.OK, 0, output)
+
+    def _audit(
+        self,
+        caller: Caller,
+        argv: list[str],
+        verdict: str,
+        filter_name: str,
+        returncode: int | None,
+        started: float,
+        fast: bool = False,
+    ) -> None:
+        from isthmus.privileged.audit import audit_line
+
+        line = audit_line(uid=caller.uid, pid=caller.pid, argv=argv, verdict=verdict,
+                          filter_name=filter_name + (" (in-process)" if fast else ""),
+                          returncode=returncode, duration_s=time.perf_counter() - started)
+        self.audit.log(logging.INFO if verdict == "allowed" else logging.WARNING, "%s", line)
+
+
+def _recv_request(conn: socket.socket) -> bytes | None:
+    """One request payload; a client that starts a frame must finish it promptly."""
+    conn.settimeout(None)
+    first = conn.recv(1, socket.MSG_PEEK)
+    if not first:
+        return None
+    conn.settimeout(FRAME_BODY_TIMEOUT_S)
+    try:
+        return protocol.recv_frame(conn, protocol.MAX_REQUEST_BYTES)
+    except TimeoutError:
+        raise ProtocolError(f"frame not completed within {FRAME_BODY_TIMEOUT_S:g} s") from None
+    finally:
+        conn.settimeout(None)
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _shutdown_socket(conn: socket.socket) -> None:
+    try:
+        conn.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _say(line: str) -> None:
+    """Tell whoever started us (stdout) how start-up went, then let go of stdout."""
+    try:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _detach_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 1)
+    if devnull != 1:
+        os.close(devnull)
+
+
+def _parse_args(args: list[str]) -> tuple[str, str | None]:
+    config_path: str | None = None
+    socket_path: str | None = None
+    rest = list(args)
+    while rest:
+        word = rest.pop(0)
+        if word == "--socket" and rest:
+            socket_path = rest.pop(0)
+        elif word.startswith("--socket="):
+            socket_path = word.split("=", 1)[1]
+        elif config_path is None and not word.startswith("-"):
+            config_path = word
+        else:
+            raise ValueError(f"unexpected argument {word!r}")
+    if config_path is None:
+        raise ValueError("missing ROOTWRAP_CONF")
+    return config_path, socket_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of isthmus-rootwrap-daemon."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        config_path, socket_path = _parse_args(args)
+    except ValueError as exc:
+        message = f"{exc}; usage: isthmus-rootwrap-daemon ROOTWRAP_CONF [--socket PATH]"
+        sys.stderr.write(f"isthmus-rootwrap-daemon: {message}\n")
+        _say(f"error {message}")
+        return EXIT_NO_COMMAND
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        sys.stderr.write(f"isthmus-rootwrap-daemon: {exc}\n")
+        _say(f"error {exc}")
+        return EXIT_CONFIG_ERROR
+
+    from isthmus.privileged.audit import setup_daemon_logging
+
+    setup_daemon_logging(config)
+    for warning in config.warnings:
+        LOG.warning("%s", warning)
+    filter_set = load_filters(config.filters_path)
+    for problem in filter_set.problems:
+        LOG.warning("filter file problem: %s", problem)
+
+    os.chdir("/")
+    os.umask(0o022)
+    limit_open_files(config.rlimit_nofile)
+    daemon = Daemon(config, filter_set, socket_path)
+    try:
+        daemon.listen()
+    except AlreadyRunning:
+        _say(f"ready {daemon.socket_path} (already running)")
+        return 0
+    except OSError as exc:
+        message = f"cannot listen on {daemon.socket_path}: {exc.strerror or exc}"
+        LOG.error("%s", message)
+        _say(f"error {message}")
+        return 1
+
+    signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
+    signal.signal(signal.SIGINT, lambda *_: daemon.request_stop())
+    signal.signal(signal.SIGHUP, lambda *_: daemon.request_reload())
+    LOG.info("listening on %s with %d filters from %d files (pid %d)",
+             daemon.socket_path, len(filter_set.filters), len(filter_set.files), os.getpid())
+    _say(f"ready {daemon.socket_path}")
+    _detach_stdout()
+    return daemon.serve_forever()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Network namespaces without spawning `ip`: list, create, delete in-process.
+
+Same on-disk contract as iproute2 (`ip netns`): a namespace NAME is a bind
+mount of a network namespace on `/run/netns/NAME`, and `/run/netns` is a
+shared mount so the namespaces show up in other mount namespaces. Anything
+created here is usable with `ip netns exec NAME ...` and vice versa.
+
+These functions need root (CAP_SYS_ADMIN). Unprivileged callers reach them
+through the daemon (`Client.list_netns()` etc.), which authorizes each call
+exactly as it would authorize `ip netns list|add|delete NAME`, so the
+filters stay the one place that says what is allowed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+
+from isthmus.privileged.exceptions import PrivilegedError
+from isthmus.privileged.filters import valid_netns_name
+
+NETNS_RUN_DIR = "/run/netns"
+
+_CLONE_NEWNET = 0x40000000
+_MS_BIND = 0x1000
+_MS_REC = 0x4000
+_MS_SHARED = 1 << 20
+_MNT_DETACH = 2
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+
+
+class NetnsError(PrivilegedError):
+    """A namespace operation failed (exists already, missing, no permission)."""
+
+
+def list_namespaces(run_dir: str = NETNS_RUN_DIR) -> list[str]:
+    """Names of the namespaces under run_dir, sorted; [] if there are none."""
+    try:
+        names = os.listdir(run_dir)
+    except FileNotFoundError:
+        return []
+    return sorted(name for name in names if valid_netns_name(name))
+
+
+def create_namespace(name: str, run_dir: str = NETNS_RUN_DIR) -> None:
+    """Create a new, empty network namespace NAME (like `ip netns add NAME`)."""
+    _check_name(name)
+    os.makedirs(run_dir, mode=0o755, exist_ok=True)
+    _make_shared_mount(run_dir)
+    path = os.path.join(run_dir, name)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0)
+    except FileExistsError:
+        raise NetnsError(f"network namespace {name!r} already exists ({path})") from None
+    except OSError as exc:
+        raise NetnsError(f"cannot create {path}: {exc.strerror}") from None
+    os.close(fd)
+
+    # unshare(CLONE_NEWNET) moves only the calling thread, so a throwaway
+    # thread creates the namespace and pins it with a bind mount; the rest
+    # of the process never leaves its namespace.
+    errors: list[str] = []
+
+    def pin() -> None:
+        if _libc.unshare(_CLONE_NEWNET) != 0:
+            errors.append(f"unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())}")
+            return
+        source = f"/proc/self/task/{threading.get_native_id()}/ns/net"
+        if _libc.mount(source.encode(), path.encode(), b"none", _MS_BIND, None) != 0:
+            errors.append(f"bind mount on {path}: {os.strerror(ctypes.get_errno())}")
+
+    worker = threading.Thread(target=pin, name=f"netns-create-{name}")
+    worker.start()
+    worker.join()
+    if errors:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        raise NetnsError(f"cannot create network namespace {name!r}: {errors[0]}")
+
+
+def delete_namespace(name: str, run_dir: str = NETNS_RUN_DIR) -> None:
+    """Remove namespace NAME (like `ip netns delete NAME`)."""
+    _check_name(name)
+    path = os.path.join(run_dir, name)
+    if not os.path.exists(path):
+        raise NetnsError(f"network namespace {name!r} does not exist ({path})")
+    # Lazy unmount, as ip does: processes still inside keep it alive.
+    _libc.umount2(path.encode(), _MNT_DETACH)
+    try:
+        os.unlink(path)
+    except OSError as exc:
+        raise NetnsError(f"cannot remove {path}: {exc.strerror}") from None
+
+
+def _check_name(name: str) -> None:
+    if not valid_netns_name(name):
+        raise NetnsError(
+            f"invalid network namespace name {name!r}: expected 1-255 characters, "
+            "no '/', not '.' or '..', not starting with '-'"
+        )
+
+
+def _make_shared_mount(run_dir: str) -> None:
+    """Make run_dir a shared mount point, bind-mounting it on itself if needed."""
+    target = run_dir.encode()
+    if _libc.mount(b"", target, b"none", _MS_SHARED | _MS_REC, None) == 0:
+        return
+    if ctypes.get_errno() != 22:  # EINVAL: not a mount point yet
+        raise NetnsError(f"cannot make {run_dir} a shared mount: {os.strerror(ctypes.get_errno())}")
+    if _libc.mount(target, target, b"none", _MS_BIND | _MS_REC, None) != 0:
+        raise NetnsError(f"cannot bind-mount {run_dir} on itself: {os.strerror(ctypes.get_errno())}")
+    if _libc.mount(b"", target, b"none", _MS_SHARED | _MS_REC, None) != 0:
+        raise NetnsError(f"cannot make {run_dir} a shared mount: {os.strerror(ctypes.get_errno())}")
