@@ -58,7 +58,7 @@ class ContextMiddleware:
         request_id = f"req-{uuid.uuid4()}"
         req.context.request_id = request_id
         resp.set_header("X-OpenStack-Request-Id", request_id)
-        if req.path.endswith(".json"):
+        if req.path.endswith(".json") and req.path.startswith("/v2.0/"):
             req.path = req.path[:-5]
         ctx = RequestContext.from_headers(req.get_header, request_id)
         if ctx.is_admin and not self.anonymous_is_admin and not (
