@@ -38,10 +38,20 @@ def start_server(db_url: str, migrate: bool = True) -> tuple[RunningServer, Any,
     services = Services(db)
     server = waitress.create_server(create_app(services), host="127.0.0.1", port=0, threads=4,
                                     asyncore_loop_timeout=0.05)
-    thread = threading.Thread(target=server.run, daemon=True)
+    stopping = threading.Event()
+
+    def loop() -> None:
+        # waitress.serve() has no stop; poll its loop until told to stop, then close.
+        while not stopping.is_set():
+            server.asyncore.loop(timeout=0.05, map=server._map, count=1)
+        server.close()
+
+    thread = threading.Thread(target=loop, daemon=True)
     thread.start()
     port = server.socket.getsockname()[1]
-    return RunningServer(f"http://127.0.0.1:{port}", services, db), server, thread
+    running = RunningServer(f"http://127.0.0.1:{port}", services, db)
+    running.stop = lambda: (stopping.set(), thread.join(timeout=5))  # type: ignore[attr-defined]
+    return running, server, thread
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +68,5 @@ def api(tmp_path, migrated_sqlite) -> Iterator[RunningServer]:
     shutil.copy(migrated_sqlite, tmp_path / "isthmus.db")
     running, server, thread = start_server(f"sqlite:///{tmp_path}/isthmus.db", migrate=False)
     yield running
-    server.close()
-    thread.join(timeout=5)
+    running.stop()  # type: ignore[attr-defined]
     running.db.dispose()
