@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import waitress
 
 from isthmus.api import create_app
 from isthmus.db import Database, upgrade
+from isthmus.db.models import Base
 from isthmus.services import Services
 
 
@@ -62,11 +66,62 @@ def migrated_sqlite(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture
-def api(tmp_path, migrated_sqlite) -> Iterator[RunningServer]:
-    """A fresh server on an empty SQLite database."""
-    shutil.copy(migrated_sqlite, tmp_path / "isthmus.db")
-    running, server, thread = start_server(f"sqlite:///{tmp_path}/isthmus.db", migrate=False)
+BACKENDS = os.environ.get("ISTHMUS_TEST_BACKENDS", "sqlite,postgresql,mariadb").split(",")
+SERVER_URLS = {
+    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/",
+    "mariadb": "mysql+pymysql://root@127.0.0.1:3306/",
+}
+
+
+@pytest.fixture(scope="session")
+def server_databases() -> Iterator[dict[str, str]]:
+    """One migrated database per server backend, created for this run and dropped after."""
+    name = f"isthmus_test_{uuid.uuid4().hex[:10]}"
+    created: dict[str, str] = {}
+    try:
+        for backend, base in SERVER_URLS.items():
+            if backend not in BACKENDS:
+                continue
+            admin = sa.create_engine(base + ("postgres" if backend == "postgresql" else ""),
+                                     isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                suffix = " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" \
+                    if backend == "mariadb" else ""
+                conn.exec_driver_sql(f"CREATE DATABASE {name}{suffix}")
+            admin.dispose()
+            created[backend] = base + name
+            upgrade(created[backend])
+        yield created
+    finally:
+        for backend, url in created.items():
+            admin = sa.create_engine(SERVER_URLS[backend] + (
+                "postgres" if backend == "postgresql" else ""), isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                if backend == "postgresql":
+                    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                else:
+                    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+            admin.dispose()
+
+
+def _empty(url: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def api(request, tmp_path, migrated_sqlite) -> Iterator[RunningServer]:
+    """A fresh server on an empty database of each backend under test."""
+    if request.param == "sqlite":
+        shutil.copy(migrated_sqlite, tmp_path / "isthmus.db")
+        url = f"sqlite:///{tmp_path}/isthmus.db"
+    else:
+        url = request.getfixturevalue("server_databases")[request.param]
+        _empty(url)
+    running, server, thread = start_server(url, migrate=False)
     yield running
     running.stop()  # type: ignore[attr-defined]
     running.db.dispose()
