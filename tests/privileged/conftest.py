@@ -205,14 +205,23 @@ def wait_for(predicate, timeout_s: float = 10.0, interval_s: float = 0.05) -> bo
 
 
 def run_as_nobody(code: str, timeout_s: float = 30.0) -> subprocess.CompletedProcess:
-    """Run Python `code` as uid nobody (privileges dropped in the child by Popen)."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/"}
+    """Run Python `code` in a child process that drops to uid/gid nobody first.
+
+    The child imports the client while still root (the interpreter may live
+    under /root, unreadable to nobody), then calls setgroups/setgid/setuid
+    and only then runs `code`, so every connection it makes carries
+    nobody's credentials.
+    """
+    prelude = (
+        "import os, socket, sys\n"
+        "import isthmus.privileged, isthmus.privileged.client, isthmus.privileged.protocol\n"
+        "from isthmus.privileged import Client, PeerNotAuthorized, NotAllowed\n"
+        "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+        "assert os.getuid() == 65534 and os.geteuid() == 65534\n"
+    )
     return subprocess.run(
-        [sys.executable, "-c", code],
-        user="nobody",
-        group="nogroup",
-        extra_groups=[],
-        env=env,
+        [sys.executable, "-c", prelude + code],
+        env={"PATH": "/usr/bin:/bin", "HOME": "/"},
         cwd="/",
         capture_output=True,
         text=True,

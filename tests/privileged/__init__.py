@@ -1,0 +1,1 @@
+"""Tests of isthmus.privileged (run as root; see docs/privileged.md)."""
