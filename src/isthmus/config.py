@@ -11,10 +11,12 @@ DEFAULT_OPTS = [
     cfg.HostAddressOpt("bind_host", default="0.0.0.0",
                        help="Address the API server listens on."),
     cfg.PortOpt("bind_port", default=9696, help="Port the API server listens on."),
-    cfg.StrOpt("auth_strategy", default="noauth", choices=["noauth", "keystone"],
-               help="noauth: identity from X-Project-Id/X-User-Id/X-Roles headers; a request "
-                    "without a project header acts as admin in the default project. "
-                    "keystone: tokens validated by keystonemiddleware [keystone_authtoken]."),
+    cfg.StrOpt("auth_strategy", default="noauth", choices=[
+        ("noauth", "identity from the X-Project-Id, X-User-Id and X-Roles headers; a request "
+                   "without a project header acts as admin in the default project"),
+        ("keystone", "tokens validated by keystonemiddleware ([keystone_authtoken]), then "
+                     "the same headers")],
+               help="How API callers are identified."),
     cfg.IntOpt("api_threads", default=8, min=1,
                help="Worker threads of the API server (one process)."),
     cfg.IntOpt("pagination_max_limit", default=-1,

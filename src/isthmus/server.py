@@ -33,10 +33,6 @@ def build(conf: cfg.ConfigOpts, migrate: bool = False) -> tuple[Any, Services]:
     app = create_app(services, auth_strategy=conf.auth_strategy,
                      pagination_max_limit=conf.pagination_max_limit)
     if conf.auth_strategy == "keystone":
-        from keystonemiddleware import auth_token  # registers [keystone_authtoken]
-
-        conf.register_opts(auth_token._OPTS, group="keystone_authtoken") \
-            if hasattr(auth_token, "_OPTS") else None
         return with_keystone(app, conf), services
     return app, services
 
