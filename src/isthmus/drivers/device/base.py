@@ -1,0 +1,58 @@
+"""The agent half of a VPN provider: a device driver makes a device match the API."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+Statuses = Mapping[str, str]
+"""``{object id: status}`` for VPN services and site connections: ACTIVE, DOWN or ERROR."""
+
+
+@dataclass(frozen=True)
+class RouterState:
+    """The desired state of one router: its VPN services as ``get_vpn_services_on_host``
+    returns them (see docs/rpc.md). No services means: remove everything of this router."""
+
+    router_id: str
+    namespace: str | None
+    services: Sequence[Mapping[str, Any]] = ()
+
+
+@dataclass
+class AgentContext:
+    """What the agent gives its device drivers."""
+
+    host: str
+    conf: Any = None
+    report: Callable[[Statuses], None] = field(default=lambda statuses: None)
+    """Push status changes at any time (e.g. from device events); the agent sends them."""
+
+
+class DeviceDriver(abc.ABC):
+    """Base of every device driver. Only :meth:`sync` is required.
+
+    The agent calls :meth:`sync` for one router at a time (never twice at once for the
+    same router; different routers in parallel) with the router's full desired state.
+    """
+
+    #: Provider names (``[service_providers]``) this driver serves; ``None``: all.
+    providers: tuple[str, ...] | None = None
+
+    def __init__(self, agent: AgentContext) -> None:
+        self.agent = agent
+
+    @abc.abstractmethod
+    def sync(self, router: RouterState) -> Statuses:
+        """Make the device match ``router``; return the status of each service and connection."""
+
+    def poll(self, router: RouterState) -> Statuses | None:
+        """Current statuses, for the periodic check; ``None`` if the driver cannot tell."""
+        return None
+
+    def start(self) -> None:
+        """Called once when the agent starts, before the first sync."""
+
+    def stop(self) -> None:
+        """Called once when the agent stops."""
