@@ -332,7 +332,7 @@ class Daemon:
         env = child_environment(self.config.exec_dirs, match.env)
         timeout_s = request.timeout_ms / 1000 if request.timeout_ms else None
         try:
-            outcome = run(match, env, request.stdin, timeout_s)
+            outcome = run(match, env, request.stdin, timeout_s, concurrent=self._active_requests > 1)
         except OSError as exc:
             self._audit(caller, argv, "spawn-failed", match.filter_name, None, started)
             return protocol.Reply(request.request_id, Status.FAILED, 126,

@@ -173,13 +173,15 @@ class CommandFilter:
         self.exec_path = exec_path
         self.run_as = run_as
         self.args = list(args)
+        # oslo.rootwrap's command check: the exact exec_path or its basename.
+        self._command_names = frozenset({exec_path, os.path.basename(exec_path)})
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, exec_path={self.exec_path!r}, run_as={self.run_as!r})"
 
     def plan(self, argv: Sequence[str], exec_dirs: Sequence[str] = ()) -> Plan | None:
         """The executable and arguments this filter allows for argv, or None."""
-        if not argv or not _names_command(self.exec_path, argv[0]):
+        if not argv or argv[0] not in self._command_names:
             return None
         return Plan(self.exec_path, list(argv[1:]))
 
@@ -241,7 +243,7 @@ class PathFilter(CommandFilter):
     def plan(self, argv: Sequence[str], exec_dirs: Sequence[str] = ()) -> Plan | None:
         if len(argv) < 2 or len(argv) - 1 != len(self.args):
             return None
-        if not _names_command(self.exec_path, argv[0]):
+        if argv[0] not in self._command_names:
             return None
         args: list[str] = []
         for constraint, value in zip(self.args, argv[1:]):
@@ -523,12 +525,11 @@ def resolve_executable(exec_path: str, exec_dirs: Sequence[str]) -> tuple[str | 
         if not stat.S_ISREG(st.st_mode) or not os.access(candidate, os.X_OK):
             reason = f"{candidate} is not an executable file"
             continue
-        if check_owner:
-            # Symlinks are fine as long as what they point to is root's.
-            problem = untrusted_reason(os.path.realpath(candidate), st)
-            if problem:
-                reason = problem
-                continue
+        # Symlinks are fine as long as what they point to is root's: `st`
+        # describes the final file; realpath is only needed for the message.
+        if check_owner and untrusted_reason(candidate, st):
+            reason = untrusted_reason(os.path.realpath(candidate), st) or ""
+            continue
         return candidate, ""
     return None, reason
 
