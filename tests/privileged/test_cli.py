@@ -122,3 +122,13 @@ def test_through_sudo(rootwrap: RootwrapSetup):
     result = run_cli(rootwrap.config_path, "id", "-u", sudo=True)
     assert result.returncode == 0 and result.stdout == b"0\n"
     assert run_cli(rootwrap.config_path, "rm", "x", sudo=True).returncode == 99
+
+
+def test_fast_launcher_without_site_packages(rootwrap: RootwrapSetup):
+    import isthmus.privileged.cli as cli_module
+
+    launcher = [sys.executable, "-I", "-S", cli_module.__file__]
+    ok = subprocess.run(launcher + [rootwrap.config_path, "echo", "fast"], capture_output=True)
+    assert ok.returncode == 0 and ok.stdout == b"fast\n"
+    refused = subprocess.run(launcher + [rootwrap.config_path, "rm", "x"], capture_output=True)
+    assert refused.returncode == 99 and refused.stderr.startswith(b"isthmus-rootwrap: Unauthorized command")

@@ -453,3 +453,12 @@ def test_module_imports_without_re_until_a_regex_is_used():
     out = subprocess.run([sys.executable, "-S", "-c", f"import sys; sys.path[:0]={sys.path!r}; {code}"],
                          capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_literal_patterns_match_exactly_without_regex():
+    from isthmus.privileged.filters import FilterPattern
+
+    literal = FilterPattern("sleep")
+    assert literal.fullmatch("sleep") and not literal.fullmatch("sleep ") and not literal.fullmatch("sleepy")
+    assert literal._compiled is None  # never compiled
+    assert FilterPattern("a.b").fullmatch("a.b") and not FilterPattern("a.b").fullmatch("a-b")

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 _NETNS_WORDS = frozenset({"net", "netn", "netns"})
 _EXEC_WORDS = frozenset({"e", "ex", "exe", "exec"})
 _QUANTIFIERS = frozenset("*+?{")
+_REGEX_META = frozenset(".^$*+?{}[]\\|()")
 
 # Variables that change what a program loads or executes; an EnvFilter
 # that lets the caller set them would hand out root.
@@ -86,11 +87,14 @@ class FilterPattern:
     a regex filter is actually consulted; `validate()` compiles eagerly.
     """
 
-    __slots__ = ("text", "_compiled")
+    __slots__ = ("text", "_compiled", "_literal")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self._compiled: re.Pattern[str] | None = None
+        # Most patterns are plain words ("sleep", "-w", "root"): compare
+        # those as strings, which is what fullmatch would do, without `re`.
+        self._literal = None if any(char in _REGEX_META for char in text) else text
 
     def __repr__(self) -> str:
         return f"FilterPattern({self.text!r})"
@@ -106,6 +110,8 @@ class FilterPattern:
                 raise FilterDefinitionError(f"invalid regular expression {self.text!r}: {exc}") from None
 
     def fullmatch(self, value: str) -> bool:
+        if self._literal is not None:
+            return value == self._literal
         try:
             self.validate()
         except FilterDefinitionError:
