@@ -35,12 +35,16 @@ class RunningServer:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
 
-def start_server(db_url: str, migrate: bool = True) -> tuple[RunningServer, Any, threading.Thread]:
+def start_server(db_url: str, migrate: bool = True, app: Any = None,
+                 services: Services | None = None) -> tuple[RunningServer, Any, threading.Thread]:
+    """Serve ``app`` (default: a plain API app on ``db_url``) on a free loopback port."""
     if migrate:
         upgrade(db_url)
-    db = Database(db_url)
-    services = Services(db)
-    server = waitress.create_server(create_app(services), host="127.0.0.1", port=0, threads=4,
+    if services is None:
+        services = Services(Database(db_url))
+    db = services.db
+    server = waitress.create_server(app or create_app(services), host="127.0.0.1", port=0,
+                                    threads=4,
                                     asyncore_loop_timeout=0.05)
     stopping = threading.Event()
 

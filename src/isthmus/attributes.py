@@ -72,6 +72,7 @@ class Resource:
     attrs: tuple[Attr, ...]
     not_found: Callable[[str], exc.NotFound]
     description: str = ""
+    admin_only: bool = False       # the whole collection is for admins only
 
     def attr(self, name: str) -> Attr:
         return self.by_name[name]

@@ -1,4 +1,4 @@
-"""The ``isthmus`` command: ``up``, ``server``, ``db upgrade``."""
+"""The ``isthmus`` command: ``up``, ``server``, ``agent``, ``db upgrade``, ``driver``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from isthmus import __version__
 
 def _cmd_up(args: argparse.Namespace) -> int:
     from isthmus import config, server
+    from isthmus.agent.service import build_agent
+    from isthmus.rpc.transport import EMBEDDED_URL, get_transport
 
     data_dir = Path(args.data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -19,10 +21,18 @@ def _cmd_up(args: argparse.Namespace) -> int:
     conf.set_override("bind_host", args.host)
     conf.set_override("bind_port", args.port)
     server.setup_logging(args.debug)
-    app, _ = server.build(conf, migrate=True)
+    # Server and agent share one in-memory transport: nothing else to run.
+    transport = get_transport(conf, EMBEDDED_URL)
+    runtime = server.build(conf, migrate=True, transport=transport)
+    agent = build_agent(conf, transport)
+    agent.start()
     print(f"Isthmus {__version__}: API on http://{args.host}:{args.port}/ "
-          f"(SQLite in {data_dir})", flush=True)
-    server.serve(app, args.host, args.port, conf.api_threads)
+          f"(SQLite in {data_dir}, agent '{conf.host}' in process)", flush=True)
+    try:
+        server.serve(runtime.app, args.host, args.port, conf.api_threads)
+    finally:
+        agent.stop()
+        runtime.stop()
     return 0
 
 
@@ -31,8 +41,32 @@ def _cmd_server(args: argparse.Namespace) -> int:
 
     conf = config.load([], args.config_file)
     server.setup_logging(conf.debug)
-    app, _ = server.build(conf, migrate=False)
-    server.serve(app, conf.bind_host, conf.bind_port, conf.api_threads)
+    runtime = server.build(conf, migrate=False)
+    try:
+        server.serve(runtime.app, conf.bind_host, conf.bind_port, conf.api_threads)
+    finally:
+        runtime.stop()
+    return 0
+
+
+def _cmd_agent(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from isthmus import config, server
+    from isthmus.agent.service import build_agent
+    from isthmus.rpc.transport import get_transport
+
+    conf = config.load([], args.config_file)
+    server.setup_logging(conf.debug)
+    agent = build_agent(conf, get_transport(conf))
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    agent.start()
+    try:
+        stopped.wait()
+    finally:
+        agent.stop()
     return 0
 
 
@@ -63,6 +97,10 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--debug", action="store_true")
     up.set_defaults(func=_cmd_up)
 
+    agent = sub.add_parser("agent", help="run a VPN agent from a config file")
+    agent.add_argument("--config-file", action="append", required=True)
+    agent.set_defaults(func=_cmd_agent)
+
     srv = sub.add_parser("server", help="run the API server from a config file")
     srv.add_argument("--config-file", action="append", required=True)
     srv.set_defaults(func=_cmd_server)
@@ -73,6 +111,9 @@ def parser() -> argparse.ArgumentParser:
     upg.add_argument("--config-file", action="append", required=True)
     upg.add_argument("revision", nargs="?", default="head")
     upg.set_defaults(func=_cmd_db_upgrade)
+
+    from isthmus.drivers.cli import add_subcommands
+    add_subcommands(sub)
     return top
 
 
@@ -82,9 +123,15 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
-    except Exception as err:  # a readable one-line error, not a traceback, for operators
+    except Exception as err:  # a readable error, not a traceback, for operators
         from oslo_config import cfg
 
+        from isthmus.drivers.loader import DriverLoadError
+        from isthmus.drivers.service.providers import ProviderConfigError
+
+        if isinstance(err, (DriverLoadError, ProviderConfigError)):
+            print(f"isthmus: {err}", file=sys.stderr)
+            return 1
         if isinstance(err, (cfg.Error, OSError)):
             print(f"isthmus: error: {err}", file=sys.stderr)
             return 2

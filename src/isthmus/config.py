@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from oslo_config import cfg
 
 DEFAULT_OPTS = [
@@ -24,6 +26,34 @@ DEFAULT_OPTS = [
     cfg.StrOpt("state_path", default="/var/lib/isthmus",
                help="Where Isthmus keeps its state (the embedded SQLite database)."),
     cfg.BoolOpt("debug", default=False, help="Log at DEBUG level."),
+    cfg.StrOpt("host", default=socket.gethostname(), sample_default="<hostname>",
+               help="Name of this host: agents are addressed by it over RPC."),
+    cfg.IntOpt("agent_down_time", default=75, min=2,
+               help="Seconds without a heartbeat after which an agent is dead and the VPN "
+                    "services and connections of its routers are shown DOWN."),
+]
+
+SERVICE_PROVIDER_OPTS = [
+    cfg.MultiStrOpt("service_provider", default=["VPN:ipsec:ipsec:default"],
+                    help="VPN:<name>:<driver>[:default], repeated for several providers, one "
+                         "of them the default. <driver> is a dotted path to a ServiceDriver "
+                         "subclass or an entry point name in isthmus.vpn.service_drivers."),
+]
+
+AGENT_OPTS = [
+    cfg.MultiStrOpt("vpn_device_driver", default=["noop"],
+                    help="Device driver: a dotted path to a DeviceDriver subclass or an entry "
+                         "point name in isthmus.vpn.device_drivers; repeat for several."),
+    cfg.IntOpt("workers", default=8, min=1,
+               help="Routers synced in parallel (work for one router is serialized)."),
+    cfg.IntOpt("resync_interval", default=60, min=1,
+               help="Seconds between full resyncs of every router of this agent."),
+    cfg.IntOpt("status_check_interval", default=10, min=1,
+               help="Seconds between status polls of the device drivers."),
+    cfg.IntOpt("report_interval", default=10, min=1,
+               help="Seconds between heartbeats (must be well below agent_down_time)."),
+    cfg.IntOpt("rpc_timeout", default=20, min=1,
+               help="Seconds an agent waits for an answer from the server."),
 ]
 
 DATABASE_OPTS = [
@@ -37,10 +67,23 @@ DATABASE_OPTS = [
 def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(DEFAULT_OPTS)
     conf.register_opts(DATABASE_OPTS, group="database")
+    conf.register_opts(SERVICE_PROVIDER_OPTS, group="service_providers")
+    conf.register_opts(AGENT_OPTS, group="vpnagent")
 
 
 def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
-    return [(None, DEFAULT_OPTS), ("database", DATABASE_OPTS)]
+    return [(None, DEFAULT_OPTS), ("database", DATABASE_OPTS),
+            ("service_providers", SERVICE_PROVIDER_OPTS), ("vpnagent", AGENT_OPTS)]
+
+
+def option_origin(conf: cfg.ConfigOpts, group: str, name: str) -> str:
+    """``option [group] name in FILE`` for error messages (FILE: where it was set)."""
+    try:
+        location = conf.get_location(name, group)
+        where = location.detail if location and location.detail else "the defaults"
+    except (cfg.NoSuchOptError, AttributeError):
+        where = "the defaults"
+    return f"option [{group}] {name} in {where}"
 
 
 def database_url(conf: cfg.ConfigOpts) -> str:

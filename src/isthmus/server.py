@@ -1,16 +1,25 @@
-"""Serving the API: build the app from configuration and run it under waitress."""
+"""Assembling and serving the server: API, providers (service drivers), RPC, agent watch.
+
+:func:`build` wires everything from configuration and returns a :class:`Runtime`
+whose ``app`` is the WSGI application; ``isthmus up`` also starts an agent in
+the same process on the same in-memory transport.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from oslo_config import cfg
 
 from isthmus import config
 from isthmus.api import create_app, with_keystone
 from isthmus.db import Database, upgrade
+from isthmus.drivers.service.providers import Providers, parse_providers
+from isthmus.periodic import Periodic
+from isthmus.rpc import AgentNotifier, ServerEndpoint, get_transport, start_rpc_server
 from isthmus.services import Services
 
 LOG = logging.getLogger(__name__)
@@ -20,21 +29,88 @@ def setup_logging(debug: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    for noisy in ("oslo_messaging", "amqp", "kombu", "stevedore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def build(conf: cfg.ConfigOpts, migrate: bool = False) -> tuple[Any, Services]:
-    """The WSGI app and its services for ``conf``."""
+@dataclass
+class Runtime:
+    app: Any
+    services: Services
+    providers: Providers
+    transport: Any
+    _stoppers: list[Callable[[], None]] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for stop in reversed(self._stoppers):
+            try:
+                stop()
+            except Exception:
+                LOG.exception("Error while stopping")
+
+
+def load_providers(conf: cfg.ConfigOpts, services: Services,
+                   notify_router: Callable[[str], None]) -> Providers:
+    """Parse and load ``[service_providers]``; raises a clear error for any bad driver."""
+    from isthmus.drivers.loader import load_driver
+
+    origin = config.option_origin(conf, "service_providers", "service_provider")
+    specs = parse_providers(conf.service_providers.service_provider, origin)
+    return Providers(specs, lambda spec: load_driver(spec, "service", origin=origin),
+                     services.lookup, notify_router)
+
+
+def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) -> Runtime:
+    """The server for ``conf``: call ``stop()`` on the result to end its threads."""
     url = config.database_url(conf)
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     if migrate:
         upgrade(url)
     services = Services(Database(url))
+    services.agents.down_time_s = conf.agent_down_time
+    transport = transport or get_transport(conf)
+    notifier = AgentNotifier(transport)
+
+    def notify_router(router_id: str) -> None:
+        with services.db.write() as conn:
+            host = services.routers.get_row(conn, None, router_id).agent_host
+            if host is None:
+                host = services.agents.schedule(conn, [router_id]).get(router_id)
+        if host is None:
+            LOG.warning("Router %s has VPN changes but no live agent to serve it; it will be "
+                        "placed when an agent reports", router_id)
+            return
+        notifier.vpnservice_updated(host, router_id)
+
+    def on_agent_alive(host: str) -> None:
+        with services.db.write() as conn:
+            placed = services.agents.schedule(conn, services.agents.unplaced_vpn_routers(conn))
+        for router_id, router_host in placed.items():
+            notifier.vpnservice_updated(router_host, router_id)
+
+    providers = load_providers(conf, services, notify_router)
+    services.hooks = providers
+    services.vpnservices.default_provider = providers.default
+    runtime = Runtime(app=None, services=services, providers=providers, transport=transport)
+
+    rpc_server = start_rpc_server(transport, conf.host,
+                                  ServerEndpoint(services.db, services.agents, on_agent_alive))
+    runtime._stoppers.append(lambda: (rpc_server.stop(), rpc_server.wait()))
+
+    def mark_dead() -> None:
+        with services.db.write() as conn:
+            services.agents.mark_dead_routers_down(conn)
+
+    watch = Periodic("dead-agent-watch", max(1.0, conf.agent_down_time / 3), mark_dead).start()
+    runtime._stoppers.append(watch.stop)
+    runtime._stoppers.append(services.db.dispose)
+
     app = create_app(services, auth_strategy=conf.auth_strategy,
-                     pagination_max_limit=conf.pagination_max_limit)
-    if conf.auth_strategy == "keystone":
-        return with_keystone(app, conf), services
-    return app, services
+                     pagination_max_limit=conf.pagination_max_limit,
+                     service_providers=providers.describe)
+    runtime.app = with_keystone(app, conf) if conf.auth_strategy == "keystone" else app
+    return runtime
 
 
 def serve(app: Any, host: str, port: int, threads: int) -> None:

@@ -20,12 +20,13 @@ from isthmus.db import Database
 from isthmus.db.collection import Collection, Filters
 from isthmus.exceptions import Conflict, ServiceUnavailable
 from isthmus.network import Networks, Ports, Routers, Subnets
+from isthmus.vpn.agents import Agents
 from isthmus.vpn import (ChangeHooks, EndpointGroups, IKEPolicies, IPsecPolicies, NoHooks,
                          SiteConnections, VPNNetworkGuard, VPNServices)
 
 LOG = logging.getLogger(__name__)
 
-READ_ONLY = frozenset({"ports"})
+READ_ONLY = frozenset({"ports", "agents"})
 
 
 class Services:
@@ -45,11 +46,22 @@ class Services:
         self.site_connections = SiteConnections(self.vpnservices, self.ikepolicies,
                                                 self.ipsecpolicies, self.endpoint_groups,
                                                 self.subnets)
+        self.agents = Agents()
         self.collections: dict[str, Collection] = {
             c.resource.plural: c for c in (
                 self.networks, self.subnets, self.ports, self.routers, self.ikepolicies,
                 self.ipsecpolicies, self.vpnservices, self.endpoint_groups,
-                self.site_connections)}
+                self.site_connections, self.agents)}
+
+    def lookup(self, plural: str, id_: str,
+               conn: Connection | None = None) -> dict[str, Any] | None:
+        """Any object by id, as an admin sees it (``None`` if gone); for drivers."""
+        collection = self.collections[plural]
+        if conn is None:
+            with self._transaction(write=False) as own:
+                return self.lookup(plural, id_, own)
+        row = collection.find_row(conn, None, id_)
+        return None if row is None else collection.show_row(conn, row)
 
     @contextlib.contextmanager
     def _transaction(self, write: bool) -> Iterator[Connection]:

@@ -34,6 +34,8 @@ DECISIONS: dict[str, tuple[int, str | None]] = {
     "ikepolicy-create-3des": (400, "HTTPBadRequest"),
     "ikepolicy-list-filter-bogus": (200, None),
 }
+# Isthmus extension attributes (docs/api.md), not in Neutron's answers.
+EXTENSION_KEYS = {"provider"}
 # Isthmus answers these with its own content (its provider is named after its driver).
 STATUS_ONLY = {"service-providers"}
 # Neutron attributes Isthmus does not implement (timestamps, provider networks, tags...).
@@ -89,8 +91,9 @@ class IdMap:
 
 
 def _trim(body: Any) -> Any:
-    """Drop Neutron core attributes Isthmus does not implement."""
+    """Drop Neutron core attributes Isthmus does not implement, and Isthmus extensions."""
     if isinstance(body, dict):
+        body = {k: v for k, v in body.items() if k not in EXTENSION_KEYS}
         for kind, keys in CORE_KEYS.items():
             if kind in body and isinstance(body[kind], dict):
                 return {kind: {k: v for k, v in body[kind].items() if k in keys}}

@@ -17,7 +17,8 @@ DEFAULT_PROVIDERS = [{"service_type": "VPN", "name": "ipsec", "default": True}]
 
 def create_app(services: Services, *, auth_strategy: str = "noauth",
                pagination_max_limit: int = -1,
-               service_providers: list[dict[str, Any]] | None = None) -> falcon.App:
+               service_providers: Callable[[], list[dict[str, Any]]] | None = None
+               ) -> falcon.App:
     """The Falcon app serving the Neutron-compatible API over ``services``."""
     app = falcon.App(middleware=[controllers.ContextMiddleware(
         anonymous_is_admin=auth_strategy == "noauth")])
@@ -29,7 +30,7 @@ def create_app(services: Services, *, auth_strategy: str = "noauth",
     app.add_route("/v2.0/extensions", controllers.ExtensionsEndpoint())
     app.add_route("/v2.0/extensions/{alias}", controllers.ExtensionEndpoint())
     app.add_route("/v2.0/service-providers", controllers.ServiceProvidersEndpoint(
-        service_providers or DEFAULT_PROVIDERS))
+        service_providers or (lambda: DEFAULT_PROVIDERS)))
     resources = [c.resource for c in services.collections.values()]
     for resource in resources:
         aliases = FILTER_ALIASES if resource.plural == "endpoint_groups" else None

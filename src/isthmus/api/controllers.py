@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import parse_qsl
 
 import falcon
@@ -99,9 +99,15 @@ class _Endpoint:
         raise PolicyNotAuthorized(action=f"{action}_{self.resource.singular}")
 
 
+    def require_read(self, ctx: RequestContext) -> None:
+        if self.resource.admin_only and not ctx.is_admin:
+            raise PolicyNotAuthorized(action=f"get_{self.resource.singular}")
+
+
 class CollectionEndpoint(_Endpoint):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         ctx = req.context.ctx
+        self.require_read(ctx)
         pairs, params = _query(req)
         query = listing.parse_query(self.resource, params, self.aliases, self.max_limit)
         items = self.services.list(ctx, self.plural, query.filters)
@@ -124,6 +130,7 @@ class WritableCollectionEndpoint(CollectionEndpoint):
 class MemberEndpoint(_Endpoint):
     def on_get(self, req: falcon.Request, resp: falcon.Response, id_: str) -> None:
         ctx = req.context.ctx
+        self.require_read(ctx)
         _, params = _query(req)
         item = self.services.get(ctx, self.plural, id_)
         fields = [f for f in params.get("fields", []) if f]
@@ -186,11 +193,11 @@ class ExtensionEndpoint:
 
 
 class ServiceProvidersEndpoint:
-    def __init__(self, providers: list[dict[str, Any]]) -> None:
+    def __init__(self, providers: Callable[[], list[dict[str, Any]]]) -> None:
         self.providers = providers
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        _json(resp, {"service_providers": self.providers})
+        _json(resp, {"service_providers": self.providers()})
 
 
 class OpenAPIEndpoint:

@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from isthmus import __version__
 from isthmus import attributes as a
+from isthmus.services import READ_ONLY
 
 ERROR = {"$ref": "#/components/schemas/NeutronError"}
 
@@ -105,7 +106,7 @@ def document(resources: Iterable[a.Resource]) -> dict[str, Any]:
                                      "responses": {"200": {"description": "extensions"}}}},
     }
     for resource in resources:
-        paths.update(_paths_for(resource, writable=resource.plural != "ports"))
+        paths.update(_paths_for(resource, writable=resource.plural not in READ_ONLY))
     for action in ("add", "remove"):
         paths[f"/v2.0/routers/{{id}}/{action}_router_interface"] = {"put": {
             "summary": f"{action.capitalize()} a router interface",

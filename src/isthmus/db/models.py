@@ -9,7 +9,9 @@ in a constraint error (a 409), never in a dangling reference.
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, Integer, MetaData, String
+from datetime import datetime
+
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -122,6 +124,7 @@ class VPNService(_Owned, Base):
     external_v4_ip: Mapped[str | None] = mapped_column(String(16), nullable=True)
     external_v6_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     flavor_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    provider: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class EndpointGroup(_Owned, Base):
@@ -165,3 +168,21 @@ class PeerCidr(Base):
     cidr: Mapped[str] = mapped_column(String(64), primary_key=True)
     ipsec_site_connection_id: Mapped[str] = mapped_column(
         ForeignKey("ipsec_site_connections.id", ondelete="CASCADE"), primary_key=True)
+
+
+# -------------------------------------------------------------------- agents
+
+class Agent(Base):
+    """A VPN agent as its heartbeats describe it; ``alive`` is derived from the last one."""
+
+    __tablename__ = "agents"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), unique=True)
+    binary: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(255))
+    agent_type: Mapped[str] = mapped_column(String(255))
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    configurations: Mapped[str] = mapped_column(String(4096), default="{}")  # JSON
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    heartbeat_timestamp: Mapped[datetime] = mapped_column(DateTime)

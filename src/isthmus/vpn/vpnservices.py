@@ -40,6 +40,8 @@ RESOURCE = a.Resource(
            a.Attr("flavor_id", post=True, default=None, parse=a.uuid_or_none,
                   schema={"type": ["string", "null"]}),
            a.ADMIN_STATE_UP,
+           a.Attr("provider", post=True, default=None, parse=a.string_or_none(255),
+                  schema={"type": ["string", "null"]}),
            a.Attr("external_v4_ip", schema={"type": ["string", "null"]}),
            a.Attr("external_v6_ip", schema={"type": ["string", "null"]}),
            a.STATUS),
@@ -76,10 +78,11 @@ class VPNServices(Collection):
                "project_id": "project_id", "tenant_id": "project_id",
                "router_id": "router_id", "subnet_id": "subnet_id", "flavor_id": "flavor_id",
                "admin_state_up": "admin_state_up", "external_v4_ip": "external_v4_ip",
-               "external_v6_ip": "external_v6_ip", "status": "status"}
+               "external_v6_ip": "external_v6_ip", "status": "status", "provider": "provider"}
 
     def __init__(self, routers: Routers) -> None:
         self.routers = routers
+        self.default_provider: str | None = None   # set by the server from its providers
 
     def to_api(self, row: Row, extras: Any) -> dict[str, Any]:
         return {"id": row.id, "name": row.name, "description": row.description,
@@ -87,7 +90,7 @@ class VPNServices(Collection):
                 "router_id": row.router_id, "flavor_id": row.flavor_id,
                 "admin_state_up": row.admin_state_up, "external_v4_ip": row.external_v4_ip,
                 "external_v6_ip": row.external_v6_ip, "status": row.status,
-                "tenant_id": row.project_id}
+                "provider": row.provider, "tenant_id": row.project_id}
 
     def create(self, conn: Connection, ctx: RequestContext,
                body: Mapping[str, Any]) -> dict[str, Any]:
@@ -104,7 +107,8 @@ class VPNServices(Collection):
                   "description": body["description"], "router_id": router.id,
                   "subnet_id": subnet_id, "flavor_id": None,
                   "admin_state_up": body["admin_state_up"], "status": status.on_create(),
-                  "external_v4_ip": v4, "external_v6_ip": v6}
+                  "external_v4_ip": v4, "external_v6_ip": v6,
+                  "provider": body.get("provider") or self.default_provider}
         return self.to_api(self.insert(conn, values), None)
 
     def update(self, conn: Connection, ctx: RequestContext, id_: str,

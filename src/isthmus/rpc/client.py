@@ -1,0 +1,53 @@
+"""Agent side of the RPC: calls to the server, and the endpoint for its casts."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+import oslo_messaging as messaging
+
+from isthmus.rpc import topics
+
+
+class ServerClient:
+    """Agent → server calls (``get_vpn_services_on_host``, ``update_status``, ``report_state``)."""
+
+    def __init__(self, transport: Any, host: str, timeout_s: int = 20) -> None:
+        self.host = host
+        target = messaging.Target(topic=topics.SERVER_TOPIC, version=topics.VERSION)
+        self.client = messaging.get_rpc_client(transport, target, timeout=timeout_s)
+
+    def get_vpn_services_on_host(self, router_ids: Sequence[str] | None = None) -> list[dict]:
+        kwargs: dict[str, Any] = {"host": self.host}
+        if router_ids is not None:
+            kwargs["router_ids"] = list(router_ids)
+        return self.client.call({}, "get_vpn_services_on_host", **kwargs)
+
+    def update_status(self, statuses: list[dict]) -> int:
+        return self.client.call({}, "update_status", statuses=statuses)
+
+    def report_state(self, agent_state: Mapping[str, Any]) -> None:
+        self.client.cast({}, "report_state", agent_state=dict(agent_state))
+
+
+class AgentEndpoint:
+    """The server → agent cast ``vpnservice_updated(router_id)``."""
+
+    target = messaging.Target(version=topics.VERSION)
+
+    def __init__(self, on_router_updated: Callable[[str], None]) -> None:
+        self.on_router_updated = on_router_updated
+
+    def vpnservice_updated(self, ctxt: Mapping[str, Any], router_id: str | None = None,
+                           router: Mapping[str, str] | None = None) -> None:
+        # ``router={"id": ...}`` is what Neutron servers send; accept both.
+        rid = router_id or (router or {}).get("id")
+        if rid:
+            self.on_router_updated(rid)
+
+
+def start_agent_rpc_server(transport: Any, host: str, endpoint: AgentEndpoint) -> Any:
+    target = messaging.Target(topic=topics.AGENT_TOPIC, server=host)
+    server = messaging.get_rpc_server(transport, target, [endpoint], executor="threading")
+    server.start()
+    return server

@@ -1,0 +1,65 @@
+"""Server side of the RPC: answers agents, and casts router updates to them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping, Sequence
+
+import oslo_messaging as messaging
+
+from isthmus.db import Database
+from isthmus.rpc import topics
+from isthmus.vpn.agents import Agents
+from isthmus.vpn.desired_state import apply_reports, services_on_host
+
+LOG = logging.getLogger(__name__)
+
+
+class ServerEndpoint:
+    """The three agent → server calls of docs/rpc.md."""
+
+    target = messaging.Target(version=topics.VERSION)
+
+    def __init__(self, db: Database, agents: Agents, on_agent_alive=None) -> None:
+        self.db = db
+        self.agents = agents
+        self.on_agent_alive = on_agent_alive
+
+    def get_vpn_services_on_host(self, ctxt: Mapping[str, Any], host: str,
+                                 router_ids: Sequence[str] | None = None) -> list[dict]:
+        with self.db.read() as conn:
+            services = services_on_host(conn, host, router_ids)
+        LOG.debug("Agent %s fetched %d services", host, len(services))
+        return services
+
+    def update_status(self, ctxt: Mapping[str, Any], statuses: list[dict]) -> int:
+        with self.db.write() as conn:
+            changed = apply_reports(conn, statuses)
+        if changed:
+            LOG.info("Agent status report changed %d objects", changed)
+        return changed
+
+    def report_state(self, ctxt: Mapping[str, Any], agent_state: Mapping[str, Any]) -> None:
+        with self.db.write() as conn:
+            revived = self.agents.heartbeat(conn, agent_state)
+        if revived and self.on_agent_alive is not None:
+            self.on_agent_alive(agent_state["host"])
+
+
+class AgentNotifier:
+    """Server → agent: ``vpnservice_updated(router_id)``, cast to the router's host."""
+
+    def __init__(self, transport: Any) -> None:
+        target = messaging.Target(topic=topics.AGENT_TOPIC, version=topics.VERSION)
+        self.client = messaging.get_rpc_client(transport, target)
+
+    def vpnservice_updated(self, host: str, router_id: str) -> None:
+        LOG.debug("Casting vpnservice_updated(%s) to %s", router_id, host)
+        self.client.prepare(server=host).cast({}, "vpnservice_updated", router_id=router_id)
+
+
+def start_rpc_server(transport: Any, host: str, endpoint: ServerEndpoint) -> Any:
+    target = messaging.Target(topic=topics.SERVER_TOPIC, server=host)
+    server = messaging.get_rpc_server(transport, target, [endpoint], executor="threading")
+    server.start()
+    return server

@@ -1,0 +1,151 @@
+"""VPN agents: heartbeats, which agent serves which router, and what a dead agent means.
+
+An agent is alive while its last heartbeat is younger than ``agent_down_time``.
+Routers with VPN services are placed on a live agent (the one with the fewest
+routers) when they get their first service or when an agent appears; a router
+whose agent has been dead for longer shows its services and connections DOWN.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from isthmus import attributes as a
+from isthmus.context import RequestContext
+from isthmus.db import models
+from isthmus.db.collection import Collection
+from isthmus.exceptions import NotFound
+from isthmus.vpn.desired_state import mark_routers_down
+
+LOG = logging.getLogger(__name__)
+
+AGENTS = models.Agent.__table__
+ROUTERS = models.Router.__table__
+SERVICES = models.VPNService.__table__
+
+AGENT_TYPE = "VPN agent"
+
+
+class AgentNotFound(NotFound):
+    message = "Agent %(id)s could not be found."
+
+
+RESOURCE = a.Resource(
+    singular="agent", plural="agents", path="/v2.0/agents", description="VPN agents",
+    not_found=lambda id_: AgentNotFound(id=id_), admin_only=True,
+    attrs=(a.ID, a.Attr("agent_type"), a.Attr("binary"), a.Attr("host"), a.Attr("topic"),
+           a.Attr("admin_state_up", schema={"type": "boolean"}, filter_parse=a.boolean),
+           a.Attr("alive", schema={"type": "boolean"}, filter_parse=a.boolean),
+           a.Attr("configurations", schema={"type": "object"}),
+           a.Attr("created_at"), a.Attr("started_at"), a.Attr("heartbeat_timestamp"),
+           a.Attr("description"), a.Attr("availability_zone", schema={"type": ["string", "null"]})),
+)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def _time(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+class Agents(Collection):
+    resource = RESOURCE
+    table = AGENTS
+    columns = {"id": "id", "host": "host", "binary": "binary", "topic": "topic",
+               "agent_type": "agent_type", "admin_state_up": "admin_state_up"}
+
+    def __init__(self, down_time_s: int = 75) -> None:
+        self.down_time_s = down_time_s
+
+    def visible(self, ctx: RequestContext) -> sa.ColumnElement[bool] | None:
+        return None
+
+    def alive(self, row: Row, at: datetime | None = None) -> bool:
+        return (at or now()) - row.heartbeat_timestamp <= timedelta(seconds=self.down_time_s)
+
+    def to_api(self, row: Row, extras: Any) -> dict[str, Any]:
+        return {"id": row.id, "agent_type": row.agent_type, "binary": row.binary,
+                "host": row.host, "topic": row.topic, "admin_state_up": row.admin_state_up,
+                "alive": self.alive(row), "configurations": json.loads(row.configurations),
+                "created_at": _time(row.created_at), "started_at": _time(row.started_at),
+                "heartbeat_timestamp": _time(row.heartbeat_timestamp), "description": "",
+                "availability_zone": None}
+
+    # -- heartbeats and placement -----------------------------------------
+    def heartbeat(self, conn: Connection, state: Mapping[str, Any]) -> bool:
+        """Record an agent's ``report_state``; returns True for a new or restarted agent."""
+        at = now()
+        row = conn.execute(sa.select(AGENTS).where(AGENTS.c.host == state["host"])
+                           .with_for_update()).first()
+        values = {"binary": state.get("binary", "isthmus-agent"),
+                  "topic": state.get("topic", ""), "agent_type": AGENT_TYPE,
+                  "configurations": json.dumps(state.get("configurations", {}))[:4096],
+                  "heartbeat_timestamp": at}
+        if row is None:
+            conn.execute(sa.insert(AGENTS).values(id=str(uuid.uuid4()), host=state["host"],
+                                                  admin_state_up=True, created_at=at,
+                                                  started_at=at, **values))
+            LOG.info("New agent on host %s", state["host"])
+            return True
+        revived = state.get("start_flag") or not self.alive(row, at)
+        if state.get("start_flag"):
+            values["started_at"] = at
+        conn.execute(sa.update(AGENTS).where(AGENTS.c.id == row.id).values(**values))
+        if revived:
+            LOG.info("Agent on host %s is (back) alive", state["host"])
+        return bool(revived)
+
+    def live_hosts(self, conn: Connection) -> list[str]:
+        cutoff = now() - timedelta(seconds=self.down_time_s)
+        return [h for (h,) in conn.execute(sa.select(AGENTS.c.host).where(
+            AGENTS.c.heartbeat_timestamp >= cutoff, AGENTS.c.admin_state_up))]
+
+    def schedule(self, conn: Connection, router_ids: Sequence[str]) -> dict[str, str]:
+        """Place unplaced ``router_ids`` on the live agent with the fewest routers."""
+        hosts = self.live_hosts(conn)
+        if not hosts or not router_ids:
+            return {}
+        load = dict.fromkeys(hosts, 0)
+        for host, count in conn.execute(
+                sa.select(ROUTERS.c.agent_host, sa.func.count()).where(
+                    ROUTERS.c.agent_host.in_(hosts)).group_by(ROUTERS.c.agent_host)):
+            load[host] = count
+        placed: dict[str, str] = {}
+        for router_id in router_ids:
+            host = min(load, key=lambda h: (load[h], h))
+            result = conn.execute(sa.update(ROUTERS).where(
+                ROUTERS.c.id == router_id, ROUTERS.c.agent_host.is_(None)).values(agent_host=host))
+            if result.rowcount:
+                load[host] += 1
+                placed[router_id] = host
+                LOG.info("Router %s placed on agent host %s", router_id, host)
+        return placed
+
+    def unplaced_vpn_routers(self, conn: Connection) -> list[str]:
+        query = (sa.select(ROUTERS.c.id).distinct()
+                 .join(SERVICES, SERVICES.c.router_id == ROUTERS.c.id)
+                 .where(ROUTERS.c.agent_host.is_(None)))
+        return [r for (r,) in conn.execute(query)]
+
+    def routers_of_dead_agents(self, conn: Connection) -> list[str]:
+        cutoff = now() - timedelta(seconds=self.down_time_s)
+        dead = sa.select(AGENTS.c.host).where(AGENTS.c.heartbeat_timestamp < cutoff)
+        return [r for (r,) in conn.execute(sa.select(ROUTERS.c.id).where(
+            ROUTERS.c.agent_host.in_(dead)))]
+
+    def mark_dead_routers_down(self, conn: Connection) -> int:
+        routers = self.routers_of_dead_agents(conn)
+        changed = mark_routers_down(conn, routers) if routers else 0
+        if changed:
+            LOG.warning("%d VPN objects set DOWN: their agent stopped sending heartbeats",
+                        changed)
+        return changed

@@ -1,0 +1,147 @@
+"""What agents are told and what they tell back, read and written in bulk.
+
+``services_on_host`` builds the full desired state of a host's routers (the
+payload of the RPC ``get_vpn_services_on_host``, schema in docs/rpc.md) with a
+fixed number of queries whatever the number of services. ``apply_reports``
+takes ``update_status`` reports through the status machine in one transaction.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import Any, Iterable, Mapping, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from isthmus.db import models
+from isthmus.db.collection import children
+from isthmus.vpn import status as vpn_status
+
+LOG = logging.getLogger(__name__)
+
+ROUTERS = models.Router.__table__
+SERVICES = models.VPNService.__table__
+CONNECTIONS = models.SiteConnection.__table__
+PEER_CIDRS = models.PeerCidr.__table__
+IKE = models.IKEPolicy.__table__
+IPSEC = models.IPsecPolicy.__table__
+ENDPOINTS = models.Endpoint.__table__
+SUBNETS = models.Subnet.__table__
+
+_CHUNK = 500
+
+
+def _rows_in(conn: Connection, table: sa.Table, column: str, values: Iterable[str]) -> list[Any]:
+    ids = list(dict.fromkeys(values))
+    rows: list[Any] = []
+    for start in range(0, len(ids), _CHUNK):
+        rows += conn.execute(sa.select(table).where(
+            table.c[column].in_(ids[start:start + _CHUNK]))).all()
+    return rows
+
+
+def _policy(row: Any, extra: Sequence[str]) -> dict[str, Any]:
+    out = {"id": row.id, "auth_algorithm": row.auth_algorithm,
+           "encryption_algorithm": row.encryption_algorithm, "pfs": row.pfs,
+           "lifetime": {"units": row.lifetime_units, "value": row.lifetime_value}}
+    out.update({name: getattr(row, name) for name in extra})
+    return out
+
+
+def services_on_host(conn: Connection, host: str,
+                     router_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Every VPN service on routers served by ``host`` (or only on ``router_ids``)."""
+    query = sa.select(ROUTERS.c.id, ROUTERS.c.namespace).where(ROUTERS.c.agent_host == host)
+    routers = {}
+    if router_ids is not None:
+        for start in range(0, len(router_ids), _CHUNK):
+            chunk = list(router_ids[start:start + _CHUNK])
+            routers.update(dict(conn.execute(query.where(ROUTERS.c.id.in_(chunk))).all()))
+    else:
+        routers = dict(conn.execute(query).all())
+    services = _rows_in(conn, SERVICES, "router_id", routers)
+    connections = _rows_in(conn, CONNECTIONS, "vpnservice_id", [s.id for s in services])
+    peer_cidrs = children(conn, PEER_CIDRS, "ipsec_site_connection_id", "cidr",
+                          [c.id for c in connections])
+    ike = {r.id: _policy(r, ("ike_version", "phase1_negotiation_mode"))
+           for r in _rows_in(conn, IKE, "id", [c.ikepolicy_id for c in connections])}
+    ipsec = {r.id: _policy(r, ("transform_protocol", "encapsulation_mode"))
+             for r in _rows_in(conn, IPSEC, "id", [c.ipsecpolicy_id for c in connections])}
+    groups = [g for c in connections for g in (c.local_ep_group_id, c.peer_ep_group_id) if g]
+    endpoints = children(conn, ENDPOINTS, "endpoint_group_id", "endpoint", set(groups))
+    subnet_ids = [s.subnet_id for s in services if s.subnet_id]
+    for c in connections:
+        if c.local_ep_group_id:
+            subnet_ids += endpoints[c.local_ep_group_id]
+    cidr_of = {r.id: r.cidr for r in _rows_in(conn, SUBNETS, "id", subnet_ids)}
+
+    by_service: dict[str, list[dict[str, Any]]] = {s.id: [] for s in services}
+    service_rows = {s.id: s for s in services}
+    for c in sorted(connections, key=lambda r: r.id):
+        service = service_rows[c.vpnservice_id]
+        if c.local_ep_group_id:
+            local = sorted(cidr_of[s] for s in endpoints[c.local_ep_group_id] if s in cidr_of)
+            peer = endpoints[c.peer_ep_group_id] if c.peer_ep_group_id else []
+        else:
+            local = [cidr_of[service.subnet_id]] if service.subnet_id in cidr_of else []
+            peer = peer_cidrs[c.id]
+        version = ipaddress.ip_address(c.peer_address).version
+        by_service[c.vpnservice_id].append({
+            "id": c.id, "name": c.name, "admin_state_up": c.admin_state_up, "status": c.status,
+            "peer_address": c.peer_address, "peer_id": c.peer_id, "local_id": c.local_id,
+            "mtu": c.mtu, "initiator": c.initiator, "psk": c.psk,
+            "dpd": {"action": c.dpd_action, "interval": c.dpd_interval,
+                    "timeout": c.dpd_timeout},
+            "ikepolicy": ike[c.ikepolicy_id], "ipsecpolicy": ipsec[c.ipsecpolicy_id],
+            "local_cidrs": local, "peer_cidrs": sorted(peer),
+            "local_ip_version": ipaddress.ip_network(local[0], strict=False).version
+            if local else version,
+            "external_ip": service.external_v4_ip if version == 4 else service.external_v6_ip,
+        })
+    return [{
+        "id": s.id, "project_id": s.project_id, "name": s.name, "router_id": s.router_id,
+        "namespace": routers[s.router_id], "provider": s.provider,
+        "admin_state_up": s.admin_state_up, "status": s.status, "subnet_id": s.subnet_id,
+        "external_v4_ip": s.external_v4_ip, "external_v6_ip": s.external_v6_ip,
+        "ipsec_site_connections": by_service[s.id],
+    } for s in sorted(services, key=lambda r: r.id)]
+
+
+def _apply(conn: Connection, table: sa.Table, reports: Mapping[str, tuple[str, bool]]) -> int:
+    if not reports:
+        return 0
+    current = {r.id: r.status for r in _rows_in(conn, table, "id", reports)}
+    changes = []
+    for id_, (reported, resolves) in reports.items():
+        if id_ not in current:
+            continue  # deleted since the agent looked: nothing to do
+        new = vpn_status.after_report(current[id_], reported, resolves)
+        if new != current[id_]:
+            changes.append({"_id": id_, "status": new})
+    if changes:
+        conn.execute(sa.update(table).where(table.c.id == sa.bindparam("_id"))
+                     .values(status=sa.bindparam("status")), changes)
+    return len(changes)
+
+
+def apply_reports(conn: Connection, reports: Sequence[Mapping[str, Any]]) -> int:
+    """Apply ``update_status`` reports; returns how many objects changed status."""
+    services: dict[str, tuple[str, bool]] = {}
+    connections: dict[str, tuple[str, bool]] = {}
+    for report in reports:
+        services[report["id"]] = (report["status"], bool(report.get("updated_pending_status")))
+        for conn_id, conn_report in (report.get("ipsec_site_connections") or {}).items():
+            connections[conn_id] = (conn_report["status"],
+                                    bool(conn_report.get("updated_pending_status")))
+    return _apply(conn, SERVICES, services) + _apply(conn, CONNECTIONS, connections)
+
+
+def mark_routers_down(conn: Connection, router_ids: Sequence[str]) -> int:
+    """Set every VPN service and connection on ``router_ids`` DOWN (their agent is dead)."""
+    services = [s.id for s in _rows_in(conn, SERVICES, "router_id", router_ids)]
+    down = (vpn_status.DOWN, True)
+    connections = {c.id: down for c in _rows_in(conn, CONNECTIONS, "vpnservice_id", services)}
+    return _apply(conn, SERVICES, {s: down for s in services}) + \
+        _apply(conn, CONNECTIONS, connections)

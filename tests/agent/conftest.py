@@ -1,0 +1,90 @@
+"""An embedded Isthmus (server + agent in one process, in-memory RPC) for agent tests."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import httpx
+import pytest
+
+from isthmus import config, server
+from isthmus.agent.service import build_agent
+from isthmus.rpc.transport import EMBEDDED_URL, get_transport
+from tests.api.topology import Topology, build
+from tests.conftest import RunningServer, start_server
+
+
+@dataclass
+class Embedded:
+    api: RunningServer
+    runtime: server.Runtime
+    conf: Any
+    transport: Any
+    agent: Any = None
+
+    def start_agent(self, host: str | None = None):
+        if host:
+            self.conf.set_override("host", host)
+        self.agent = build_agent(self.conf, self.transport)
+        self.agent.start()
+        return self.agent
+
+    def stop_agent(self) -> None:
+        if self.agent is not None:
+            self.agent.stop()
+            self.agent = None
+
+
+def wait_until(check: Callable[[], Any], timeout_s: float = 5, step_s: float = 0.02) -> Any:
+    """Poll ``check`` until it returns a truthy value; fail with its last value."""
+    deadline = time.monotonic() + timeout_s
+    value = None
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(step_s)
+    raise AssertionError(f"condition not met within {timeout_s}s: last value {value!r}")
+
+
+def make_embedded(tmp_path, **overrides: Any) -> Embedded:
+    conf = config.load([])
+    conf.set_override("state_path", str(tmp_path))
+    conf.set_override("host", "agent-embedded")
+    for name, value in overrides.items():
+        group, _, opt = name.rpartition(".")
+        conf.set_override(opt, value, group=group or None)
+    transport = get_transport(conf, EMBEDDED_URL)
+    runtime = server.build(conf, migrate=True, transport=transport)
+    api, _, _ = start_server(config.database_url(conf), migrate=False, app=runtime.app,
+                             services=runtime.services)
+    return Embedded(api, runtime, conf, transport)
+
+
+@pytest.fixture
+def embedded(tmp_path) -> Iterator[Embedded]:
+    env = make_embedded(tmp_path, **{"vpnagent.status_check_interval": 1})
+    env.start_agent()
+    yield env
+    env.stop_agent()
+    env.api.stop()
+    env.runtime.stop()
+
+
+@pytest.fixture
+def admin(embedded) -> Iterator[httpx.Client]:
+    with embedded.api.client("adminproj", roles="admin,member,reader") as client:
+        yield client
+
+
+@pytest.fixture
+def member(embedded) -> Iterator[httpx.Client]:
+    with embedded.api.client("demoproj") as client:
+        yield client
+
+
+@pytest.fixture
+def topo(admin, member) -> Topology:
+    return build(admin, member)

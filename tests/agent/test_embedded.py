@@ -1,0 +1,72 @@
+"""Server and agent in one process (what ``isthmus up`` runs): statuses follow the agent."""
+
+from __future__ import annotations
+
+import time
+
+from tests.agent.conftest import wait_until
+from tests.api.test_vpn_resources import CONNS, SERVICES, make_policies
+from tests.api.topology import ok
+
+
+def status(client, url: str) -> str:
+    return client.get(url).json().popitem()[1]["status"]
+
+
+def create_connection(member, topo, **extra) -> tuple[dict, dict]:
+    ike, ipsec = make_policies(member)
+    service = ok(member.post(SERVICES, json={"vpnservice": {
+        "router_id": topo.router, "subnet_id": topo.subnet_a}}))["vpnservice"]
+    conn = ok(member.post(CONNS, json={"ipsec_site_connection": {
+        "vpnservice_id": service["id"], "ikepolicy_id": ike, "ipsecpolicy_id": ipsec,
+        "peer_address": "203.0.113.5", "peer_id": "203.0.113.5", "psk": "secret",
+        "peer_cidrs": ["10.50.0.0/24"], **extra}}))["ipsec_site_connection"]
+    return service, conn
+
+
+def test_connection_is_active_within_a_second(embedded, member, topo):
+    started = time.monotonic()
+    service, conn = create_connection(member, topo)
+    wait_until(lambda: status(member, f"{CONNS}/{conn['id']}") == "ACTIVE", timeout_s=1.0)
+    assert time.monotonic() - started < 1.5
+    assert status(member, f"{SERVICES}/{service['id']}") == "ACTIVE"
+
+
+def test_service_without_connections_does_not_stay_pending(embedded, member, topo):
+    service = ok(member.post(SERVICES, json={"vpnservice": {"router_id": topo.router}}))
+    url = f"{SERVICES}/{service['vpnservice']['id']}"
+    wait_until(lambda: status(member, url) == "ACTIVE", timeout_s=2)
+    renamed = ok(member.put(url, json={"vpnservice": {"name": "now-updatable"}}), 200)
+    assert renamed["vpnservice"]["name"] == "now-updatable"
+
+
+def test_updates_reach_the_agent(embedded, member, topo):
+    _, conn = create_connection(member, topo)
+    url = f"{CONNS}/{conn['id']}"
+    wait_until(lambda: status(member, url) == "ACTIVE")
+    ok(member.put(url, json={"ipsec_site_connection": {"admin_state_up": False}}), 200)
+    wait_until(lambda: status(member, url) == "DOWN")
+    ok(member.put(url, json={"ipsec_site_connection": {"admin_state_up": True}}), 200)
+    wait_until(lambda: status(member, url) == "ACTIVE")
+
+
+def test_router_is_placed_on_the_agent_and_agents_are_listed(embedded, admin, member, topo):
+    create_connection(member, topo)
+    router = wait_until(lambda: (r := admin.get(f"/v2.0/routers/{topo.router}").json()[
+        "router"])["isthmus:agent_host"] and r)
+    assert router["isthmus:agent_host"] == "agent-embedded"
+    agents = wait_until(lambda: admin.get("/v2.0/agents").json()["agents"])
+    assert [(a["host"], a["alive"], a["agent_type"]) for a in agents] == \
+        [("agent-embedded", True, "VPN agent")]
+    assert agents[0]["configurations"]["device_drivers"] == ["NoopDeviceDriver"]
+    denied = member.get("/v2.0/agents")
+    assert denied.status_code == 403 and denied.json()["NeutronError"]["type"] == \
+        "PolicyNotAuthorized"
+
+
+def test_deleting_reaches_the_agent(embedded, member, topo):
+    service, conn = create_connection(member, topo)
+    wait_until(lambda: status(member, f"{CONNS}/{conn['id']}") == "ACTIVE")
+    assert member.delete(f"{CONNS}/{conn['id']}").status_code == 204
+    assert member.delete(f"{SERVICES}/{service['id']}").status_code == 204
+    wait_until(lambda: not embedded.agent._known)
