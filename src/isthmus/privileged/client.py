@@ -40,6 +40,7 @@ from isthmus.privileged.ini import parse_ini
 
 _PEERCRED = struct.Struct("3i")
 _MAX_IDLE_CONNECTIONS = 16
+_REPLY_GRACE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,9 @@ class Client:
         data = stdin.encode() if isinstance(stdin, str) else stdin
         timeout_ms = 0 if timeout is None else max(1, int(timeout * 1000))
         request = protocol.ExecRequest(next(self._ids) & 0xFFFFFFFF, argv, data, timeout_ms)
-        reply = self._call(request)
+        # The daemon enforces `timeout`; our own deadline only guards
+        # against a daemon that stopped answering altogether.
+        reply = self._call(request, None if timeout is None else timeout + _REPLY_GRACE_S)
         result = ExecResult(reply.returncode, reply.stdout, reply.stderr)
         Status = protocol.Status
         if reply.status == Status.OK:
@@ -164,7 +167,9 @@ class Client:
             raise CommandFailed(argv, result)
         return result
 
-    def _call(self, request: protocol.ExecRequest | protocol.NetnsRequest) -> protocol.Reply:
+    def _call(
+        self, request: protocol.ExecRequest | protocol.NetnsRequest, reply_timeout_s: float | None = None
+    ) -> protocol.Reply:
         frame = protocol.encode(request)
         if len(frame) - 4 > protocol.MAX_REQUEST_BYTES:
             raise ProtocolError(
@@ -185,7 +190,11 @@ class Client:
                 conn.close()
                 raise ConnectionLost(f"cannot send to the daemon at {self.socket_path}: {exc}") from None
         try:
+            if reply_timeout_s is not None:
+                conn.settimeout(reply_timeout_s)
             reply = protocol.recv_message(conn, protocol.MAX_REPLY_BYTES)
+            if reply_timeout_s is not None:
+                conn.settimeout(None)
         except (OSError, ProtocolError) as exc:
             conn.close()
             raise ConnectionLost(
