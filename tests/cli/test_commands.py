@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import socket
 import subprocess
 import sys
@@ -121,3 +122,52 @@ def test_sample_config_is_generated_not_hand_kept(tmp_path):
     assert out.read_text() == (ROOT / "etc/isthmus.conf.sample").read_text(), \
         "etc/isthmus.conf.sample is stale: run oslo-config-generator " \
         "--config-file etc/oslo-config-generator/isthmus.conf"
+
+
+def test_up_runs_the_agent_too_connections_go_active(tmp_path, run):
+    from tests.agent.conftest import wait_until
+    from tests.api.test_vpn_resources import CONNS
+    from tests.api.topology import build
+    from tests.agent.test_embedded import create_connection
+
+    port = free_port()
+    proc = run("up", "--data-dir", str(tmp_path / "data"), "--port", str(port))
+    wait_for(f"http://127.0.0.1:{port}/", proc)
+    base = f"http://127.0.0.1:{port}"
+    with httpx.Client(base_url=base, headers={"X-Project-Id": "admin", "X-Roles": "admin"}) \
+            as admin, httpx.Client(base_url=base, headers={"X-Project-Id": "demo"}) as member:
+        topo = build(admin, member)
+        started = time.monotonic()
+        _, conn = create_connection(member, topo)
+        wait_until(lambda: member.get(f"{CONNS}/{conn['id']}").json()[
+            "ipsec_site_connection"]["status"] == "ACTIVE", timeout_s=1.0)
+        assert time.monotonic() - started < 1.5
+
+
+def test_server_with_a_broken_driver_refuses_to_start(tmp_path):
+    conf = tmp_path / "isthmus.conf"
+    conf.write_text(f"[DEFAULT]\nstate_path = {tmp_path}\nbind_port = {free_port()}\n"
+                    "transport_url = fake://\n\n[service_providers]\n"
+                    "service_provider = VPN:mine:isthmus.drivers.service.ipsek.Driver:default\n")
+    subprocess.run([ISTHMUS, "db", "upgrade", "--config-file", str(conf)], check=True,
+                   capture_output=True)
+    result = subprocess.run([ISTHMUS, "server", "--config-file", str(conf)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    message = result.stderr
+    assert "[service_providers] service_provider" in message and str(conf) in message
+    assert "isthmus.drivers.service.ipsek" in message and "ipsec" in message
+    assert "Traceback" not in message
+
+
+def test_bad_provider_line_refuses_to_start(tmp_path):
+    conf = tmp_path / "isthmus.conf"
+    conf.write_text(f"[DEFAULT]\nstate_path = {tmp_path}\ntransport_url = fake://\n\n"
+                    "[service_providers]\nservice_provider = VPN:a:ipsec\n"
+                    "service_provider = VPN:b:ipsec\n")
+    subprocess.run([ISTHMUS, "db", "upgrade", "--config-file", str(conf)], check=True,
+                   capture_output=True)
+    result = subprocess.run([ISTHMUS, "server", "--config-file", str(conf)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "no default provider" in result.stderr and str(conf) in result.stderr
