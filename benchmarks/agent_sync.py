@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Agent sync benchmark: N VPN services (two connections each) on one agent over RabbitMQ.
+
+For each N, seeds a fresh SQLite database (10 services per router), starts a real
+``isthmus server`` and then a real ``isthmus agent`` (noop device driver), both
+talking through the local RabbitMQ in a vhost of their own, and measures:
+
+* start → all ACTIVE: from starting the agent process to the API showing every
+  service and connection ACTIVE;
+* one update: from a PUT on one connection (admin_state_up=false) to the API
+  showing the status the device driver reported (DOWN).
+
+    python benchmarks/agent_sync.py                 # N = 100, 1000, 10000
+    python benchmarks/agent_sync.py --sizes 100,1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from isthmus.db import upgrade
+from isthmus.db import models as m
+
+HOST = "bench-agent"
+PER_ROUTER = 10
+EXE = str(Path(sys.executable).with_name("isthmus"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def seed(url: str, services: int) -> str:
+    """Rows straight into the tables (seeding speed is not what is measured)."""
+    upgrade(url)
+    engine = sa.create_engine(url)
+    ids = lambda n: [str(uuid.uuid4()) for _ in range(n)]  # noqa: E731
+    routers = ids(-(-services // PER_ROUTER))
+    subnets = ids(len(routers))
+    service_ids = ids(services)
+    with engine.begin() as conn:
+        net = str(uuid.uuid4())
+        conn.execute(sa.insert(m.Network.__table__).values(
+            id=net, project_id="bench", name="", description="", admin_state_up=True,
+            shared=False, router_external=False, mtu=1500, status="ACTIVE"))
+        conn.execute(sa.insert(m.Subnet.__table__), [
+            {"id": s, "project_id": "bench", "name": "", "description": "", "network_id": net,
+             "ip_version": 4, "cidr": f"10.{i // 256}.{i % 256}.0/24",
+             "gateway_ip": f"10.{i // 256}.{i % 256}.1", "enable_dhcp": True,
+             "allocation_pools": "[]", "dns_nameservers": "[]", "host_routes": "[]"}
+            for i, s in enumerate(subnets)])
+        conn.execute(sa.insert(m.Router.__table__), [
+            {"id": r, "project_id": "bench", "name": "", "description": "",
+             "admin_state_up": True, "status": "ACTIVE", "enable_snat": True,
+             "agent_host": HOST} for r in routers])
+        ike, ipsec = str(uuid.uuid4()), str(uuid.uuid4())
+        policy = {"project_id": "bench", "name": "", "description": "",
+                  "auth_algorithm": "sha256", "encryption_algorithm": "aes-128",
+                  "lifetime_units": "seconds", "lifetime_value": 3600, "pfs": "group14"}
+        conn.execute(sa.insert(m.IKEPolicy.__table__).values(
+            id=ike, ike_version="v2", phase1_negotiation_mode="main", **policy))
+        conn.execute(sa.insert(m.IPsecPolicy.__table__).values(
+            id=ipsec, transform_protocol="esp", encapsulation_mode="tunnel", **policy))
+        conn.execute(sa.insert(m.VPNService.__table__), [
+            {"id": s, "project_id": "bench", "name": "", "description": "",
+             "router_id": routers[i // PER_ROUTER], "subnet_id": subnets[i // PER_ROUTER],
+             "admin_state_up": True, "status": "PENDING_CREATE",
+             "external_v4_ip": "172.24.5.2", "provider": "ipsec"}
+            for i, s in enumerate(service_ids)])
+        connections = []
+        for s in service_ids:
+            for _ in range(2):
+                connections.append({
+                    "id": str(uuid.uuid4()), "project_id": "bench", "name": "",
+                    "description": "", "peer_address": "203.0.113.5", "peer_id": "peer",
+                    "local_id": "", "route_mode": "static", "mtu": 1500,
+                    "initiator": "bi-directional", "auth_mode": "psk", "psk": "secret",
+                    "dpd_action": "hold", "dpd_interval": 30, "dpd_timeout": 120,
+                    "status": "PENDING_CREATE", "admin_state_up": True, "vpnservice_id": s,
+                    "ikepolicy_id": ike, "ipsecpolicy_id": ipsec})
+        conn.execute(sa.insert(m.SiteConnection.__table__), connections)
+        conn.execute(sa.insert(m.PeerCidr.__table__), [
+            {"cidr": "10.200.0.0/24", "ipsec_site_connection_id": c["id"]}
+            for c in connections])
+    engine.dispose()
+    return connections[0]["id"]
+
+
+def get(port: int, path: str) -> dict:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("GET", path)
+    body = json.loads(conn.getresponse().read())
+    conn.close()
+    return body
+
+
+def pending(port: int) -> int:
+    count = 0
+    for path, key in (("/v2.0/vpn/vpnservices", "vpnservices"),
+                      ("/v2.0/vpn/ipsec-site-connections", "ipsec_site_connections")):
+        for status in ("PENDING_CREATE", "DOWN"):
+            count += len(get(port, f"{path}?status={status}&fields=id")[key])
+    return count
+
+
+def run(size: int, workdir: Path, vhost: str) -> tuple[float, float]:
+    url = f"sqlite:///{workdir}/bench.db"
+    first_conn = seed(url, size)
+    port = free_port()
+    conf = workdir / "isthmus.conf"
+    conf.write_text(f"[DEFAULT]\nbind_host = 127.0.0.1\nbind_port = {port}\nhost = {HOST}\n"
+                    f"state_path = {workdir}\ntransport_url = "
+                    f"rabbit://guest:guest@127.0.0.1:5672/{vhost}\n\n[database]\n"
+                    f"connection = {url}\n\n[vpnagent]\nrpc_timeout = 120\n")
+    log = open(workdir / "bench.log", "w")
+    procs = [subprocess.Popen([EXE, "server", "--config-file", str(conf)], stdout=log,
+                              stderr=subprocess.STDOUT)]
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                get(port, "/")
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.1)
+        started = time.perf_counter()
+        procs.append(subprocess.Popen([EXE, "agent", "--config-file", str(conf)], stdout=log,
+                                      stderr=subprocess.STDOUT))
+        while pending(port):
+            time.sleep(0.05)
+        all_active = time.perf_counter() - started
+
+        body = json.dumps({"ipsec_site_connection": {"admin_state_up": False}})
+        started = time.perf_counter()
+        client = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        client.request("PUT", f"/v2.0/vpn/ipsec-site-connections/{first_conn}", body=body,
+                       headers={"Content-Type": "application/json"})
+        assert client.getresponse().status == 200
+        path = f"/v2.0/vpn/ipsec-site-connections/{first_conn}?fields=status"
+        while get(port, path)["ipsec_site_connection"]["status"] != "DOWN":
+            time.sleep(0.005)
+        return all_active, time.perf_counter() - started
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="100,1000,10000")
+    args = parser.parse_args()
+    rows = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        vhost = f"isthmus-bench-{uuid.uuid4().hex[:8]}"
+        subprocess.run(["rabbitmqctl", "add_vhost", vhost], check=True, capture_output=True)
+        subprocess.run(["rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*",
+                        ".*"], check=True, capture_output=True)
+        try:
+            with tempfile.TemporaryDirectory(prefix="isthmus-agent-bench-") as tmp:
+                rows.append((size, *run(size, Path(tmp), vhost)))
+        finally:
+            subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True)
+    print("\nIsthmus agent sync over RabbitMQ, noop device driver, one agent, "
+          f"{PER_ROUTER} services per router, 2 connections per service\n")
+    print(f"{'services':>9}{'connections':>13}{'start → all ACTIVE':>21}{'per 1000 svc':>14}"
+          f"{'one update → status':>22}")
+    for size, all_active, update in rows:
+        print(f"{size:>9}{2 * size:>13}{all_active:>19.2f} s{all_active * 1000 / size:>12.2f} s"
+              f"{update * 1000:>19.1f} ms")
+    print("\ngoal: 1000 services ACTIVE in under 5 s, growing linearly")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
