@@ -154,6 +154,18 @@ def direct(cmd: list[str]):
     return run
 
 
+def refused_call(client):
+    from isthmus.privileged import NotAllowed
+
+    def run():
+        try:
+            client.execute(["rm", "-rf", "/nonexistent"])
+        except NotAllowed:
+            return
+        raise AssertionError("rm was allowed")
+    return run
+
+
 def cli(argv: list[str]):
     def run():
         result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -257,6 +269,8 @@ def benchmark(args) -> None:
             }
             if title == "ip netns list":
                 fast["Isthmus daemon, in-process Client.list_netns()"] = client.list_netns
+            else:
+                fast["Isthmus daemon, refused command (NotAllowed)"] = refused_call(client)
             slow = {
                 "Isthmus CLI through sudo": cli(["sudo", isthmus_cli, str(conf), *cmd]),
                 "Isthmus CLI through sudo, fast launcher": cli(["sudo", *fast_cli, str(conf), *cmd]),
@@ -301,6 +315,7 @@ ORDER = [
     "direct exec (Popen, 3 pipes)",
     "Isthmus daemon, 1 caller",
     "Isthmus daemon, in-process Client.list_netns()",
+    "Isthmus daemon, refused command (NotAllowed)",
     "oslo.rootwrap daemon client, 1 caller",
     "direct exec, 8 threads",
     "Isthmus daemon, 8 concurrent callers (one Client)",

@@ -88,3 +88,34 @@ def test_large_frames_arrive_in_pieces():
     finally:
         left.close()
         right.close()
+
+
+def test_frame_reader_handles_split_and_coalesced_frames():
+    left, right = socket.socketpair()
+    try:
+        first = protocol.encode(protocol.ExecRequest(1, ["a"]))
+        second = protocol.encode(protocol.ExecRequest(2, ["b"]))
+        reader = protocol.FrameReader(right, 1000)
+        left.sendall(first + second[:3])
+        assert reader.read_message().request_id == 1
+        left.sendall(second[3:])
+        assert reader.read_message().request_id == 2
+        left.close()
+        assert reader.read_message() is None
+    finally:
+        right.close()
+
+
+def test_frame_reader_limits_and_body_timeout():
+    left, right = socket.socketpair()
+    try:
+        reader = protocol.FrameReader(right, 100, body_timeout_s=0.2)
+        left.sendall(struct.pack("!I", 50) + b"\x01\x02")  # starts a frame, never finishes it
+        with pytest.raises(ProtocolError, match="not completed within"):
+            reader.read_frame()
+        with pytest.raises(ProtocolError, match="exceeds the limit"):
+            left.sendall(struct.pack("!I", 101))
+            protocol.FrameReader(right, 100).read_frame()
+    finally:
+        left.close()
+        right.close()

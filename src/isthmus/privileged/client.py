@@ -84,7 +84,7 @@ class Client:
         self.start_timeout_s = start_timeout_s
         self._start_command = list(start_command) if start_command else None
         self._pass_socket = socket_path is not None and socket_path != configured
-        self._idle: list[socket.socket] = []
+        self._idle: list[_Connection] = []
         self._pool_lock = threading.Lock()
         self._start_lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -178,23 +178,23 @@ class Client:
             )
         conn = self._acquire()
         try:
-            conn.sendall(frame)
+            conn.sock.sendall(frame)
         except OSError:
             # The daemon cannot have read a complete request from a socket
             # that failed mid-send, so one fresh attempt is safe.
             conn.close()
             conn = self._connect()
             try:
-                conn.sendall(frame)
+                conn.sock.sendall(frame)
             except OSError as exc:
                 conn.close()
                 raise ConnectionLost(f"cannot send to the daemon at {self.socket_path}: {exc}") from None
         try:
             if reply_timeout_s is not None:
-                conn.settimeout(reply_timeout_s)
-            reply = protocol.recv_message(conn, protocol.MAX_REPLY_BYTES)
+                conn.sock.settimeout(reply_timeout_s)
+            reply = conn.reader.read_message()
             if reply_timeout_s is not None:
-                conn.settimeout(None)
+                conn.sock.settimeout(None)
         except (OSError, ProtocolError) as exc:
             conn.close()
             raise ConnectionLost(
@@ -213,7 +213,7 @@ class Client:
         self._release(conn)
         return reply
 
-    def _acquire(self) -> socket.socket:
+    def _acquire(self) -> _Connection:
         while True:
             with self._pool_lock:
                 conn = self._idle.pop() if self._idle else None
@@ -223,14 +223,14 @@ class Client:
                 return conn
             conn.close()  # the daemon restarted or timed out: try the next one
 
-    def _release(self, conn: socket.socket) -> None:
+    def _release(self, conn: _Connection) -> None:
         with self._pool_lock:
             if not self._closed and len(self._idle) < _MAX_IDLE_CONNECTIONS:
                 self._idle.append(conn)
                 return
         conn.close()
 
-    def _connect(self) -> socket.socket:
+    def _connect(self) -> _Connection:
         try:
             return self._open_connection()
         except (FileNotFoundError, ConnectionRefusedError):
@@ -253,7 +253,7 @@ class Client:
                     raise DaemonStartError(f"daemon started but {self.socket_path} refuses connections: {exc}") from None
                 time.sleep(0.02)
 
-    def _open_connection(self) -> socket.socket:
+    def _open_connection(self) -> _Connection:
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
             conn.connect(self.socket_path)
@@ -267,7 +267,8 @@ class Client:
                     f"{self.socket_path} is served by uid {server_uid}, not root; refusing to use it"
                 )
             conn.settimeout(self.start_timeout_s)
-            hello = protocol.recv_message(conn, 64 * 1024)
+            connection = _Connection(conn)
+            hello = connection.reader.read_message()
             conn.settimeout(None)
         except BaseException:
             conn.close()
@@ -281,7 +282,7 @@ class Client:
         if hello.status != protocol.Status.OK:
             conn.close()
             raise DaemonError(f"daemon at {self.socket_path} refused the connection: {hello.message}")
-        return conn
+        return connection
 
     def _start_command_line(self) -> list[str]:
         if self._start_command:
@@ -336,10 +337,25 @@ def _configured_socket(config_path: str) -> str | None:
     return entry.value.strip() if entry else None
 
 
-def _still_open(conn: socket.socket) -> bool:
+class _Connection:
+    """One pooled connection: the socket and its buffered frame reader."""
+
+    __slots__ = ("sock", "reader")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.reader = protocol.FrameReader(sock, protocol.MAX_REPLY_BYTES)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _still_open(conn: _Connection) -> bool:
     """An idle connection with anything readable has been closed by the daemon."""
+    if conn.reader.pending():
+        return False
     poller = select.poll()
-    poller.register(conn, select.POLLIN)
+    poller.register(conn.sock, select.POLLIN)
     return not poller.poll(0)
 
 

@@ -283,9 +283,10 @@ class Daemon:
         return None
 
     def _request_loop(self, conn: socket.socket, caller: Caller) -> None:
+        reader = protocol.FrameReader(conn, protocol.MAX_REQUEST_BYTES, FRAME_BODY_TIMEOUT_S)
         while not self._stop.is_set():
             try:
-                payload = _recv_request(conn)
+                payload = reader.read_frame()
                 if payload is None:
                     return
                 message = protocol.decode(payload)
@@ -391,21 +392,6 @@ class Daemon:
                           filter_name=filter_name + (" (in-process)" if fast else ""),
                           returncode=returncode, duration_s=time.perf_counter() - started)
         self.audit.log(logging.INFO if verdict == "allowed" else logging.WARNING, "%s", line)
-
-
-def _recv_request(conn: socket.socket) -> bytes | None:
-    """One request payload; a client that starts a frame must finish it promptly."""
-    conn.settimeout(None)
-    first = conn.recv(1, socket.MSG_PEEK)
-    if not first:
-        return None
-    conn.settimeout(FRAME_BODY_TIMEOUT_S)
-    try:
-        return protocol.recv_frame(conn, protocol.MAX_REQUEST_BYTES)
-    except TimeoutError:
-        raise ProtocolError(f"frame not completed within {FRAME_BODY_TIMEOUT_S:g} s") from None
-    finally:
-        conn.settimeout(None)
 
 
 def _drain(fd: int) -> None:

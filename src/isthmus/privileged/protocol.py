@@ -175,6 +175,75 @@ def recv_frame(sock: socket.socket, max_bytes: int) -> bytes | None:
     return payload
 
 
+class FrameReader:
+    """Buffered frame reader for one connection: one recv per frame in the common case.
+
+    `recv_frame` needs two recv calls per frame (length, then payload);
+    on the hot path a request or reply fits one recv. `body_timeout_s`
+    bounds how long a frame may take to complete once its first byte has
+    arrived (an idle connection may wait forever between frames).
+    """
+
+    def __init__(self, sock: socket.socket, max_bytes: int, body_timeout_s: float | None = None) -> None:
+        self.sock = sock
+        self.max_bytes = max_bytes
+        self.body_timeout_s = body_timeout_s
+        self.buffer = bytearray()
+        self._deadline: float | None = None
+
+    def pending(self) -> bool:
+        """True if bytes of a next frame are already buffered."""
+        return bool(self.buffer)
+
+    def read_message(self) -> Message | None:
+        payload = self.read_frame()
+        return None if payload is None else decode(payload)
+
+    def read_frame(self) -> bytes | None:
+        """The next payload, or None on a clean EOF between frames."""
+        self._deadline = None
+        if len(self.buffer) < _LENGTH.size and not self._fill(_LENGTH.size, allow_eof=True):
+            return None
+        (length,) = _LENGTH.unpack_from(self.buffer)
+        if length > self.max_bytes:
+            raise ProtocolError(f"frame of {length} bytes exceeds the limit of {self.max_bytes} bytes")
+        if length < _HEAD.size:
+            raise ProtocolError(f"frame of {length} bytes is too short to hold a message")
+        end = _LENGTH.size + length
+        if len(self.buffer) < end:
+            self._fill(end, allow_eof=False)
+        payload = bytes(self.buffer[_LENGTH.size : end])
+        del self.buffer[:end]
+        return payload
+
+    def _fill(self, size: int, *, allow_eof: bool) -> bool:
+        while len(self.buffer) < size:
+            if self.buffer and self.body_timeout_s is not None:
+                self._wait_readable()
+            chunk = self.sock.recv(min(max(size - len(self.buffer), 65536), 1 << 20))
+            if not chunk:
+                if allow_eof and not self.buffer:
+                    return False
+                raise ProtocolError(
+                    f"connection closed with {size - len(self.buffer)} bytes of the frame missing"
+                )
+            self.buffer += chunk
+        return True
+
+    def _wait_readable(self) -> None:
+        import select
+        import time
+
+        now = time.monotonic()
+        if self._deadline is None:
+            self._deadline = now + (self.body_timeout_s or 0.0)
+        remaining = self._deadline - now
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN)
+        if remaining <= 0 or not poller.poll(remaining * 1000):
+            raise ProtocolError(f"frame not completed within {self.body_timeout_s:g} s")
+
+
 def _recv_exact(sock: socket.socket, size: int, *, allow_eof: bool) -> bytes | None:
     data = sock.recv(size)
     if not data:
