@@ -429,3 +429,38 @@ def test_driver_new_package_loads_and_its_tests_pass(tmp_path, monkeypatch, clea
 def test_check_driver_builds_device_drivers_with_a_stand_in_agent():
     driver = check_driver("noop", "device")
     assert isinstance(driver.agent, AgentContext) and driver.agent.host == "check"
+
+
+def test_only_the_clearly_closest_module_is_suggested(write_modules):
+    write_modules({"acmedrv/__init__.py": "", "acmedrv/device.py": GOOD_DEVICE,
+                   "acmedrv/service.py": GOOD_SERVICE})
+    message = load_error("acmedrv.servise:AcmeServiceDriver", "service", SERVICE_ORIGIN)
+    assert "did you mean 'acmedrv.service:AcmeServiceDriver'?" in message
+    assert "'acmedrv.device:AcmeServiceDriver'" not in message
+
+
+def test_build_driver_passes_the_real_argument_and_wraps_constructor_errors(write_modules):
+    from isthmus.drivers.loader import build_driver
+
+    paths = write_modules({"acmedrv/__init__.py": "", "acmedrv/device.py": """
+        from isthmus.drivers.device import DeviceDriver
+
+
+        class AcmeDeviceDriver(DeviceDriver):
+            def __init__(self, agent):
+                super().__init__(agent)
+                self.socket = agent.conf["vici_socket"]
+
+            def sync(self, router):
+                return {}
+    """})
+    agent = AgentContext(host="h1", conf={"vici_socket": "/run/charon.vici"})
+    driver = build_driver("acmedrv.device:AcmeDeviceDriver", "device", agent, origin=ORIGIN)
+    assert driver.agent is agent and driver.socket == "/run/charon.vici"
+    with pytest.raises(DriverLoadError) as info:
+        build_driver("acmedrv.device:AcmeDeviceDriver", "device", AgentContext(host="h1", conf={}),
+                     origin=ORIGIN)
+    message = str(info.value)
+    assert_names(message, "acmedrv.device:AcmeDeviceDriver")
+    assert "AcmeDeviceDriver(agent) raised KeyError: 'vici_socket'" in message
+    assert f"{paths['acmedrv/device.py']}:7, in __init__" in message

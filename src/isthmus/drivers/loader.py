@@ -28,7 +28,7 @@ from isthmus.drivers.service.base import ServiceDriver
 
 Kind = Literal["service", "device"]
 
-__all__ = ["DriverLoadError", "Kind", "check_driver", "driver_kinds", "entry_point_names",
+__all__ = ["DriverLoadError", "Kind", "build_driver", "check_driver", "driver_kinds", "entry_point_names",
            "load_driver"]
 
 
@@ -129,10 +129,19 @@ def check_driver(spec: str, kind: Kind, *, origin: str | None = None) -> Any:
     Catches what only shows at run time: a constructor that raises. Returns the
     instance; its ``start()`` is not called (it may touch real devices).
     """
+    arg: Any = AgentContext(host="check") if kind == "device" else _CheckServer()
+    return build_driver(spec, kind, arg, origin=origin)
+
+
+def build_driver(spec: str, kind: Kind, arg: Any, *, origin: str | None = None) -> Any:
+    """Load ``spec`` and build it with ``arg`` (the server, or the agent's context).
+
+    What the server and agent need at start: a constructor that raises becomes a
+    :class:`DriverLoadError` naming the line in the driver that failed.
+    """
     cls = load_driver(spec, kind, origin=origin)
     info = _info(kind)
     attempt = _Attempt(spec, kind, origin, _entry_point_value(spec, info))
-    arg: Any = AgentContext(host="check") if kind == "device" else _CheckServer()
     try:
         return cls(arg)
     except Exception as err:
@@ -544,12 +553,21 @@ def _check_providers(attempt: _Attempt, cls: type, info: _KindInfo) -> None:
 
 
 def _closest(name: str, candidates: list[str], n: int = 3) -> list[str]:
-    """Closest candidates to ``name``, ignoring case (``mydriver`` finds ``MyDriver``)."""
+    """The candidates closest to ``name``, ignoring case (``mydriver`` finds ``MyDriver``).
+
+    Only those nearly as close as the best: ``servise`` suggests ``service``, not also
+    ``device``.
+    """
     by_lower: dict[str, str] = {}
     for c in candidates:
         by_lower.setdefault(c.lower(), c)
-    return [by_lower[m] for m in difflib.get_close_matches(name.lower(), list(by_lower),
-                                                           n=n, cutoff=0.6)]
+    scored = sorted(((difflib.SequenceMatcher(None, name.lower(), c).ratio(), c)
+                     for c in by_lower), key=lambda sc: (-sc[0], sc[1]))
+    scored = [(score, c) for score, c in scored if score >= 0.6]
+    if not scored:
+        return []
+    best = scored[0][0]
+    return [by_lower[c] for score, c in scored[:n] if score >= best - 0.1]
 
 
 def _quoted(items: list[str], sep: str) -> str:
@@ -580,7 +598,9 @@ def _where(obj: Any) -> str:
 
 
 def _file_of(module: ModuleType) -> str:
-    return getattr(module, "__file__", None) or "namespace package"
+    """The module's file, or a namespace package's folders."""
+    return getattr(module, "__file__", None) or ", ".join(getattr(module, "__path__", [])) \
+        or "built-in"
 
 
 def _exc_text(err: BaseException) -> str:
