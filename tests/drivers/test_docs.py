@@ -23,7 +23,6 @@ from __future__ import annotations
 import importlib
 import re
 import shlex
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any

@@ -7,7 +7,6 @@ import pickle
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 import pytest
 
@@ -40,7 +39,7 @@ def load_error(spec: str, kind: str = "device", origin: str = ORIGIN) -> str:
 
 
 def assert_names(message: str, spec: str, origin: str = ORIGIN) -> None:
-    assert message.startswith(f"Cannot load ")
+    assert message.startswith("Cannot load ")
     assert repr(spec) in message.splitlines()[0]
     assert f"from:  {origin}" in message
     assert "\n  cause: " in message and "\n  fix:   " in message
@@ -464,3 +463,37 @@ def test_build_driver_passes_the_real_argument_and_wraps_constructor_errors(writ
     assert_names(message, "acmedrv.device:AcmeDeviceDriver")
     assert "AcmeDeviceDriver(agent) raised KeyError: 'vici_socket'" in message
     assert f"{paths['acmedrv/device.py']}:7, in __init__" in message
+
+
+def write_entry_point(write_modules, group: str, name: str, value: str) -> None:
+    """Register an entry point the way an installed distribution does (a dist-info)."""
+    write_modules({"acme_dist-0.1.dist-info/METADATA": "Name: acme-dist\nVersion: 0.1\n",
+                   "acme_dist-0.1.dist-info/entry_points.txt": f"[{group}]\n{name} = {value}\n"})
+
+
+def test_installed_entry_point_with_a_broken_target_names_both(write_modules):
+    write_modules({"acmedrv/__init__.py": "", "acmedrv/device.py": GOOD_DEVICE})
+    write_entry_point(write_modules, "isthmus.vpn.device_drivers", "acme",
+                      "acmedrv.device:AcmeDevicDriver")
+    message = load_error("acme")
+    assert message.splitlines()[0] == (
+        "Cannot load device driver 'acme' "
+        "(entry point in isthmus.vpn.device_drivers: acmedrv.device:AcmeDevicDriver)")
+    assert "did you mean 'acmedrv.device:AcmeDeviceDriver'?" in message
+    assert f"from:  {ORIGIN}" in message
+
+
+def test_installed_entry_point_loads_and_its_kind_is_inferred(write_modules):
+    write_modules({"acmedrv/__init__.py": "", "acmedrv/device.py": GOOD_DEVICE})
+    write_entry_point(write_modules, "isthmus.vpn.device_drivers", "acme",
+                      "acmedrv.device:AcmeDeviceDriver")
+    assert load_driver("acme", "device").__name__ == "AcmeDeviceDriver"
+    assert driver_kinds("acme") == ["device"]
+
+
+def test_entry_point_naming_a_module(write_modules):
+    write_modules({"acmedrv/__init__.py": "", "acmedrv/device.py": GOOD_DEVICE})
+    write_entry_point(write_modules, "isthmus.vpn.device_drivers", "acme", "acmedrv.device")
+    message = load_error("acme")
+    assert "'acmedrv.device' is a module" in message
+    assert "name the class: 'acmedrv.device:AcmeDeviceDriver'" in message

@@ -290,7 +290,7 @@ def _import_attr(attempt: _Attempt, module_name: str, attr: str,
                  info: _KindInfo | None) -> Any:
     """Import ``module_name`` and walk ``attr``, failing with the closest names."""
     obj: Any = _import_module(attempt, module_name, attr, info)
-    for part in attr.split("."):
+    for part in attr.split(".") if attr else ():  # no attr: an entry point naming a module
         try:
             obj = getattr(obj, part)
             continue
