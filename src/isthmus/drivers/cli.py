@@ -180,11 +180,9 @@ def _existing_module(pkg: str) -> str | None:
         spec = importlib.util.find_spec(pkg)
     except (ImportError, ValueError):
         return None
-    if spec is None:
-        return None
-    locations = list(spec.submodule_search_locations or [])
-    return spec.origin if spec.origin and spec.origin != "namespace" else (
-        ", ".join(locations) or "installed")
+    if spec is None or spec.origin in (None, "namespace"):
+        return None  # a bare folder (namespace package), e.g. an empty NAME/ in the cwd
+    return spec.origin
 
 
 def _class_prefix(pkg: str) -> str:
