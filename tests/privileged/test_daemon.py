@@ -229,7 +229,8 @@ def test_client_reconnects_after_daemon_restart(daemon: DaemonProcess):
 
 def test_daemon_death_mid_call_is_not_retried(daemon: DaemonProcess, tmp_path):
     counter = tmp_path / "runs"
-    daemon.setup.add_script("count-and-wait", f'echo run >> {counter}; sleep 5')
+    pid_file = tmp_path / "pid"
+    daemon.setup.add_script("count-and-wait", f'echo $$ > {pid_file}; echo run >> {counter}; sleep 5')
     daemon.setup.write_filters("[Filters]\nc: CommandFilter, count-and-wait, root\n", name="count.filters")
     daemon.process.send_signal(signal.SIGHUP)
     assert wait_for(lambda: "reloaded" in daemon.log())
@@ -240,10 +241,15 @@ def test_daemon_death_mid_call_is_not_retried(daemon: DaemonProcess, tmp_path):
         with pytest.raises(ConnectionLost, match="not retried"):
             client.execute(["count-and-wait"])
         killer.join()
+        assert daemon.process.wait(10) == -signal.SIGKILL
         assert counter.read_text() == "run\n"  # ran exactly once
     finally:
         client.close()
-        _stop_daemon_at(daemon.socket_path)
+        if pid_file.exists():  # the orphaned command (its own session) and its sleep
+            try:
+                os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def test_idle_timeout_is_rearmed(rootwrap: RootwrapSetup):
@@ -367,3 +373,15 @@ def _stop_daemon_at(socket_path: str) -> None:
         probe.close()
     os.kill(pid, signal.SIGTERM)
     wait_for(lambda: not os.path.exists(socket_path), timeout_s=10)
+
+
+def test_client_restarts_a_daemon_that_idled_out(rootwrap: RootwrapSetup):
+    rootwrap.write_config(daemon_timeout="1")
+    client = Client(config_path=rootwrap.config_path)
+    try:
+        assert client.execute(["echo", "one"]).stdout == b"one\n"
+        assert wait_for(lambda: not os.path.exists(rootwrap.socket_path), timeout_s=10)
+        assert client.execute(["echo", "two"]).stdout == b"two\n"  # pooled connection was dead
+    finally:
+        client.close()
+        _stop_daemon_at(rootwrap.socket_path)

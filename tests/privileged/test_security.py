@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from isthmus.privileged import Client, ExecutableNotFound, NotAllowed, PeerNotAuthorized
+from isthmus.privileged import Client, ExecutableNotFound, NotAllowed
 from isthmus.privileged.filterfile import build_filter
 from isthmus.privileged.filters import match_command
 from isthmus.privileged.exceptions import FilterDefinitionError
@@ -29,7 +29,6 @@ from .conftest import (
     make_world_readable_dir,
     require_root,
     run_as_nobody,
-    start_daemon,
 )
 
 DIRS = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]

@@ -176,6 +176,19 @@ class Client:
                 f"request of {len(frame)} bytes exceeds the daemon's limit of "
                 f"{protocol.MAX_REQUEST_BYTES} bytes; pass less stdin"
             )
+        reply = self._send_and_receive(request, frame, reply_timeout_s)
+        if reply.status == protocol.Status.BUSY:
+            # Refused before running (the daemon is exiting): safe to resend
+            # once; a new daemon is started if needed.
+            reply = self._send_and_receive(request, frame, reply_timeout_s)
+        return reply
+
+    def _send_and_receive(
+        self,
+        request: protocol.ExecRequest | protocol.NetnsRequest,
+        frame: bytes,
+        reply_timeout_s: float | None,
+    ) -> protocol.Reply:
         conn = self._acquire()
         try:
             conn.sock.sendall(frame)
@@ -210,7 +223,10 @@ class Client:
         if reply.status == protocol.Status.BAD_REQUEST or reply.request_id != request.request_id:
             conn.close()
             raise DaemonError(f"daemon rejected the request: {reply.message or 'mismatched reply id'}")
-        self._release(conn)
+        if reply.status == protocol.Status.BUSY:
+            conn.close()
+        else:
+            self._release(conn)
         return reply
 
     def _acquire(self) -> _Connection:

@@ -211,6 +211,7 @@ class Daemon:
 
     def _shutdown(self) -> None:
         """Stop listening, remove the socket, let running requests finish."""
+        self._stop.set()
         if self._listener is not None:
             self._listener.close()
         self._remove_socket()
@@ -297,6 +298,13 @@ class Daemon:
                 protocol.send_message(conn, protocol.Reply(0, protocol.Status.BAD_REQUEST, message=str(exc)))
                 return  # framing cannot be trusted any more: drop this connection only
             with self._state:
+                if self._stop.is_set():
+                    # Shutting down: refuse *before* running, so the client
+                    # knows the command did not run and may retry elsewhere.
+                    protocol.send_message(conn, protocol.Reply(
+                        message.request_id, protocol.Status.BUSY,
+                        message="daemon is shutting down; the command was not run"))
+                    return
                 self._connections[conn] = True
                 self._active_requests += 1
                 self._last_activity = time.monotonic()
