@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 import sys
 from pathlib import Path
 
@@ -118,6 +119,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # oslo.service (pulled in by oslo.messaging) warns about eventlet at import; Isthmus
+    # does not use eventlet, so the warning only confuses operators.
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     args = parser().parse_args(argv)
     try:
         return args.func(args)

@@ -52,11 +52,12 @@ class Runtime:
 def load_providers(conf: cfg.ConfigOpts, services: Services,
                    notify_router: Callable[[str], None]) -> Providers:
     """Parse and load ``[service_providers]``; raises a clear error for any bad driver."""
-    from isthmus.drivers.loader import load_driver
+    from isthmus.drivers.loader import build_driver
 
     origin = config.option_origin(conf, "service_providers", "service_provider")
     specs = parse_providers(conf.service_providers.service_provider, origin)
-    return Providers(specs, lambda spec: load_driver(spec, "service", origin=origin),
+    return Providers(specs, lambda spec, server: build_driver(spec, "service", server,
+                                                              origin=origin),
                      services.lookup, notify_router)
 
 

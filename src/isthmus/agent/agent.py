@@ -99,17 +99,22 @@ class VPNAgent:
         LOG.debug("Full resync: %d routers, %d removed", len(by_router), len(gone))
 
     # -- the work ---------------------------------------------------------
+    @staticmethod
+    def _share(driver: DeviceDriver, router: RouterState) -> RouterState:
+        """The part of ``router`` that ``driver`` serves (its ``providers``)."""
+        if driver.providers is None:
+            return router
+        return RouterState(router.router_id, router.namespace, tuple(
+            s for s in router.services if s.get("provider") in driver.providers))
+
     def _sync_router(self, router_id: str, services: Sequence[Mapping[str, Any]] | None) -> None:
         if services is None:
             services = self.server.get_vpn_services_on_host(router_ids=[router_id])
         namespace = services[0].get("namespace") if services else None
+        state = RouterState(router_id, namespace, tuple(services))
         statuses: dict[str, str] = {}
         for driver in self.drivers:
-            mine = [s for s in services
-                    if driver.providers is None or s.get("provider") in driver.providers]
-            state = RouterState(router_id, namespace, tuple(mine))
-            statuses.update(driver.sync(state))
-        state = RouterState(router_id, namespace, tuple(services))
+            statuses.update(driver.sync(self._share(driver, state)))
         with self._lock:
             if services:
                 self._known[router_id] = state
@@ -123,7 +128,7 @@ class VPNAgent:
         for router in routers:
             statuses: dict[str, str] = {}
             for driver in self.drivers:
-                polled = driver.poll(router)
+                polled = driver.poll(self._share(driver, router))
                 if polled:
                     statuses.update(polled)
             if statuses:

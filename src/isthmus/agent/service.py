@@ -13,10 +13,11 @@ from isthmus.drivers.device.base import AgentContext
 
 def build_agent(conf: cfg.ConfigOpts, transport: Any) -> VPNAgent:
     """An agent with the device drivers of ``[vpnagent] vpn_device_driver`` (loaded, checked)."""
-    from isthmus.drivers.loader import load_driver
+    from isthmus.drivers.loader import build_driver
 
     origin = config.option_origin(conf, "vpnagent", "vpn_device_driver")
-    drivers = [load_driver(spec, "device", origin=origin)(AgentContext(host=conf.host, conf=conf))
+    drivers = [build_driver(spec, "device", AgentContext(host=conf.host, conf=conf),
+                            origin=origin)
                for spec in conf.vpnagent.vpn_device_driver]
     opts = conf.vpnagent
     return VPNAgent(conf.host, transport, drivers, workers=opts.workers,

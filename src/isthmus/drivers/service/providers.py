@@ -74,7 +74,8 @@ def parse_providers(lines: Sequence[str], origin: str) -> list[ProviderSpec]:
 class Providers:
     """Service drivers by provider name; the API's change hooks; the drivers' server."""
 
-    def __init__(self, specs: Sequence[ProviderSpec], load: Callable[[str], type],
+    def __init__(self, specs: Sequence[ProviderSpec],
+                 build: Callable[[str, "Providers"], ServiceDriver],
                  lookup: Callable[[str, str, Connection | None], Mapping[str, Any] | None],
                  notify_router: Callable[[str], None]) -> None:
         self.default = next(s.name for s in specs if s.default)
@@ -82,7 +83,7 @@ class Providers:
         self._notify_router = notify_router
         self.drivers: dict[str, ServiceDriver] = {}
         for spec in specs:
-            driver = load(spec.driver)(self)
+            driver = build(spec.driver, self)
             driver.name = spec.name
             self.drivers[spec.name] = driver
             LOG.info("VPN provider %s: %s%s", spec.name, spec.driver,
