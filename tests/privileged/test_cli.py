@@ -132,3 +132,8 @@ def test_fast_launcher_without_site_packages(rootwrap: RootwrapSetup):
     assert ok.returncode == 0 and ok.stdout == b"fast\n"
     refused = subprocess.run(launcher + [rootwrap.config_path, "rm", "x"], capture_output=True)
     assert refused.returncode == 99 and refused.stderr.startswith(b"isthmus-rootwrap: Unauthorized command")
+
+
+def test_rlimit_nofile_is_lowered_for_the_command(rootwrap: RootwrapSetup):
+    rootwrap.write_config(rlimit_nofile="100")
+    assert run_cli(rootwrap.config_path, "sh", "-c", "ulimit -n").stdout == b"100\n"

@@ -385,3 +385,38 @@ def test_client_restarts_a_daemon_that_idled_out(rootwrap: RootwrapSetup):
     finally:
         client.close()
         _stop_daemon_at(rootwrap.socket_path)
+
+
+def test_rlimit_nofile_applies_to_commands(rootwrap: RootwrapSetup):
+    rootwrap.write_config(rlimit_nofile="200")
+    daemon = start_daemon(rootwrap)
+    try:
+        with Client(rootwrap.socket_path, autostart=False) as client:
+            assert client.execute(["sh", "-c", "ulimit -n"]).stdout == b"200\n"
+    finally:
+        daemon.stop()
+
+
+def test_default_start_command_uses_sudo_when_not_root(rootwrap: RootwrapSetup, monkeypatch):
+    client = Client(config_path=rootwrap.config_path)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    command = client._start_command_line()
+    assert command[:2] == ["sudo", "-n"]
+    assert command[2].endswith("/isthmus-rootwrap-daemon") and command[3:] == [rootwrap.config_path]
+    # A socket given explicitly and different from the config's is passed on.
+    other = Client("/tmp/elsewhere.sock", config_path=rootwrap.config_path)
+    assert other._start_command_line()[-2:] == ["--socket", "/tmp/elsewhere.sock"]
+
+
+def test_use_syslog_without_dev_log_still_serves(rootwrap: RootwrapSetup):
+    if os.path.exists("/dev/log"):
+        pytest.skip("a syslog socket exists here; this checks the fallback")
+    rootwrap.write_config(use_syslog="true", syslog_log_level="INFO")
+    daemon = start_daemon(rootwrap)
+    try:
+        with Client(rootwrap.socket_path, autostart=False) as client:
+            client.execute(["true"])
+        assert "/dev/log is missing" in daemon.log()
+        assert wait_for(lambda: any("cmd=true" in line for line in daemon.audit_lines()))
+    finally:
+        daemon.stop()

@@ -41,6 +41,9 @@ def setup_daemon_logging(config: RootwrapConfig) -> logging.Logger:
     # how oslo.rootwrap's daemon ends up crashing on refusals).
     logging.raiseExceptions = False
     handler: logging.Handler | None = None
+    if config.use_syslog and not os.path.exists("/dev/log"):
+        sys.stderr.write("isthmus-rootwrap-daemon: warning: use_syslog is set but /dev/log is missing; "
+                         "logging to stderr\n")
     if config.use_syslog and os.path.exists("/dev/log"):
         handler = logging.handlers.SysLogHandler(address="/dev/log", facility=config.syslog_log_facility)
         handler.setFormatter(logging.Formatter("isthmus-rootwrap-daemon: %(name)s %(message)s"))
