@@ -172,7 +172,7 @@ class CommandFilter:
 
     usage: ClassVar[str] = "exec_path, run_as"
     min_args: ClassVar[int] = 2
-    patterns: list[FilterPattern] = []
+    patterns: Sequence[FilterPattern] = ()
 
     def __init__(self, exec_path: str, run_as: str, *args: str) -> None:
         self.name = type(self).__name__
