@@ -64,16 +64,30 @@ DATABASE_OPTS = [
 ]
 
 
+STRONGSWAN_OPTS = [
+    cfg.BoolOpt("kernel_libipsec", default=False,
+                help="Load strongSwan's kernel-libipsec plugin: ESP in userspace over a TUN "
+                     "device (always UDP-encapsulated), for kernels without ESP/XFRM. Only "
+                     "ESP in tunnel mode is possible then; the strongswan service driver "
+                     "refuses AH and transport mode."),
+    cfg.StrOpt("rootwrap_config", default="/etc/isthmus/rootwrap.conf",
+               help="rootwrap.conf of the privileged helper that starts and stops charon "
+                    "(filters in etc/isthmus/rootwrap.d/strongswan.filters)."),
+]
+
+
 def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(DEFAULT_OPTS)
     conf.register_opts(DATABASE_OPTS, group="database")
     conf.register_opts(SERVICE_PROVIDER_OPTS, group="service_providers")
     conf.register_opts(AGENT_OPTS, group="vpnagent")
+    conf.register_opts(STRONGSWAN_OPTS, group="strongswan")
 
 
 def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
     return [(None, DEFAULT_OPTS), ("database", DATABASE_OPTS),
-            ("service_providers", SERVICE_PROVIDER_OPTS), ("vpnagent", AGENT_OPTS)]
+            ("service_providers", SERVICE_PROVIDER_OPTS), ("vpnagent", AGENT_OPTS),
+            ("strongswan", STRONGSWAN_OPTS)]
 
 
 def option_origin(conf: cfg.ConfigOpts, group: str, name: str) -> str:

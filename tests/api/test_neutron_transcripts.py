@@ -35,7 +35,7 @@ DECISIONS: dict[str, tuple[int, str | None]] = {
     "ikepolicy-list-filter-bogus": (200, None),
 }
 # Isthmus extension attributes (docs/api.md), not in Neutron's answers.
-EXTENSION_KEYS = {"provider"}
+EXTENSION_KEYS = {"provider", "isthmus:traffic"}
 # Isthmus answers these with its own content (its provider is named after its driver).
 STATUS_ONLY = {"service-providers"}
 # Neutron attributes Isthmus does not implement (timestamps, provider networks, tags...).

@@ -40,6 +40,7 @@ class VPNAgent:
         self.intervals = (resync_interval_s, status_interval_s, report_interval_s)
         self._known: dict[str, RouterState] = {}        # router id -> last synced state
         self._reported: dict[str, str] = {}            # object id -> last status sent
+        self._traffic_sent: dict[str, dict[str, int]] = {}
         self._lock = threading.Lock()
         self._started = False
         self._loops: list[Periodic] = []
@@ -53,6 +54,7 @@ class VPNAgent:
     def start(self) -> None:
         for driver in self.drivers:
             driver.agent.report = self.report_event
+            driver.agent.router = self.router_state
             driver.start()
         self._rpc_server = start_agent_rpc_server(self.transport, self.host,
                                                   AgentEndpoint(self.router_updated))
@@ -81,6 +83,10 @@ class VPNAgent:
             "configurations": {"device_drivers": [type(d).__name__ for d in self.drivers],
                                "routers": len(self._known)}})
         self._started = True
+
+    def router_state(self, router_id: str) -> RouterState | None:
+        with self._lock:
+            return self._known.get(router_id)
 
     def router_updated(self, router_id: str) -> None:
         self.queue.submit(router_id)
@@ -127,12 +133,15 @@ class VPNAgent:
             routers = list(self._known.values())
         for router in routers:
             statuses: dict[str, str] = {}
+            traffic: dict[str, Mapping[str, int]] = {}
             for driver in self.drivers:
-                polled = driver.poll(self._share(driver, router))
+                share = self._share(driver, router)
+                polled = driver.poll(share)
                 if polled:
                     statuses.update(polled)
-            if statuses:
-                self._report(router, statuses, resolves_pending=False)
+                traffic.update(driver.traffic(share))
+            if statuses or traffic:
+                self._report(router, statuses, resolves_pending=False, traffic=traffic)
 
     def report_event(self, statuses: Statuses) -> None:
         """For drivers: push status changes seen on the device (e.g. a tunnel went down)."""
@@ -145,7 +154,8 @@ class VPNAgent:
             if mine:
                 self._report(router, mine, resolves_pending=False)
 
-    def _report(self, router: RouterState, statuses: Statuses, resolves_pending: bool) -> None:
+    def _report(self, router: RouterState, statuses: Statuses, resolves_pending: bool,
+                traffic: Mapping[str, Mapping[str, int]] | None = None) -> None:
         """Send the statuses that differ from what the server last knew.
 
         After a sync the reference is the status in the payload (the server's own view,
@@ -159,10 +169,19 @@ class VPNAgent:
                 self._reported.get(obj["id"], obj["status"])
             return status if status != known else None
 
+        traffic = {k: dict(v) for k, v in (traffic or {}).items()
+                   if self._traffic_sent.get(k) != dict(v)}
         reports = []
         for service in router.services:
-            conns = {c["id"]: {"status": st, "updated_pending_status": resolves_pending}
-                     for c in service["ipsec_site_connections"] if (st := differs(c))}
+            conns: dict[str, dict[str, Any]] = {}
+            for c in service["ipsec_site_connections"]:
+                st = differs(c)
+                if st or c["id"] in traffic:
+                    conns[c["id"]] = {"status": st or statuses.get(c["id"]) or
+                                      self._reported.get(c["id"], c["status"]),
+                                      "updated_pending_status": resolves_pending and bool(st)}
+                    if c["id"] in traffic:
+                        conns[c["id"]]["traffic"] = traffic[c["id"]]
             status = differs(service)
             if status or conns:
                 reports.append({"id": service["id"],
@@ -178,3 +197,5 @@ class VPNAgent:
                 self._reported[report["id"]] = report["status"]
                 for conn_id, conn in report["ipsec_site_connections"].items():
                     self._reported[conn_id] = conn["status"]
+                    if "traffic" in conn:
+                        self._traffic_sent[conn_id] = conn["traffic"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, MetaData, String
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -161,6 +161,11 @@ class SiteConnection(_Owned, Base):
         ForeignKey("vpn_endpoint_groups.id"), nullable=True, index=True)
     peer_ep_group_id: Mapped[str | None] = mapped_column(
         ForeignKey("vpn_endpoint_groups.id"), nullable=True, index=True)
+    # Traffic counters of the tunnel, as the agent last reported them.
+    bytes_in: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    bytes_out: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    packets_in: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    packets_out: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class PeerCidr(Base):

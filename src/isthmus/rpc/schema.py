@@ -86,7 +86,13 @@ SCHEMAS: dict[str, Any] = {
                     "type": "object", "additionalProperties": False,
                     "required": ["status", "updated_pending_status"],
                     "properties": {"status": _REPORTED,
-                                   "updated_pending_status": {"type": "boolean"}}}}}}}}},
+                                   "updated_pending_status": {"type": "boolean"},
+                                   "traffic": {
+                                       "type": "object", "additionalProperties": False,
+                                       "properties": {k: {"type": "integer", "minimum": 0}
+                                                      for k in ("bytes_in", "bytes_out",
+                                                                "packets_in",
+                                                                "packets_out")}}}}}}}}}},
     "update_status.result": {"type": "integer", "minimum": 0},
     "report_state": {
         "type": "object", "required": ["agent_state"], "additionalProperties": False,

@@ -126,15 +126,25 @@ def _apply(conn: Connection, table: sa.Table, reports: Mapping[str, tuple[str, b
     return len(changes)
 
 
+COUNTERS = ("bytes_in", "bytes_out", "packets_in", "packets_out")
+
+
 def apply_reports(conn: Connection, reports: Sequence[Mapping[str, Any]]) -> int:
     """Apply ``update_status`` reports; returns how many objects changed status."""
     services: dict[str, tuple[str, bool]] = {}
     connections: dict[str, tuple[str, bool]] = {}
+    traffic = []
     for report in reports:
         services[report["id"]] = (report["status"], bool(report.get("updated_pending_status")))
         for conn_id, conn_report in (report.get("ipsec_site_connections") or {}).items():
             connections[conn_id] = (conn_report["status"],
                                     bool(conn_report.get("updated_pending_status")))
+            if conn_report.get("traffic"):
+                traffic.append({"_id": conn_id, **{k: int(conn_report["traffic"].get(k, 0))
+                                                   for k in COUNTERS}})
+    if traffic:
+        conn.execute(sa.update(CONNECTIONS).where(CONNECTIONS.c.id == sa.bindparam("_id"))
+                     .values({k: sa.bindparam(k) for k in COUNTERS}), traffic)
     return _apply(conn, SERVICES, services) + _apply(conn, CONNECTIONS, connections)
 
 

@@ -30,6 +30,8 @@ from isthmus.vpn.vpnservices import VPNServices, router_subnet_ids
 CONNECTIONS = models.SiteConnection.__table__
 PEER_CIDRS = models.PeerCidr.__table__
 
+TRAFFIC = "isthmus:traffic"   # read-only: counters the agent reports (docs/api.md)
+
 DPD = a.dict_of({"action": a.one_of(c.DPD_ACTIONS), "interval": a.non_negative_int,
                  "timeout": a.non_negative_int})
 
@@ -74,7 +76,10 @@ RESOURCE = a.Resource(
            _ref("vpnservice_id"), _ref("ikepolicy_id"), _ref("ipsecpolicy_id"),
            a.Attr("peer_cidrs", post=True, put=True, default=[], parse=a.as_list(a.cidr),
                   schema={"type": "array", "items": {"type": "string"}}),
-           _optional_ref("local_ep_group_id"), _optional_ref("peer_ep_group_id")),
+           _optional_ref("local_ep_group_id"), _optional_ref("peer_ep_group_id"),
+           a.Attr(TRAFFIC, schema={"type": "object", "properties": {
+               k: {"type": "integer"} for k in ("bytes_in", "bytes_out", "packets_in",
+                                                "packets_out")}})),
 )
 
 
@@ -129,7 +134,9 @@ class SiteConnections(Collection):
                 "vpnservice_id": row.vpnservice_id, "ikepolicy_id": row.ikepolicy_id,
                 "ipsecpolicy_id": row.ipsecpolicy_id, "peer_cidrs": extras[row.id],
                 "local_ep_group_id": row.local_ep_group_id,
-                "peer_ep_group_id": row.peer_ep_group_id, "tenant_id": row.project_id}
+                "peer_ep_group_id": row.peer_ep_group_id, "tenant_id": row.project_id,
+                TRAFFIC: {"bytes_in": row.bytes_in, "bytes_out": row.bytes_out,
+                          "packets_in": row.packets_in, "packets_out": row.packets_out}}
 
     # -- the consistency rules ----------------------------------------------
     def _check_endpoints(self, conn: Connection, ctx: RequestContext, service: Row,

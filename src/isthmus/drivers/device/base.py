@@ -28,6 +28,8 @@ class AgentContext:
     conf: Any = None
     report: Callable[[Statuses], None] = field(default=lambda statuses: None)
     """Push status changes at any time (e.g. from device events); the agent sends them."""
+    router: Callable[[str], "RouterState | None"] = field(default=lambda router_id: None)
+    """The last state the agent synced for a router (``None`` if it has none)."""
 
 
 class DeviceDriver(abc.ABC):
@@ -50,6 +52,11 @@ class DeviceDriver(abc.ABC):
     def poll(self, router: RouterState) -> Statuses | None:
         """Current statuses, for the periodic check; ``None`` if the driver cannot tell."""
         return None
+
+    def traffic(self, router: RouterState) -> Mapping[str, Mapping[str, int]]:
+        """Counters per connection id (``bytes_in``, ``bytes_out``, ``packets_in``,
+        ``packets_out``), reported with each poll; empty if the driver does not count."""
+        return {}
 
     def start(self) -> None:
         """Called once when the agent starts, before the first sync."""
