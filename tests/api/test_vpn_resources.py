@@ -267,8 +267,17 @@ def test_connection_update_rules(api, member, legacy):
     assert error(member.put(url, json={"ipsec_site_connection": {"peer_cidrs": []}}), 400)[
         "type"] == "MissingPeerCidrs"
     assert error(member.put(url, json={"ipsec_site_connection": {
-        "ikepolicy_id": body["ikepolicy_id"]}}), 400)["message"] == \
-        "Cannot update read-only attribute ikepolicy_id"
+        "vpnservice_id": body["vpnservice_id"]}}), 400)["message"] == \
+        "Cannot update read-only attribute vpnservice_id"
+    # Isthmus extension: policies may be switched (the old one is then free to delete).
+    other_ike, other_ipsec = make_policies(member)
+    switched = ok(member.put(url, json={"ipsec_site_connection": {
+        "ikepolicy_id": other_ike, "ipsecpolicy_id": other_ipsec}}), 200)["ipsec_site_connection"]
+    assert (switched["ikepolicy_id"], switched["ipsecpolicy_id"]) == (other_ike, other_ipsec)
+    assert member.delete(f"/v2.0/vpn/ikepolicies/{body['ikepolicy_id']}").status_code == 204
+    assert error(member.put(url, json={"ipsec_site_connection": {
+        "ipsecpolicy_id": "00000000-0000-0000-0000-000000000000"}}), 404)["type"] == \
+        "IPsecPolicyNotFound"
     assert ok(member.get(url), 200)["ipsec_site_connection"]["peer_cidrs"] == \
         ["10.50.0.0/24", "10.51.0.0/24"]
 

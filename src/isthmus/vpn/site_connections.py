@@ -73,7 +73,9 @@ RESOURCE = a.Resource(
                    "interval": {"type": "integer", "minimum": 0},
                    "timeout": {"type": "integer", "minimum": 0}}}),
            a.ADMIN_STATE_UP, a.STATUS,
-           _ref("vpnservice_id"), _ref("ikepolicy_id"), _ref("ipsecpolicy_id"),
+           # Isthmus extension: a connection may switch policies (Neutron: read-only);
+           # the device renegotiates that connection alone.
+           _ref("vpnservice_id"), _ref("ikepolicy_id", put=True), _ref("ipsecpolicy_id", put=True),
            a.Attr("peer_cidrs", post=True, put=True, default=[], parse=a.as_list(a.cidr),
                   schema={"type": "array", "items": {"type": "string"}}),
            _optional_ref("local_ep_group_id"), _optional_ref("peer_ep_group_id"),
@@ -245,6 +247,10 @@ class SiteConnections(Collection):
         local_version = self._check_endpoints(conn, ctx, service, data)
         self._check_dpd_and_mtu(data, local_version)
         values = {k: v for k, v in body.items() if k not in ("dpd", "peer_cidrs")}
+        if "ikepolicy_id" in body:
+            self.ike.get_row(conn, ctx, body["ikepolicy_id"], lock=True)
+        if "ipsecpolicy_id" in body:
+            self.ipsec.get_row(conn, ctx, body["ipsecpolicy_id"], lock=True)
         if "peer_address" in body:
             values["peer_address"] = self._check_peer_address(service, body["peer_address"])
         if not status.can_update(row.status):
