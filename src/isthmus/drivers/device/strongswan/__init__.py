@@ -1,0 +1,1 @@
+"""The strongSwan device driver: one charon per router, configured over VICI."""
