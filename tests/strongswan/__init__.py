@@ -1,1 +1,1 @@
-"""strongSwan: the API → VICI mapping and the service driver that refuses what strongSwan cannot do."""
+"""strongSwan: the API → VICI mapping, and the service driver refusing what it cannot do."""

@@ -325,15 +325,15 @@ CONNECTION_ROWS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
                                         "peer_cidrs": ["10.2.0.0/24", "10.4.0.0/24"]}, {
         f"{CHILD}.local_ts": ["10.1.0.0/24", "10.3.0.0/24"],
         f"{CHILD}.remote_ts": ["10.2.0.0/24", "10.4.0.0/24"],
-        f"children.{NAME}-2": ABSENT}),
+        f"{CHILD}-pair2": ABSENT}),
     ("ikev1 several CIDRs: a child per pair", {
         "ike": {"ike_version": "v1"}, "local_cidrs": ["10.1.0.0/24", "10.3.0.0/24"],
         "peer_cidrs": ["10.2.0.0/24", "10.4.0.0/24"]}, {
         f"{CHILD}.local_ts": ["10.1.0.0/24"], f"{CHILD}.remote_ts": ["10.2.0.0/24"],
-        f"{CHILD}-2.local_ts": ["10.1.0.0/24"], f"{CHILD}-2.remote_ts": ["10.4.0.0/24"],
-        f"{CHILD}-3.local_ts": ["10.3.0.0/24"], f"{CHILD}-3.remote_ts": ["10.2.0.0/24"],
-        f"{CHILD}-4.local_ts": ["10.3.0.0/24"], f"{CHILD}-4.remote_ts": ["10.4.0.0/24"],
-        f"{CHILD}-4.start_action": "trap|start", f"{CHILD}-5.mode": ABSENT}),
+        f"{CHILD}-pair2.local_ts": ["10.1.0.0/24"], f"{CHILD}-pair2.remote_ts": ["10.4.0.0/24"],
+        f"{CHILD}-pair3.local_ts": ["10.3.0.0/24"], f"{CHILD}-pair3.remote_ts": ["10.2.0.0/24"],
+        f"{CHILD}-pair4.local_ts": ["10.3.0.0/24"], f"{CHILD}-pair4.remote_ts": ["10.4.0.0/24"],
+        f"{CHILD}-pair4.start_action": "trap|start", f"{CHILD}-pair5": ABSENT}),
     ("ipv6", {"external_ip": "2001:db8::10", "peer_address": "2001:db8::20",
               "peer_id": "2001:db8::20", "local_cidrs": ["2001:db8:1::/64"],
               "peer_cidrs": ["2001:db8:2::/64"]}, {
@@ -414,7 +414,7 @@ def test_values_without_a_strongswan_equivalent_raise(ipsec):
 def test_names():
     assert connection_name("c1") == "isthmus-c1"
     assert child_name("c1") == "isthmus-c1"
-    assert child_name("c1", 1) == "isthmus-c1-2"
+    assert child_name("c1", 1) == "isthmus-c1-pair2"
 
 
 # (local_id, shared secret)

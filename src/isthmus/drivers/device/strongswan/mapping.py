@@ -93,6 +93,15 @@ Decisions:
 * **Several CIDRs**: IKEv2 negotiates all of them in one CHILD_SA. IKEv1 only
   negotiates the first selector pair of a CHILD_SA, so an IKEv1 connection gets
   one child per (local, peer) CIDR pair: :func:`child_name` with ``pair`` 0, 1, ...
+  (``isthmus-<id>``, ``isthmus-<id>-pair2``, ...).
+* **Aggressive mode** (IKEv1, and Isthmus connections always use a PSK): charon
+  initiates it, but answers it only with the daemon-wide strongswan.conf option
+  ``charon.i_dont_care_about_security_and_use_aggressive_mode_psk = yes``; without
+  it the responder logs "Aggressive Mode PSK disabled for security reasons".
+* **Crypto plugins** the device driver must load: ``aes sha1 sha2 hmac gmp gcm
+  openssl`` cover everything but ``aes-xcbc`` (plugin ``xcbc``) and ``aes-cmac``
+  (plugin ``cmac``, Debian package ``libstrongswan-extra-plugins``); a proposal
+  whose algorithm no plugin implements loads fine and then fails to negotiate.
 * **Encapsulation**: ``encap`` is ``no`` (UDP encapsulation only when NAT is
   detected); a device driver that uses kernel-libipsec, which sends ESP in UDP
   only, sets ``encap`` to ``yes`` itself. ``mobike`` is ``no``: site-to-site
@@ -180,15 +189,16 @@ def connection_name(conn_id: str) -> str:
 
 
 def child_name(conn_id: str, pair: int = 0) -> str:
-    """The CHILD_SA config name; ``pair`` > 0 only for the extra CIDR pairs of an IKEv1 connection."""
+    """The CHILD_SA config name; ``pair`` > 0 only for an IKEv1 connection's extra CIDR pairs."""
     name = connection_name(conn_id)
-    return name if pair == 0 else f"{name}-{pair + 1}"
+    # not "-2": list-sas already names CHILD_SAs "<child name>-<unique id>"
+    return name if pair == 0 else f"{name}-pair{pair + 1}"
 
 
 def ike_proposal(ikepolicy: Mapping[str, Any]) -> str:
     """The IKE proposal, e.g. ``aes128-sha256-modp2048`` or ``aes128gcm16-prfsha256-modp2048``."""
     encryption = _keyword(ENCRYPTION, ikepolicy, "encryption_algorithm")
-    auth = (PRF if _is_aead(ikepolicy) else INTEGRITY)
+    auth = PRF if _is_aead(ikepolicy) else INTEGRITY  # AEAD has no integrity, needs a PRF
     return "-".join((encryption, _keyword(auth, ikepolicy, "auth_algorithm"),
                      _keyword(DH_GROUPS, ikepolicy, "pfs")))
 
