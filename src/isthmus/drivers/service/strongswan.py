@@ -24,7 +24,7 @@ class StrongSwanServiceDriver(IPsecServiceDriver):
     """Casts changes to the router's agent like ``ipsec``; refuses policies strongSwan cannot do.
 
     ``libipsec``: whether the agents run strongSwan's kernel-libipsec (userspace
-    ESP, which has no AH, no transport mode and no AES-CCM). It defaults to
+    ESP in UDP, which has no AH and no transport mode). It defaults to
     ``True``, the stricter answer; for agents on kernel XFRM set it to ``False``
     on the instance (``driver.libipsec = False``) or on the class before the
     server builds its drivers; no subclass is needed.

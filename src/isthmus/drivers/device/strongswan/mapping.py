@@ -16,7 +16,7 @@ API value               strongSwan keyword  notes
 ``3des``                ``3des``
 ``aes-128/192/256``     ``aes128/192/256``  AES-CBC
 ``aes-N-ctr``           ``aesNctr``         not in IKEv1 phase 1
-``aes-N-ccm-8/12/16``   ``aesNccm8/12/16``  AEAD; not in IKEv1 phase 1, not libipsec
+``aes-N-ccm-8/12/16``   ``aesNccm8/12/16``  AEAD; not in IKEv1 phase 1
 ``aes-N-gcm-8/12/16``   ``aesNgcm8/12/16``  AEAD; not in IKEv1 phase 1
 ``sha1``                ``sha1``            PRF ``prfsha1``
 ``sha256/384/512``      ``sha256/384/512``  PRF ``prfsha256/384/512``
@@ -59,8 +59,9 @@ IPsec ``lifetime`` L kilobytes         ``rekey_bytes`` 0.9 L KiB, ``life_bytes``
 ``dpd.action`` hold / clear / restart  child ``dpd_action`` trap / clear / restart
 ``dpd.action`` restart-by-peer         child ``dpd_action`` clear
 ``dpd.action`` disabled                ``dpd_delay`` 0 (no DPD), ``dpd_action`` clear
-``initiator`` bi-directional           child ``start_action`` ``trap|start``
-``initiator`` response-only            child ``start_action`` none
+``initiator`` bi-directional           child ``start_action`` ``trap|start``,
+                                       ``close_action`` start
+``initiator`` response-only            child ``start_action`` / ``close_action`` none
 ``encapsulation_mode``                 child ``mode`` tunnel / transport
 ``transform_protocol`` esp / ah        child ``esp_proposals`` / ``ah_proposals``
 ``local_cidrs`` / ``peer_cidrs``       child ``local_ts`` / ``remote_ts``
@@ -86,10 +87,15 @@ Decisions:
   (``charon.retransmit_*`` in strongswan.conf, about 165 s by default).
 * **Initiator**: ``bi-directional`` installs trap policies and initiates at
   once (``trap|start``, what Neutron's ``auto=route`` plus ``ipsec up`` did),
-  so traffic brings the tunnel back whatever closed it; ``close_action`` stays
-  ``none`` (redundant with a trap). ``response-only`` only answers. Note that
-  kernel-libipsec raises no acquires, so there a trap policy holds traffic
-  but does not re-initiate.
+  so traffic brings the tunnel back whatever closed it, and re-creates its
+  CHILD_SAs at once when the peer deletes them or their IKE_SA
+  (``close_action start``). The latter matters with kernel-libipsec, which
+  raises no acquires (a trap policy there holds traffic but never
+  re-initiates), and with IKEv1, whose two peers reauthenticate on their own
+  timers: when both do at once, the loser's IKE_SA is deleted with the
+  adopted CHILD_SA (measured with 60 s lifetimes: 35 of 130 pings lost with
+  ``close_action none``, none with ``start``). ``response-only`` only answers
+  and never re-creates anything (``start_action`` and ``close_action none``).
 * **Several CIDRs**: IKEv2 negotiates all of them in one CHILD_SA. IKEv1 only
   negotiates the first selector pair of a CHILD_SA, so an IKEv1 connection gets
   one child per (local, peer) CIDR pair: :func:`child_name` with ``pair`` 0, 1, ...
@@ -122,7 +128,7 @@ from __future__ import annotations
 from itertools import product
 from typing import Any, Mapping
 
-__all__ = ["AEAD_ENCRYPTION", "DH_GROUPS", "DPD_ACTIONS", "ENCRYPTION", "INTEGRITY", "PRF",
+__all__ = ["AEAD_ENCRYPTION", "CLOSE_ACTIONS", "DH_GROUPS", "DPD_ACTIONS", "ENCRYPTION", "INTEGRITY", "PRF",
            "START_ACTIONS", "MappingError", "ah_proposal", "child_name", "connection_name",
            "esp_proposal", "ike_proposal", "shared_secret", "to_vici", "unsupported"]
 
@@ -165,6 +171,9 @@ DPD_ACTIONS: dict[str, str] = {
 
 START_ACTIONS: dict[str, str] = {"bi-directional": "trap|start", "response-only": "none"}
 """API ``initiator`` → CHILD_SA ``start_action``."""
+
+CLOSE_ACTIONS: dict[str, str] = {"bi-directional": "start", "response-only": "none"}
+"""API ``initiator`` → CHILD_SA ``close_action`` (what to do when the peer closes it)."""
 
 _IKE_VERSIONS = {"v1": "1", "v2": "2"}
 _PHASE1_MODES = {"main": "no", "aggressive": "yes"}
@@ -258,7 +267,7 @@ def to_vici(service: Mapping[str, Any], conn: Mapping[str, Any]) -> dict[str, An
         **_child_lifetime(ipsec),
         "dpd_action": dpd_action,
         "start_action": _keyword(START_ACTIONS, conn, "initiator"),
-        "close_action": "none",
+        "close_action": _keyword(CLOSE_ACTIONS, conn, "initiator"),
     }
     local_cidrs, peer_cidrs = list(conn["local_cidrs"]), list(conn["peer_cidrs"])
     if version == "2":
@@ -341,11 +350,6 @@ def unsupported(ikepolicy: Mapping[str, Any], ipsecpolicy: Mapping[str, Any], *,
             refuse("IPsec policy", "transform_protocol", protocol, why)
         if ipsecpolicy.get("encapsulation_mode") == "transport":
             refuse("IPsec policy", "encapsulation_mode", "transport", why)
-        encryption = ipsecpolicy.get("encryption_algorithm")
-        if protocol == "esp" and encryption in AEAD_ENCRYPTION and "-ccm-" in encryption:
-            refuse("IPsec policy", "encryption_algorithm", encryption,
-                   "kernel-libipsec's only AEAD cipher is AES-GCM; use aes-N-gcm-M or a "
-                   "non-AEAD cipher")
     return reasons
 
 
