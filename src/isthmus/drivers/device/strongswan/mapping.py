@@ -128,9 +128,10 @@ from __future__ import annotations
 from itertools import product
 from typing import Any, Mapping
 
-__all__ = ["AEAD_ENCRYPTION", "CLOSE_ACTIONS", "DH_GROUPS", "DPD_ACTIONS", "ENCRYPTION", "INTEGRITY", "PRF",
-           "START_ACTIONS", "MappingError", "ah_proposal", "child_name", "connection_name",
-           "esp_proposal", "ike_proposal", "shared_secret", "to_vici", "unsupported"]
+__all__ = ["AEAD_ENCRYPTION", "CLOSE_ACTIONS", "DH_GROUPS", "DPD_ACTIONS", "ENCRYPTION",
+           "INTEGRITY", "PRF", "START_ACTIONS", "MappingError", "ah_proposal", "child_name",
+           "connection_name", "esp_proposal", "ike_proposal", "shared_secret", "to_vici",
+           "unsupported"]
 
 ENCRYPTION: dict[str, str] = {
     "3des": "3des",
