@@ -5,8 +5,9 @@ of a site connection, :func:`shared_secret` its ``load-shared`` body, and
 :func:`unsupported` says which policy combinations strongSwan cannot do, so
 that the service driver refuses them at the API (a 400) instead of the device
 finding out. Every keyword below is one strongSwan's proposal parser and VICI
-``load-conn`` accept (see ``tests/strongswan/test_mapping.py``, which has
-strongSwan's own ``libstrongswan`` parse every proposal this module can make).
+``load-conn`` accept: ``tests/strongswan/test_mapping.py`` has strongSwan's own
+``libstrongswan`` parse every proposal this module can make, and a throwaway
+charon load every message.
 
 Algorithms (``ikepolicy`` and ``ipsecpolicy``):
 
@@ -112,8 +113,10 @@ Decisions:
   detected); a device driver that uses kernel-libipsec, which sends ESP in UDP
   only, sets ``encap`` to ``yes`` itself. ``mobike`` is ``no``: site-to-site
   peers do not move, and MOBIKE's port floating upsets some peers.
-* **Transport mode** with subnets: strongSwan falls back to tunnel mode when the
-  traffic selectors are not the two IKE addresses (it negotiates the mode).
+* **Transport mode** protects traffic between the two IKE addresses only. With
+  subnet CIDRs strongSwan (5.9.8, UDP-encapsulated) answered TS_UNACCEPTABLE
+  in our test; strongSwan's docs say it falls back to tunnel mode when transport
+  is not possible. Nothing here rewrites the selectors.
 * **MTU**: strongSwan has no per-connection MTU (only global kernel-netlink /
   kernel-libipsec settings), so a connection's ``mtu`` is not mapped; clamping
   it is the device driver's job if it wants to.
