@@ -29,7 +29,8 @@ class FakeServer:
 def change(action: str = "create", new: dict | None = None, old: dict | None = None,
            resource: str = "ipsec_site_connections", **policies: dict) -> Change:
     stored = {("ikepolicies", "ike-1"): ikepolicy(**policies.get("ike", {})),
-              ("ipsecpolicies", "ipsec-1"): ipsecpolicy(**policies.get("ipsec", {}))}
+              ("ipsecpolicies", "ipsec-1"): ipsecpolicy(**policies.get("ipsec", {})),
+              ("ipsecpolicies", "ah-esp"): ipsecpolicy(id="ah-esp", transform_protocol="ah-esp")}
     return Change(context=RequestContext.admin(), resource=resource, action=action,
                   new=new if new is not None else {"ikepolicy_id": "ike-1",
                                                     "ipsecpolicy_id": "ipsec-1"},
@@ -69,6 +70,15 @@ def test_an_update_checks_the_stored_connections_policies():
     with pytest.raises(BadRequest, match="phase1_negotiation_mode 'aggressive'"):
         driver.validate(change("update", new={"name": "renamed"}, old=stored,
                                ike={"phase1_negotiation_mode": "aggressive"}))
+
+
+def test_an_update_switching_to_another_policy_checks_the_new_one():
+    driver = StrongSwanServiceDriver(FakeServer())
+    stored = {"id": "c1", "ikepolicy_id": "ike-1", "ipsecpolicy_id": "ipsec-1"}
+    with pytest.raises(BadRequest, match="transform_protocol 'ah-esp'"):
+        driver.validate(change("update", new={"ipsecpolicy_id": "ah-esp"}, old=stored))
+    driver.validate(change("update", new={"ipsecpolicy_id": "ipsec-1"},
+                           old={**stored, "ipsecpolicy_id": "ah-esp"}))
 
 
 @pytest.mark.parametrize("resource, action", [("ipsec_site_connections", "delete"),
