@@ -71,6 +71,12 @@ def _cmd_agent(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from isthmus.demo.run import demo
+
+    return demo(check=args.check)
+
+
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:
     from isthmus import config
     from isthmus.db import migrate
@@ -105,6 +111,11 @@ def parser() -> argparse.ArgumentParser:
     srv = sub.add_parser("server", help="run the API server from a config file")
     srv.add_argument("--config-file", action="append", required=True)
     srv.set_defaults(func=_cmd_server)
+
+    demo = sub.add_parser("demo", help="two sites in namespaces, a real tunnel, a ping (root)")
+    demo.add_argument("--check", action="store_true",
+                      help="run unattended; exit 0 only if traffic crossed the tunnel")
+    demo.set_defaults(func=_cmd_demo)
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)

@@ -58,7 +58,7 @@ def load_providers(conf: cfg.ConfigOpts, services: Services,
     specs = parse_providers(conf.service_providers.service_provider, origin)
     return Providers(specs, lambda spec, server: build_driver(spec, "service", server,
                                                               origin=origin),
-                     services.lookup, notify_router)
+                     services.lookup, notify_router, conf)
 
 
 def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) -> Runtime:

@@ -11,6 +11,9 @@ from isthmus.context import RequestContext
 class DriverServer(Protocol):
     """What the server offers its service drivers."""
 
+    conf: Any
+    """The server's configuration (oslo.config), for drivers' own options."""
+
     def notify_router(self, router_id: str) -> None:
         """Tell the agent hosting ``router_id`` to re-sync it (RPC ``vpnservice_updated``)."""
 

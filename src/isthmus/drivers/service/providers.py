@@ -77,7 +77,8 @@ class Providers:
     def __init__(self, specs: Sequence[ProviderSpec],
                  build: Callable[[str, "Providers"], ServiceDriver],
                  lookup: Callable[[str, str, Connection | None], Mapping[str, Any] | None],
-                 notify_router: Callable[[str], None]) -> None:
+                 notify_router: Callable[[str], None], conf: Any = None) -> None:
+        self.conf = conf
         self.default = next(s.name for s in specs if s.default)
         self._lookup = lookup
         self._notify_router = notify_router

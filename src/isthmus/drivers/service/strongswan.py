@@ -24,13 +24,18 @@ class StrongSwanServiceDriver(IPsecServiceDriver):
     """Casts changes to the router's agent like ``ipsec``; refuses policies strongSwan cannot do.
 
     ``libipsec``: whether the agents run strongSwan's kernel-libipsec (userspace
-    ESP in UDP, which has no AH and no transport mode). It defaults to
-    ``True``, the stricter answer; for agents on kernel XFRM set it to ``False``
-    on the instance (``driver.libipsec = False``) or on the class before the
-    server builds its drivers; no subclass is needed.
+    ESP in UDP, which has no AH and no transport mode): ``[strongswan]
+    kernel_libipsec`` of the server's configuration, ``True`` (the stricter
+    answer) when the server has none.
     """
 
     libipsec: bool = True
+
+    def __init__(self, server: Any) -> None:
+        super().__init__(server)
+        group = getattr(getattr(server, "conf", None), "strongswan", None)
+        if group is not None:
+            self.libipsec = bool(group.kernel_libipsec)
 
     def validate(self, change: Change) -> None:
         """Refuse a site connection create/update whose policies strongSwan cannot negotiate.

@@ -1,0 +1,1 @@
+"""``isthmus demo``: two VPN sites in network namespaces, a real tunnel, and a ping."""

@@ -1,0 +1,113 @@
+"""Two VPN sites built from network namespaces, and their cleanup.
+
+    host-a (10.71.0.2) ── router-a ══ WAN 198.51.100.0/24 ══ router-b ── host-b (10.72.0.2)
+                          .11                               .12
+
+Router namespaces also carry a second LAN each (10.73.0.1 / 10.74.0.1 on their
+loopback) for a second connection between the same routers.
+Everything is named with a per-run prefix and removed by :meth:`Sites.destroy`,
+whatever state the test left.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+WAN = {"a": "198.51.100.11", "b": "198.51.100.12"}
+LAN = {"a": "10.71.0", "b": "10.72.0"}
+LAN2 = {"a": "10.73.0", "b": "10.74.0"}
+
+
+def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), check=check, capture_output=True, text=True, timeout=60)
+
+
+@dataclass
+class Sites:
+    prefix: str = field(default_factory=lambda: "ism" + uuid.uuid4().hex[:5])
+
+    def ns(self, role: str) -> str:        # role: ra, rb, ha, hb
+        return f"{self.prefix}-{role}"
+
+    def create(self) -> None:
+        for role in ("ra", "rb", "ha", "hb"):
+            sh("ip", "netns", "add", self.ns(role))
+            sh("ip", "-n", self.ns(role), "link", "set", "lo", "up")
+        p = self.prefix
+        sh("ip", "link", "add", f"{p}wa", "netns", self.ns("ra"), "type", "veth",
+           "peer", "name", f"{p}wb", "netns", self.ns("rb"))
+        for side in ("a", "b"):
+            router, host = self.ns(f"r{side}"), self.ns(f"h{side}")
+            sh("ip", "-n", router, "addr", "add", f"{WAN[side]}/24", "dev", f"{p}w{side}")
+            sh("ip", "-n", router, "link", "set", f"{p}w{side}", "up")
+            sh("ip", "link", "add", f"{p}l{side}", "netns", router, "type", "veth",
+               "peer", "name", f"{p}h{side}", "netns", host)
+            sh("ip", "-n", router, "addr", "add", f"{LAN[side]}.1/24", "dev", f"{p}l{side}")
+            sh("ip", "-n", router, "link", "set", f"{p}l{side}", "up")
+            sh("ip", "-n", router, "addr", "add", f"{LAN2[side]}.1/24", "dev", "lo")
+            sh("ip", "-n", host, "addr", "add", f"{LAN[side]}.2/24", "dev", f"{p}h{side}")
+            sh("ip", "-n", host, "link", "set", f"{p}h{side}", "up")
+            sh("ip", "-n", host, "route", "add", "default", "via", f"{LAN[side]}.1")
+            sh("ip", "netns", "exec", router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+
+    def ping(self, src: str, dst: str, count: int = 3) -> bool:
+        result = sh("ip", "netns", "exec", self.ns(src), "ping", "-c", str(count), "-W", "1",
+                    "-i", "0.2", dst, check=False)
+        return result.returncode == 0
+
+    def capture_wan(self, side: str, seconds: float, packets: int = 20) -> subprocess.Popen:
+        """tcpdump on a router's WAN link (start before traffic, then ``.communicate()``)."""
+        return subprocess.Popen(
+            ["timeout", str(seconds), "ip", "netns", "exec", self.ns(f"r{side}"), "tcpdump",
+             "-l", "-n", "-c", str(packets), "-i", f"{self.prefix}w{side}"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+    def set_wan(self, side: str, up: bool) -> None:
+        sh("ip", "-n", self.ns(f"r{side}"), "link", "set", f"{self.prefix}w{side}",
+           "up" if up else "down")
+
+    def destroy(self, state_dir: Path | None = None) -> None:
+        """Kill every charon of this run, remove namespaces and files."""
+        for pid in _pids_in_namespaces([self.ns(r) for r in ("ra", "rb", "ha", "hb")]):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for role in ("ra", "rb", "ha", "hb"):
+            sh("ip", "netns", "del", self.ns(role), check=False)
+
+
+def _pids_in_namespaces(names: list[str]) -> list[int]:
+    pids: list[int] = []
+    for name in names:
+        result = sh("ip", "netns", "pids", name, check=False)
+        pids += [int(p) for p in result.stdout.split()]
+    return pids
+
+
+def charon_pids(sites: Sites, role: str) -> list[int]:
+    return [p for p in _pids_in_namespaces([sites.ns(role)])
+            if os.path.exists(f"/proc/{p}/exe") and
+            os.readlink(f"/proc/{p}/exe") == "/usr/lib/ipsec/charon"]
+
+
+def kill_charons_under(state_path: Path) -> int:
+    """Kill every charon whose configuration lives under ``state_path`` (even in a
+    namespace that is already gone); returns how many were killed."""
+    killed = 0
+    marker = f"STRONGSWAN_CONF={state_path}/".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if marker in open(f"/proc/{entry}/environ", "rb").read():
+                os.kill(int(entry), signal.SIGKILL)
+                killed += 1
+        except (OSError, ProcessLookupError):
+            continue
+    return killed

@@ -1,0 +1,223 @@
+"""One router's charon: its directory, its process (through the privileged helper), its VICI.
+
+Layout under ``<state_path>/strongswan/<router_id>/``: ``etc/strongswan.conf``
+(no secrets: PSKs only travel over the VICI socket), ``run/`` (pid file and
+VICI socket, seen as ``/run`` by that charon alone), ``charon.log`` and
+``loaded.json`` (digests of the loaded connections, so that an agent restart
+reloads nothing that did not change).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import socket
+import threading
+from typing import Any, Callable, Iterator, Mapping
+
+import vici
+
+LOG = logging.getLogger(__name__)
+
+PLUGINS = ("random nonce openssl aes sha1 sha2 hmac xcbc cmac gmp gcm kdf pem pkcs1 x509 "
+           "pubkey socket-default {ipsec}kernel-netlink vici")
+
+
+MAX_UNIX_PATH = 107   # sun_path holds 108 bytes with the terminating NUL
+
+
+def render_conf(router_dir: str, libipsec: bool) -> str:
+    """strongswan.conf for one router: only the plugins it needs, its own VICI socket."""
+    plugins = PLUGINS.format(ipsec="kernel-libipsec " if libipsec else "")
+    return (
+        "# Written by the Isthmus strongSwan driver; changes are overwritten.\n"
+        "charon {\n"
+        "  load_modular = no\n"
+        f"  load = {plugins}\n"
+        "  install_routes = yes\n"
+        # A dead peer is found when retransmissions run out (IKEv2 has no DPD timeout):
+        # 1 + 1.5 + 2.25 + 3.4 s, so about 8 s after the first unanswered DPD.
+        "  retransmit_tries = 3\n"
+        "  retransmit_timeout = 1.0\n"
+        "  retransmit_base = 1.5\n"
+        # Neutron allows phase 1 aggressive mode (IKEv1 PSK); charon only answers it with:
+        "  i_dont_care_about_security_and_use_aggressive_mode_psk = yes\n"
+        "  plugins {\n"
+        f"    vici {{ socket = unix://{router_dir}/run/charon.vici }}\n"
+        "  }\n"
+        "  filelog {\n"
+        "    stderr { default = 1 }\n"
+        "  }\n"
+        "}\n")
+
+
+def digest(spec: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class Charon:
+    """A router's charon daemon and the connections loaded into it."""
+
+    def __init__(self, base_dir: str, router_id: str, namespace: str | None, libipsec: bool,
+                 run_privileged: Callable[[list[str]], Any]) -> None:
+        self.router_id = router_id
+        self.dir = os.path.join(base_dir, router_id)
+        self.namespace = namespace
+        self.libipsec = libipsec
+        self.run_privileged = run_privileged
+        self.vici_path = os.path.join(self.dir, "run", "charon.vici")
+        if len(self.vici_path.encode()) > MAX_UNIX_PATH:
+            raise ValueError(f"VICI socket path {self.vici_path} is longer than the "
+                             f"{MAX_UNIX_PATH} bytes a UNIX socket path may have: use a shorter "
+                             "[DEFAULT] state_path")
+        self._lock = threading.RLock()
+        self._listener: threading.Thread | None = None
+
+    # -- process -------------------------------------------------------------
+    def running(self) -> bool:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(1)
+                sock.connect(self.vici_path)
+            return True
+        except OSError:
+            return False
+
+    def ensure_running(self) -> bool:
+        """Start charon if it is not answering; True if it had to be (re)started."""
+        if self.running():
+            return False
+        os.makedirs(os.path.join(self.dir, "etc"), mode=0o700, exist_ok=True)
+        os.makedirs(os.path.join(self.dir, "run"), mode=0o700, exist_ok=True)
+        conf = os.path.join(self.dir, "etc", "strongswan.conf")
+        with open(conf, "w") as f:
+            f.write(render_conf(self.dir, self.libipsec))
+        args = ["isthmus-charon", "start", self.dir]
+        if self.namespace:
+            args.append(self.namespace)
+        self.run_privileged(args)
+        self.forget_loaded()   # a new charon has nothing loaded
+        LOG.info("Started charon for router %s (namespace %s)", self.router_id,
+                 self.namespace or "host")
+        return True
+
+    def stop_and_remove(self) -> None:
+        if os.path.isdir(self.dir):
+            self.run_privileged(["isthmus-charon", "stop", self.dir])
+            shutil.rmtree(self.dir, ignore_errors=True)
+            LOG.info("Stopped charon of router %s and removed its files", self.router_id)
+
+    # -- VICI ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def session(self, timeout_s: float | None = 10) -> Iterator[vici.Session]:
+        """A VICI session on a socket of its own (sessions are not thread-safe)."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout_s)
+        try:
+            sock.connect(self.vici_path)
+            yield vici.Session(sock)
+        finally:
+            sock.close()
+
+    def _loaded_file(self) -> str:
+        return os.path.join(self.dir, "loaded.json")
+
+    def loaded(self) -> dict[str, str]:
+        try:
+            with open(self._loaded_file()) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {}
+
+    def _save_loaded(self, loaded: Mapping[str, str]) -> None:
+        tmp = self._loaded_file() + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(dict(loaded), f)
+        os.replace(tmp, self._loaded_file())
+
+    def forget_loaded(self) -> None:
+        try:
+            os.unlink(self._loaded_file())
+        except OSError:
+            pass
+
+    def apply(self, desired: Mapping[str, tuple[dict, dict]]) -> None:
+        """Make the loaded connections equal ``desired`` ({name: (load-conn, load-shared)}).
+
+        Only connections whose configuration changed are touched: their SAs are
+        closed and they are loaded again; the others keep their SAs.
+        """
+        with self._lock, self.session() as session:
+            loaded = self.loaded()
+            try:
+                present = {_text(n) for c in session.list_conns() for n in c}
+                for name in sorted((set(loaded) | present) - set(desired)):
+                    self._terminate(session, name)
+                    session.unload_conn({"name": name})
+                    self._unload_secret(session, name)
+                    loaded.pop(name, None)
+                    LOG.info("Router %s: unloaded %s", self.router_id, name)
+                for name, (conn, secret) in desired.items():
+                    wanted = digest({"conn": conn, "secret": secret})
+                    if loaded.get(name) == wanted and name in present:
+                        continue
+                    if name in present and name in loaded:
+                        self._terminate(session, name)   # changed: renegotiate with the new config
+                    session.load_shared(secret)
+                    session.load_conn(conn)
+                    loaded[name] = wanted
+                    LOG.info("Router %s: loaded %s", self.router_id, name)
+            finally:
+                self._save_loaded(loaded)
+
+    @staticmethod
+    def _terminate(session: vici.Session, name: str) -> None:
+        try:
+            for _ in session.terminate({"ike": name, "timeout": "-1", "force": "yes"}):
+                pass
+        except vici.exception.CommandException:
+            pass  # nothing to terminate
+
+    @staticmethod
+    def _unload_secret(session: vici.Session, name: str) -> None:
+        try:
+            session.unload_shared({"id": name})
+        except vici.exception.CommandException:
+            pass
+
+    def sas(self) -> dict[str, dict[str, Any]]:
+        """``{connection name: {"up": bool, "bytes_in", "bytes_out", "packets_in", "packets_out",
+        "spis": [...]}}`` from the installed CHILD_SAs."""
+        result: dict[str, dict[str, Any]] = {}
+        with self.session() as session:
+            entries = list(session.list_sas())
+        for entry in entries:
+            for name, ike in entry.items():
+                info = result.setdefault(_text(name), {"up": False, "bytes_in": 0,
+                                                       "bytes_out": 0, "packets_in": 0,
+                                                       "packets_out": 0, "spis": []})
+                for child in (ike.get("child-sas") or {}).values():
+                    if _text(child.get("state", "")) != "INSTALLED":
+                        continue
+                    info["up"] = info["up"] or _text(ike.get("state", "")) == "ESTABLISHED"
+                    for key in ("bytes_in", "bytes_out", "packets_in", "packets_out"):
+                        info[key] += int(_text(child.get(key.replace("_", "-"), "0")))
+                    info["spis"].append(_text(child.get("spi-in", "")))
+        return result
+
+    def events(self, stop: threading.Event) -> Iterator[str]:
+        """Labels of IKE and CHILD SA up/down events, until charon goes away or ``stop``."""
+        with self.session(timeout_s=None) as session:
+            for label, _data in session.listen(["ike-updown", "child-updown"], timeout=1.0):
+                if stop.is_set():
+                    return
+                if label is not None:
+                    yield _text(label)

@@ -1,0 +1,158 @@
+"""The strongSwan device driver: one charon per router, driven over VICI, status from events.
+
+``sync`` loads exactly the connections the router should have (see
+:mod:`.mapping`), touching only those that changed; ``poll`` restarts a charon
+that died and reads SA state and traffic counters; an event listener per charon
+reports a tunnel going up or down at once through ``agent.report``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any, Mapping
+
+from isthmus.drivers.device.base import AgentContext, DeviceDriver, RouterState, Statuses
+from isthmus.drivers.device.strongswan import mapping
+from isthmus.drivers.device.strongswan.charon import Charon
+
+LOG = logging.getLogger(__name__)
+
+
+class StrongSwanDeviceDriver(DeviceDriver):
+    """Runs charon per router network namespace; options in ``[strongswan]``."""
+
+    def __init__(self, agent: AgentContext) -> None:
+        super().__init__(agent)
+        opts = _options(agent.conf)
+        self.base_dir = opts["state_dir"]
+        self.libipsec = opts["kernel_libipsec"]
+        self.rootwrap_config = opts["rootwrap_config"]
+        self._client: Any = None
+        self._charons: dict[str, Charon] = {}
+        self._listeners: dict[str, tuple[threading.Thread, threading.Event]] = {}
+        self._traffic: dict[str, dict[str, int]] = {}
+        self._lock = threading.Lock()
+
+    # -- privileged work -------------------------------------------------------
+    def _run_privileged(self, argv: list[str]) -> Any:
+        if self._client is None:
+            from isthmus.privileged import Client
+            self._client = Client(config_path=self.rootwrap_config)
+        return self._client.execute(argv, timeout=30)
+
+    def _charon(self, router: RouterState) -> Charon:
+        with self._lock:
+            charon = self._charons.get(router.router_id)
+            if charon is None or charon.namespace != router.namespace:
+                charon = Charon(self.base_dir, router.router_id, router.namespace,
+                                self.libipsec, self._run_privileged)
+                self._charons[router.router_id] = charon
+            return charon
+
+    # -- DeviceDriver ------------------------------------------------------------
+    def start(self) -> None:
+        os.makedirs(self.base_dir, mode=0o700, exist_ok=True)
+
+    def stop(self) -> None:
+        # Charons keep running: a restarted agent adopts them without dropping tunnels.
+        for _, stop in list(self._listeners.values()):
+            stop.set()
+        if self._client is not None:
+            self._client.close()
+
+    def sync(self, router: RouterState) -> Statuses:
+        charon = self._charon(router)
+        if not router.services:
+            self._stop_listener(router.router_id)
+            charon.stop_and_remove()
+            with self._lock:
+                self._charons.pop(router.router_id, None)
+            return {}
+        charon.ensure_running()
+        self._ensure_listener(router, charon)
+        charon.apply(self._desired(router))
+        return self._statuses(router, charon)
+
+    def poll(self, router: RouterState) -> Statuses | None:
+        charon = self._charon(router)
+        if router.services and not charon.running():
+            LOG.warning("charon of router %s is not answering: restarting it", router.router_id)
+            return self.sync(router)
+        return self._statuses(router, charon)
+
+    def traffic(self, router: RouterState) -> Mapping[str, Mapping[str, int]]:
+        ids = {c["id"] for s in router.services for c in s["ipsec_site_connections"]}
+        return {k: v for k, v in self._traffic.items() if k in ids}
+
+    # -- helpers -------------------------------------------------------------------
+    def _desired(self, router: RouterState) -> dict[str, tuple[dict, dict]]:
+        desired: dict[str, tuple[dict, dict]] = {}
+        for service in router.services:
+            if not service["admin_state_up"]:
+                continue
+            for conn in service["ipsec_site_connections"]:
+                if not conn["admin_state_up"] or not conn.get("external_ip"):
+                    continue
+                spec = mapping.to_vici(service, conn)
+                name = mapping.connection_name(conn["id"])
+                if self.libipsec:  # libipsec only handles ESP in UDP
+                    spec[name]["encap"] = "yes"
+                secret = mapping.shared_secret(service, conn)
+                secret["id"] = name   # one secret per connection, unloaded with it
+                desired[name] = (spec, secret)
+        return desired
+
+    def _statuses(self, router: RouterState, charon: Charon) -> dict[str, str]:
+        try:
+            sas = charon.sas()
+            alive = True
+        except OSError:
+            sas, alive = {}, False
+        statuses: dict[str, str] = {}
+        for service in router.services:
+            statuses[service["id"]] = "ACTIVE" if alive and service["admin_state_up"] else "DOWN"
+            for conn in service["ipsec_site_connections"]:
+                info = sas.get(mapping.connection_name(conn["id"]))
+                statuses[conn["id"]] = "ACTIVE" if info and info["up"] else "DOWN"
+                if info:
+                    self._traffic[conn["id"]] = {k: info[k] for k in (
+                        "bytes_in", "bytes_out", "packets_in", "packets_out")}
+        return statuses
+
+    def _ensure_listener(self, router: RouterState, charon: Charon) -> None:
+        current = self._listeners.get(router.router_id)
+        if current is not None and current[0].is_alive():
+            return
+        stop = threading.Event()
+        thread = threading.Thread(target=self._listen, args=(router.router_id, charon, stop),
+                                  name=f"vici-events-{router.router_id[:8]}", daemon=True)
+        self._listeners[router.router_id] = (thread, stop)
+        thread.start()
+
+    def _stop_listener(self, router_id: str) -> None:
+        current = self._listeners.pop(router_id, None)
+        if current is not None:
+            current[1].set()
+
+    def _listen(self, router_id: str, charon: Charon, stop: threading.Event) -> None:
+        """Report a router's statuses each time one of its SAs goes up or down."""
+        try:
+            for _label in charon.events(stop):
+                state = self.agent.router(router_id)
+                if state is not None:
+                    self.agent.report(self._statuses(state, charon))
+        except OSError:
+            LOG.info("Event stream of router %s ended (charon stopped)", router_id)
+
+
+def _options(conf: Any) -> dict[str, Any]:
+    group = getattr(conf, "strongswan", None) if conf is not None else None
+    state_path = getattr(conf, "state_path", "/var/lib/isthmus") if conf is not None \
+        else "/var/lib/isthmus"
+    return {
+        "state_dir": os.path.join(state_path, "strongswan"),
+        "kernel_libipsec": bool(getattr(group, "kernel_libipsec", False)),
+        "rootwrap_config": getattr(group, "rootwrap_config", "/etc/isthmus/rootwrap.conf"),
+    }

@@ -1,0 +1,79 @@
+"""End-to-end fixtures: real namespaces, real charon, the real privileged helper."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import openstack
+import pytest
+
+from isthmus.demo import privileged
+from tests.agent.conftest import Embedded, make_embedded
+from isthmus.demo.sites import Sites, kill_charons_under
+
+CHARON = "/usr/lib/ipsec/charon"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A short state directory: UNIX socket paths (charon's VICI) must stay under 108 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="ism-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def privileged_conf(short_tmp) -> Path:
+    """rootwrap.conf + the shipped strongswan.filters, pointed at this test's state dir."""
+    if os.geteuid() != 0:
+        pytest.skip("end-to-end tests need root (network namespaces, charon)")
+    assert os.path.exists(CHARON), "strongSwan is missing: run scripts/install --test"
+    return privileged.write_config(short_tmp)
+
+
+@pytest.fixture
+def sites() -> Iterator[Sites]:
+    topology = Sites()
+    try:
+        topology.create()
+        yield topology
+    finally:
+        topology.destroy()
+
+
+@pytest.fixture
+def isthmus(short_tmp, privileged_conf, sites) -> Iterator[Embedded]:
+    env = make_embedded(short_tmp, **{
+        "service_providers.service_provider": ["VPN:strongswan:strongswan:default"],
+        "vpnagent.vpn_device_driver": ["strongswan"],
+        "vpnagent.status_check_interval": 1,
+        "strongswan.kernel_libipsec": True,
+        "strongswan.rootwrap_config": str(privileged_conf),
+    })
+    env.start_agent()
+    try:
+        yield env
+    finally:
+        env.stop_agent()
+        env.api.stop()
+        env.runtime.stop()
+        privileged.stop_daemon(privileged_conf)
+        kill_charons_under(short_tmp)
+
+
+@pytest.fixture
+def sdk(isthmus):
+    conn = openstack.connect(auth_type="none", network_endpoint_override=f"{isthmus.api.url}/",
+                             load_yaml_config=False, load_envvars=False)
+    yield conn
+    conn.close()
