@@ -41,7 +41,7 @@ def test_check_a_class_of_neither_kind(capsys):
 def test_check_an_unknown_name_lists_both_groups(capsys):
     assert main(["driver", "check", "nothing-here"]) == 1
     err = capsys.readouterr().err
-    assert "isthmus.vpn.service_drivers: ipsec; isthmus.vpn.device_drivers: noop" in err
+    assert "isthmus.vpn.service_drivers: ipsec, strongswan; isthmus.vpn.device_drivers: noop, strongswan" in err
 
 
 def test_check_usage_errors_exit_2(capsys):

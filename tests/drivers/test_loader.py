@@ -56,7 +56,7 @@ def test_module_not_found_suggests_the_sibling_module(write_modules):
     assert "cause: no module named 'acmedrv.devise'" in message
     assert "did you mean 'acmedrv.device:AcmeDeviceDriver'?" in message
     assert "has the modules: device, service" in message
-    assert "isthmus.vpn.device_drivers: noop" in message
+    assert "isthmus.vpn.device_drivers: noop, strongswan" in message
 
 
 def test_top_level_module_not_found_suggests_top_level_names(write_modules):
@@ -66,7 +66,7 @@ def test_top_level_module_not_found_suggests_top_level_names(write_modules):
     assert "cause: no module named 'acmedrvv'" in message
     assert "did you mean 'acmedrv.device.AcmeDeviceDriver'?" in message
     assert "pip install -e" in message and sys.prefix in message
-    assert "isthmus.vpn.device_drivers: noop" in message
+    assert "isthmus.vpn.device_drivers: noop, strongswan" in message
 
 
 # ----------------------------------------------------------------------- import raises
@@ -315,7 +315,7 @@ def test_bare_name_that_is_no_entry_point_lists_the_entry_points():
     assert_names(message, "noopp")
     assert "'noopp' is neither an entry point in isthmus.vpn.device_drivers" in message
     assert "did you mean 'noop'?" in message
-    assert "Installed entry points: isthmus.vpn.device_drivers: noop" in message
+    assert "Installed entry points: isthmus.vpn.device_drivers: noop, strongswan" in message
 
 
 def test_entry_point_of_the_other_kind():
