@@ -2,7 +2,8 @@
 
 One scenario, in order: tunnels come up and carry pings (ESP, not ICMP, on the
 WAN), statuses ACTIVE and counters rising; a policy change renegotiates one
-connection while the other keeps its SPIs; a delete leaves the other passing
+connection while the other keeps its SPIs; a restarted agent adopts the running
+charons without dropping a tunnel; a delete leaves the other passing
 traffic; a killed charon comes back by itself; a peer that goes away is DOWN
 within the DPD time.
 """
@@ -113,6 +114,15 @@ def test_two_sites(isthmus, sdk, sites, caplog):
     wait_until(lambda: sites.ping("ha", f"{LAN['b']}.2", count=1), timeout_s=20)
     wait_until(lambda: status(sdk, a1) == "ACTIVE", timeout_s=10)
     assert child_spis(isthmus, a["router"].id)[second] == spis_before[second]
+
+    # 2b. The agent restarts: it adopts the running charons, no tunnel is dropped.
+    before_restart = child_spis(isthmus, a["router"].id)
+    isthmus.stop_agent()
+    isthmus.start_agent()
+    wait_until(lambda: a["router"].id in isthmus.agent.drivers[0]._charons, timeout_s=10)
+    time.sleep(2)   # a full resync and a status poll have run
+    assert child_spis(isthmus, a["router"].id) == before_restart
+    assert sites.ping("ha", f"{LAN['b']}.2", count=2)
 
     # 3. Deleting one connection leaves the other passing traffic.
     net.delete_vpn_ipsec_site_connection(a2, ignore_missing=False)

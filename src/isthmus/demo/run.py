@@ -81,12 +81,13 @@ def build_vpn(api: Api, sites: Sites) -> list[str]:
         services[side] = api.create("vpn/vpnservices", "vpnservice", name=f"vpn-{side}",
                                     router_id=router["id"], subnet_id=lan["id"])
     conns = []
+    psk = os.urandom(12).hex()   # both ends share it
     for own, other in (("a", "b"), ("b", "a")):
         conn = api.create("vpn/ipsec-site-connections", "ipsec_site_connection",
                           name=f"{own}-to-{other}", vpnservice_id=services[own]["id"],
                           ikepolicy_id=ike["id"], ipsecpolicy_id=ipsec["id"],
                           peer_address=WAN[other], peer_id=WAN[other],
-                          peer_cidrs=[f"{LAN[other]}.0/24"], psk=os.urandom(12).hex())
+                          peer_cidrs=[f"{LAN[other]}.0/24"], psk=psk)
         conns.append(conn["id"])
     return conns
 
