@@ -16,30 +16,18 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import vici
 
-from isthmus import config, server
-from isthmus.agent.service import build_agent
-from isthmus.demo import privileged
-from isthmus.demo.run import Api
+from isthmus.demo.run import Api, embedded_isthmus
 from isthmus.demo.sites import WAN, Sites, kill_charons_under, sh
 from isthmus.drivers.device.strongswan.charon import Charon
-from isthmus.rpc.transport import EMBEDDED_URL, get_transport
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pings(sites: Sites, i: int) -> bool:
@@ -52,114 +40,93 @@ def run(size: int) -> tuple[float, float]:
     state = Path(tempfile.mkdtemp(prefix="ism-bench-", dir="/tmp"))
     os.chmod(state, 0o755)
     sites = Sites()
-    agent = runtime = http = None
     try:
         sites.create()
         for i in range(size):
             sh("ip", "-n", sites.ns("ra"), "addr", "add", f"10.80.{i}.1/24", "dev", "lo")
             sh("ip", "-n", sites.ns("rb"), "addr", "add", f"10.90.{i}.1/24", "dev", "lo")
-        rootwrap = privileged.write_config(state)
-        conf = config.load([])
-        for name, value, group in (
-                ("state_path", str(state), None), ("host", "bench-agent", None),
-                ("service_provider", ["VPN:strongswan:strongswan:default"], "service_providers"),
-                ("vpn_device_driver", ["strongswan"], "vpnagent"),
-                ("status_check_interval", 1, "vpnagent"),
-                ("kernel_libipsec", True, "strongswan"),
-                ("rootwrap_config", str(rootwrap), "strongswan")):
-            conf.set_override(name, value, group=group)
-        transport = get_transport(conf, EMBEDDED_URL)
-        runtime = server.build(conf, migrate=True, transport=transport)
-        agent = build_agent(conf, transport)
-        agent.start()
-        import waitress
-        port = free_port()
-        http = waitress.create_server(runtime.app, host="127.0.0.1", port=port, threads=8)
-        threading.Thread(target=http.run, daemon=True).start()
-        api = Api(f"http://127.0.0.1:{port}")
-        wan = api.create("networks", "network", **{"router:external": True})
-        wan_subnet = api.create("subnets", "subnet", network_id=wan["id"], ip_version=4,
-                                cidr="198.51.100.0/24", gateway_ip=None)
-        ike = api.create("vpn/ikepolicies", "ikepolicy", ike_version="v2", pfs="group14")
-        esp = api.create("vpn/ipsecpolicies", "ipsecpolicy", pfs="group14")
-        services, routers = {}, {}
-        for side, lan in (("a", "10.80"), ("b", "10.90")):
-            net = api.create("networks", "network")
-            routers[side] = api.create("routers", "router", **{
-                "isthmus:namespace": sites.ns(f"r{side}"),
-                "external_gateway_info": {"network_id": wan["id"], "external_fixed_ips": [
-                    {"subnet_id": wan_subnet["id"], "ip_address": WAN[side]}]}})
-            subnets = []
-            for i in range(size):
-                sub = api.create("subnets", "subnet", network_id=net["id"], ip_version=4,
-                                 cidr=f"{lan}.{i}.0/24", gateway_ip=f"{lan}.{i}.254")
-                api.call("PUT", f"/v2.0/routers/{routers[side]['id']}/add_router_interface",
-                         {"subnet_id": sub["id"]})
-                subnets.append(sub)
-            services[side] = (api.create("vpn/vpnservices", "vpnservice",
-                                         router_id=routers[side]["id"]), subnets)
-
-        def pair(i: int) -> dict:
-            made = {}
-            for own, other, peer_lan in (("a", "b", "10.90"), ("b", "a", "10.80")):
-                service, subnets = services[own]
-                local = api.create("vpn/endpoint-groups", "endpoint_group", type="subnet",
-                                   endpoints=[subnets[i]["id"]])
-                peer = api.create("vpn/endpoint-groups", "endpoint_group", type="cidr",
-                                  endpoints=[f"{peer_lan}.{i}.0/24"])
-                made[own] = api.create(
-                    "vpn/ipsec-site-connections", "ipsec_site_connection",
-                    vpnservice_id=service["id"], ikepolicy_id=ike["id"],
-                    ipsecpolicy_id=esp["id"], psk="bench", peer_address=WAN[other],
-                    peer_id=f"@{other}{i}", local_id=f"@{own}{i}",
-                    local_ep_group_id=local["id"], peer_ep_group_id=peer["id"])
-            return made
-
-        def status(conn_id: str) -> str:
-            return api.call("GET", f"/v2.0/vpn/ipsec-site-connections/{conn_id}")[
-                "ipsec_site_connection"]["status"]
-
-        for i in range(size - 1):
-            pair(i)
-        last = size - 1
-        started = time.perf_counter()
-        made = pair(last)
-        while not pings(sites, last):
-            if time.perf_counter() - started > 60:
-                raise RuntimeError("no ping after 60 s")
-        first_ping = time.perf_counter() - started
-        while status(made["a"]["id"]) != "ACTIVE":
-            time.sleep(0.01)
-
-        # The tunnel goes down on the peer, outside Isthmus: B forgets the connection.
-        peer = Charon(str(state / "strongswan"), routers["b"]["id"], sites.ns("rb"), True,
-                      lambda argv: None)
-        name = f"isthmus-{made['b']['id']}"
-        started = time.perf_counter()
-        with peer.session() as session:
-            session.unload_conn({"name": name})   # also closes the SAs it carried
-            try:
-                for _ in session.terminate({"ike": name, "timeout": "-1", "force": "yes"}):
-                    pass
-            except vici.exception.CommandException:
-                pass   # nothing left to terminate
-        while status(made["a"]["id"]) != "DOWN":
-            if time.perf_counter() - started > 60:
-                raise RuntimeError("not DOWN after 60 s")
-            time.sleep(0.01)
-        down = time.perf_counter() - started
-        return first_ping, down
+        with embedded_isthmus(state, host="bench-agent") as api:
+            return measure(api, sites, state, size)
     finally:
-        if agent is not None:
-            agent.stop()
-        if http is not None:
-            http.close()
-        if runtime is not None:
-            runtime.stop()
         sites.destroy()
         kill_charons_under(state)
-        privileged.stop_daemon(state / "rootwrap.conf")
         shutil.rmtree(state, ignore_errors=True)
+
+
+def measure(api: Api, sites: Sites, state: Path, size: int) -> tuple[float, float]:
+    """Create N-1 pairs, then time the N-th: POST to ping, and down to DOWN."""
+    wan = api.create("networks", "network", **{"router:external": True})
+    wan_subnet = api.create("subnets", "subnet", network_id=wan["id"], ip_version=4,
+                            cidr="198.51.100.0/24", gateway_ip=None)
+    ike = api.create("vpn/ikepolicies", "ikepolicy", ike_version="v2", pfs="group14")
+    esp = api.create("vpn/ipsecpolicies", "ipsecpolicy", pfs="group14")
+    services, routers = {}, {}
+    for side, lan in (("a", "10.80"), ("b", "10.90")):
+        net = api.create("networks", "network")
+        routers[side] = api.create("routers", "router", **{
+            "isthmus:namespace": sites.ns(f"r{side}"),
+            "external_gateway_info": {"network_id": wan["id"], "external_fixed_ips": [
+                {"subnet_id": wan_subnet["id"], "ip_address": WAN[side]}]}})
+        subnets = []
+        for i in range(size):
+            sub = api.create("subnets", "subnet", network_id=net["id"], ip_version=4,
+                             cidr=f"{lan}.{i}.0/24", gateway_ip=f"{lan}.{i}.254")
+            api.call("PUT", f"/v2.0/routers/{routers[side]['id']}/add_router_interface",
+                     {"subnet_id": sub["id"]})
+            subnets.append(sub)
+        services[side] = (api.create("vpn/vpnservices", "vpnservice",
+                                     router_id=routers[side]["id"]), subnets)
+
+    def pair(i: int) -> dict:
+        made = {}
+        for own, other, peer_lan in (("a", "b", "10.90"), ("b", "a", "10.80")):
+            service, subnets = services[own]
+            local = api.create("vpn/endpoint-groups", "endpoint_group", type="subnet",
+                               endpoints=[subnets[i]["id"]])
+            peer = api.create("vpn/endpoint-groups", "endpoint_group", type="cidr",
+                              endpoints=[f"{peer_lan}.{i}.0/24"])
+            made[own] = api.create(
+                "vpn/ipsec-site-connections", "ipsec_site_connection",
+                vpnservice_id=service["id"], ikepolicy_id=ike["id"],
+                ipsecpolicy_id=esp["id"], psk="bench", peer_address=WAN[other],
+                peer_id=f"@{other}{i}", local_id=f"@{own}{i}",
+                local_ep_group_id=local["id"], peer_ep_group_id=peer["id"])
+        return made
+
+    def status(conn_id: str) -> str:
+        return api.call("GET", f"/v2.0/vpn/ipsec-site-connections/{conn_id}")[
+            "ipsec_site_connection"]["status"]
+
+    for i in range(size - 1):
+        pair(i)
+    last = size - 1
+    started = time.perf_counter()
+    made = pair(last)
+    while not pings(sites, last):
+        if time.perf_counter() - started > 60:
+            raise RuntimeError("no ping after 60 s")
+    first_ping = time.perf_counter() - started
+    while status(made["a"]["id"]) != "ACTIVE":
+        time.sleep(0.01)
+
+    # The tunnel goes down on the peer, outside Isthmus: B forgets the connection.
+    peer = Charon(str(state / "strongswan"), routers["b"]["id"], sites.ns("rb"), True,
+                  lambda argv: None)
+    name = f"isthmus-{made['b']['id']}"
+    started = time.perf_counter()
+    with peer.session() as session:
+        session.unload_conn({"name": name})   # also closes the SAs it carried
+        try:
+            for _ in session.terminate({"ike": name, "timeout": "-1", "force": "yes"}):
+                pass
+        except vici.exception.CommandException:
+            pass   # nothing left to terminate
+    while status(made["a"]["id"]) != "DOWN":
+        if time.perf_counter() - started > 60:
+            raise RuntimeError("not DOWN after 60 s")
+        time.sleep(0.01)
+    down = time.perf_counter() - started
+    return first_ping, down
 
 
 def main() -> int:

@@ -7,7 +7,6 @@ import time
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx

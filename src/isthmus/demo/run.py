@@ -9,6 +9,7 @@ the API showed the connections ACTIVE, and nothing was left behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -20,10 +21,10 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from isthmus.demo import privileged
-from isthmus.demo.sites import LAN, WAN, Sites, charon_pids
+from isthmus.demo.sites import LAN, WAN, Sites, charon_pids, kill_charons_under
 
 CHARON = "/usr/lib/ipsec/charon"
 
@@ -92,6 +93,43 @@ def build_vpn(api: Api, sites: Sites) -> list[str]:
     return conns
 
 
+@contextlib.contextmanager
+def embedded_isthmus(state: Path, host: str = "demo-agent") -> Iterator[Api]:
+    """API, agent and the strongSwan driver (kernel-libipsec) in this process, on ``state``."""
+    from isthmus import config, server
+    from isthmus.agent.service import build_agent
+    from isthmus.rpc.transport import EMBEDDED_URL, get_transport
+
+    rootwrap = privileged.write_config(state)
+    conf = config.load([])
+    for name, value, group in (
+            ("state_path", str(state), None), ("host", host, None),
+            ("service_provider", ["VPN:strongswan:strongswan:default"], "service_providers"),
+            ("vpn_device_driver", ["strongswan"], "vpnagent"),
+            ("status_check_interval", 1, "vpnagent"),
+            ("kernel_libipsec", True, "strongswan"),
+            ("rootwrap_config", str(rootwrap), "strongswan")):
+        conf.set_override(name, value, group=group)
+    transport = get_transport(conf, EMBEDDED_URL)
+    runtime = server.build(conf, migrate=True, transport=transport)
+    agent = http = None
+    try:
+        agent = build_agent(conf, transport)
+        agent.start()
+        import waitress
+        http = waitress.create_server(runtime.app, host="127.0.0.1", port=_free_port(),
+                                      threads=8)
+        threading.Thread(target=http.run, daemon=True).start()
+        yield Api(f"http://127.0.0.1:{http.socket.getsockname()[1]}")
+    finally:
+        if agent is not None:
+            agent.stop()
+        if http is not None:
+            http.close()
+        runtime.stop()
+        privileged.stop_daemon(rootwrap)
+
+
 def demo(check: bool) -> int:
     if os.geteuid() != 0:
         print("isthmus demo: run it as root (it creates network namespaces and runs charon)")
@@ -100,69 +138,22 @@ def demo(check: bool) -> int:
         print("isthmus demo: strongSwan is not installed: apt-get install strongswan-charon "
               "libcharon-extra-plugins libstrongswan-standard-plugins")
         return 2
-    from isthmus import config, server
-    from isthmus.agent.service import build_agent
-    from isthmus.rpc.transport import EMBEDDED_URL, get_transport
-
     state = Path(tempfile.mkdtemp(prefix="isthmus-demo-"))
     os.chmod(state, 0o755)
     sites = Sites()
     ok = False
-    runtime = agent = http = None
     try:
         _say(f"building two sites in network namespaces {sites.prefix}-*")
         sites.create()
-        rootwrap = privileged.write_config(state)
-        conf = config.load([])
-        port = _free_port()
-        for name, value, group in (
-                ("state_path", str(state), None), ("host", "demo-agent", None),
-                ("service_provider", ["VPN:strongswan:strongswan:default"], "service_providers"),
-                ("vpn_device_driver", ["strongswan"], "vpnagent"),
-                ("status_check_interval", 1, "vpnagent"),
-                ("kernel_libipsec", True, "strongswan"),
-                ("rootwrap_config", str(rootwrap), "strongswan")):
-            conf.set_override(name, value, group=group)
-        transport = get_transport(conf, EMBEDDED_URL)
-        runtime = server.build(conf, migrate=True, transport=transport)
-        agent = build_agent(conf, transport)
-        agent.start()
-        import waitress
-        http = waitress.create_server(runtime.app, host="127.0.0.1", port=port, threads=4)
-        threading.Thread(target=http.run, daemon=True).start()
-        api = Api(f"http://127.0.0.1:{port}")
-        _say(f"Isthmus API on {api.url}/ (server, agent and strongSwan driver in this process)")
-        conns = build_vpn(api, sites)
-        _say("created networks, routers, policies, VPN services and 2 site connections")
-        started = time.monotonic()
-        while time.monotonic() - started < 30:
-            statuses = [api.call("GET", f"/v2.0/vpn/ipsec-site-connections/{c}")[
-                "ipsec_site_connection"]["status"] for c in conns]
-            if all(s == "ACTIVE" for s in statuses):
-                break
-            time.sleep(0.2)
-        _say(f"connection statuses after {time.monotonic() - started:.1f}s: {statuses}")
-        ping = subprocess.run(["ip", "netns", "exec", sites.ns("ha"), "ping", "-c", "3", "-W",
-                               "1", f"{LAN['b']}.2"], capture_output=True, text=True)
-        print(ping.stdout, flush=True)
-        ok = ping.returncode == 0 and all(s == "ACTIVE" for s in statuses)
-        _say("traffic crossed the tunnel" if ok else "the tunnel did NOT carry traffic")
-        if not check:
-            _say(f"try: ip netns exec {sites.ns('ha')} ping {LAN['b']}.2   — Ctrl-C cleans up")
-            threading.Event().wait()
+        with embedded_isthmus(state) as api:
+            ok = _show_tunnel(api, sites, check)
     except KeyboardInterrupt:
         pass
     finally:
         _say("cleaning up")
-        if agent is not None:
-            agent.stop()
-        if http is not None:
-            http.close()
-        if runtime is not None:
-            runtime.stop()
         leftovers = charon_pids(sites, "ra") + charon_pids(sites, "rb")
         sites.destroy()
-        privileged.stop_daemon(state / "rootwrap.conf")
+        kill_charons_under(state)
         shutil.rmtree(state, ignore_errors=True)
         remaining = [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True,
                                                text=True).stdout.split()
@@ -172,3 +163,28 @@ def demo(check: bool) -> int:
              if clean else f"left behind: {remaining}")
         ok = ok and clean
     return 0 if ok else 1
+
+
+def _show_tunnel(api: Api, sites: Sites, check: bool) -> bool:
+    """Create the VPN, wait for ACTIVE, ping across; True if traffic crossed."""
+    _say(f"Isthmus API on {api.url}/ (server, agent and strongSwan driver in this process)")
+    conns = build_vpn(api, sites)
+    _say("created networks, routers, policies, VPN services and 2 site connections")
+    started = time.monotonic()
+    statuses: list[str] = []
+    while time.monotonic() - started < 30:
+        statuses = [api.call("GET", f"/v2.0/vpn/ipsec-site-connections/{c}")[
+            "ipsec_site_connection"]["status"] for c in conns]
+        if all(s == "ACTIVE" for s in statuses):
+            break
+        time.sleep(0.2)
+    _say(f"connection statuses after {time.monotonic() - started:.1f}s: {statuses}")
+    ping = subprocess.run(["ip", "netns", "exec", sites.ns("ha"), "ping", "-c", "3", "-W",
+                           "1", f"{LAN['b']}.2"], capture_output=True, text=True)
+    print(ping.stdout, flush=True)
+    ok = ping.returncode == 0 and all(s == "ACTIVE" for s in statuses)
+    _say("traffic crossed the tunnel" if ok else "the tunnel did NOT carry traffic")
+    if not check:
+        _say(f"try: ip netns exec {sites.ns('ha')} ping {LAN['b']}.2   — Ctrl-C cleans up")
+        threading.Event().wait()
+    return ok
