@@ -12,6 +12,7 @@ import openstack
 import pytest
 
 from isthmus.demo import privileged
+from isthmus.demo.run import strongswan_settings
 from tests.agent.conftest import Embedded, make_embedded
 from isthmus.demo.sites import Sites, kill_charons_under
 
@@ -53,13 +54,7 @@ def sites() -> Iterator[Sites]:
 
 @pytest.fixture
 def isthmus(short_tmp, privileged_conf, sites) -> Iterator[Embedded]:
-    env = make_embedded(short_tmp, **{
-        "service_providers.service_provider": ["VPN:strongswan:strongswan:default"],
-        "vpnagent.vpn_device_driver": ["strongswan"],
-        "vpnagent.status_check_interval": 1,
-        "strongswan.kernel_libipsec": True,
-        "strongswan.rootwrap_config": str(privileged_conf),
-    })
+    env = make_embedded(short_tmp, **strongswan_settings(privileged_conf))
     env.start_agent()
     try:
         yield env

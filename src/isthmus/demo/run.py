@@ -93,6 +93,20 @@ def build_vpn(api: Api, sites: Sites) -> list[str]:
     return conns
 
 
+def strongswan_settings(rootwrap_conf: Path) -> dict[str, Any]:
+    """Options (``group.name``) for the strongSwan driver on kernel-libipsec.
+
+    One definition, so the demo and the end-to-end tests run the same setup.
+    """
+    return {
+        "service_providers.service_provider": ["VPN:strongswan:strongswan:default"],
+        "vpnagent.vpn_device_driver": ["strongswan"],
+        "vpnagent.status_check_interval": 1,
+        "strongswan.kernel_libipsec": True,
+        "strongswan.rootwrap_config": str(rootwrap_conf),
+    }
+
+
 @contextlib.contextmanager
 def embedded_isthmus(state: Path, host: str = "demo-agent") -> Iterator[Api]:
     """API, agent and the strongSwan driver (kernel-libipsec) in this process, on ``state``."""
@@ -102,14 +116,10 @@ def embedded_isthmus(state: Path, host: str = "demo-agent") -> Iterator[Api]:
 
     rootwrap = privileged.write_config(state)
     conf = config.load([])
-    for name, value, group in (
-            ("state_path", str(state), None), ("host", host, None),
-            ("service_provider", ["VPN:strongswan:strongswan:default"], "service_providers"),
-            ("vpn_device_driver", ["strongswan"], "vpnagent"),
-            ("status_check_interval", 1, "vpnagent"),
-            ("kernel_libipsec", True, "strongswan"),
-            ("rootwrap_config", str(rootwrap), "strongswan")):
-        conf.set_override(name, value, group=group)
+    settings = {"state_path": str(state), "host": host, **strongswan_settings(rootwrap)}
+    for name, value in settings.items():
+        group, _, opt = name.rpartition(".")
+        conf.set_override(opt, value, group=group or None)
     transport = get_transport(conf, EMBEDDED_URL)
     runtime = server.build(conf, migrate=True, transport=transport)
     agent = http = None
