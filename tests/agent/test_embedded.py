@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 from tests.agent.conftest import wait_until
 from tests.api.test_vpn_resources import CONNS, SERVICES, make_policies
@@ -24,11 +23,11 @@ def create_connection(member, topo, **extra) -> tuple[dict, dict]:
     return service, conn
 
 
-def test_connection_is_active_within_a_second(embedded, member, topo):
-    started = time.monotonic()
+def test_connection_goes_active_on_notification_not_resync(embedded, member, topo):
+    # The full resync runs every 60 s: ACTIVE well before that means the agent was told.
+    # How fast it is, is measured by benchmarks/agent_sync.py, not asserted here.
     service, conn = create_connection(member, topo)
-    wait_until(lambda: status(member, f"{CONNS}/{conn['id']}") == "ACTIVE", timeout_s=1.0)
-    assert time.monotonic() - started < 1.5
+    wait_until(lambda: status(member, f"{CONNS}/{conn['id']}") == "ACTIVE", timeout_s=30)
     assert status(member, f"{SERVICES}/{service['id']}") == "ACTIVE"
 
 

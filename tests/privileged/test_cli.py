@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -104,17 +103,6 @@ def test_import_footprint_is_small(rootwrap: RootwrapSetup):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "0 []"
-
-
-def test_startup_is_fast(rootwrap: RootwrapSetup):
-    run_cli(rootwrap.config_path, "true")  # warm caches and bytecode
-    timings = []
-    for _ in range(7):
-        started = time.perf_counter()
-        assert run_cli(rootwrap.config_path, "true").returncode == 0
-        timings.append(time.perf_counter() - started)
-    # ~15 ms here; generous bound so a loaded CI machine does not flake.
-    assert sorted(timings)[3] < 0.1, timings
 
 
 @pytest.mark.skipif(shutil.which("sudo") is None, reason="sudo is not installed (apt-get install sudo)")

@@ -87,7 +87,7 @@ def test_timeout_kills_the_command_and_its_children(client):
     started = time.monotonic()
     with pytest.raises(CommandTimeout) as info:
         client.execute(["sh", "-c", "sleep 30 & sleep 30; wait"], timeout=0.3)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 25, "the sleeps were not killed"  # hang guard
     assert info.value.result.returncode == -9
     client.execute(["true"])
 
@@ -110,25 +110,24 @@ def test_run_as_user_through_the_daemon(client):
 
 # -- concurrency ----------------------------------------------------------------------
 
-def test_concurrent_callers_on_one_client_run_in_parallel(client):
-    # 8 threads each sleeping 0.5 s must take ~0.5 s, not 4 s.
+def test_concurrent_callers_on_one_client_run_in_parallel(client, tmp_path):
+    # Each command waits until all 8 have started: if the daemon or the Client
+    # serialized them, the first would never finish and time out.
     errors: list[BaseException] = []
+    barrier = f"touch {tmp_path}/$$; until [ $(ls {tmp_path} | wc -l) -ge 8 ]; do sleep 0.01; done"
 
     def call():
         try:
-            client.execute(["sleep", "0.5"])
+            client.execute(["sh", "-c", barrier], timeout=60)
         except BaseException as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
 
     threads = [threading.Thread(target=call) for _ in range(8)]
-    started = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.monotonic() - started
     assert not errors
-    assert elapsed < 2.0, f"8 parallel 0.5 s calls took {elapsed:.2f} s"
 
 
 def test_many_threads_many_calls(client):

@@ -436,11 +436,9 @@ def test_nul_bytes_in_arguments_are_a_clean_refusal(client):
     assert_daemon_still_serves(client)
 
 
-def test_refusal_is_clean_and_next_call_is_fast(client):
+def test_refusal_is_clean_and_next_call_is_served(client):
     # oslo.rootwrap's daemon crashed the call and respawned on the next one.
     with pytest.raises(NotAllowed) as info:
         client.execute(["rm", "-rf", "/"])
     assert info.value.exit_code == 99
-    started = time.perf_counter()
     assert_daemon_still_serves(client)
-    assert time.perf_counter() - started < 0.5
