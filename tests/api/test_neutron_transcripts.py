@@ -1,6 +1,6 @@
 """Replays the requests recorded from a real Neutron 29 server and compares answers.
 
-Every step of ``shared/spec/neutron-transcripts/r29`` is sent to Isthmus with
+Every step of ``tests/api/data/neutron-transcripts/r29`` (copied from a recording) is sent to Isthmus with
 the same identity headers; status codes, error types and messages, and the
 attribute sets and values of VPN objects must match. Server-chosen values (ids,
 gateway IPs) are mapped from the recording to ours as they first appear.
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from isthmus.db import models
 
-TRANSCRIPTS = Path(__file__).resolve().parents[3] / "shared" / "spec" / "neutron-transcripts"
+TRANSCRIPTS = Path(__file__).resolve().parent / "data" / "neutron-transcripts"
 R29 = TRANSCRIPTS / "r29"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
