@@ -12,7 +12,8 @@ docs/privileged.md, "Differences from oslo.rootwrap"):
   resolved executable, so a caller-owned `/tmp/x/ip` never runs;
 - `IpFilter` reads its arguments as iproute2 does (`iproute2.py`) and
   refuses every form that executes a program (netns exec, vrf exec, batch
-  mode) in any abbreviation, and whatever `ip` would reject;
+  mode) in any abbreviation, and whatever `ip` would reject; the Isthmus
+  class `IpObjectFilter` allow-lists `ip` objects and verbs;
 - regular expressions must match the whole argument (`re.fullmatch`, so
   alternations and trailing newlines cannot escape the anchor), a bare `.`
   not followed by a quantifier matches a literal dot, and arguments with a
@@ -426,11 +427,9 @@ class IpObjectFilter(CommandFilter):
             raise FilterDefinitionError(f"IpObjectFilter: unknown ip object {obj!r}; expected one of: {known}")
         allowed: set[str] = set()
         for verb in verbs:
-            canonical = next(
-                (name for name in iproute2.verb_names(obj) if verb in iproute2.verb_spellings(obj, name)), None
-            )
+            canonical = iproute2.verb_named(obj, verb)
             if canonical is None:
-                known = ", ".join(iproute2.verb_names(obj))
+                known = ", ".join(name for name, _, _ in iproute2.VERBS[obj])
                 raise FilterDefinitionError(
                     f"IpObjectFilter: unknown verb {verb!r} of ip {obj}; expected one of: {known}"
                 )

@@ -261,22 +261,12 @@ def exec_form(command: IpCommand) -> str | None:
     return None
 
 
-def object_names() -> list[str]:
-    """Canonical object names, in iproute2's table order."""
-    return list(dict.fromkeys(obj for _, obj in OBJECTS))
-
-
-def verb_names(obj: str) -> list[str]:
-    """Canonical verbs of an object in VERBS; the first is its default."""
-    return [verb for verb, _, _ in VERBS[obj]]
-
-
-def verb_spellings(obj: str, verb: str) -> tuple[str, ...]:
-    """Full words that name `verb` of `obj` (e.g. show, lst, list)."""
-    for name, prefixed, exact in VERBS[obj]:
-        if name == verb:
-            return prefixed + exact
-    raise KeyError(verb)
+def verb_named(obj: str, spelling: str) -> str | None:
+    """The verb of `obj` a full spelling names (`lst` -> `list`), or None."""
+    for verb, prefixed, exact in VERBS[obj]:
+        if spelling in prefixed or spelling in exact:
+            return verb
+    return None
 
 
 def _find_option(spelled: str) -> _Option | None:
