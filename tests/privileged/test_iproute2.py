@@ -126,6 +126,13 @@ def test_what_ip_rejects_is_a_syntax_error(args):
         iproute2.parse(args)
 
 
+def test_undecodable_bytes_in_a_namespace_name_are_counted_not_a_crash():
+    name = "\udcff" * 128  # 128 bytes 0xff as the daemon decodes them
+    assert iproute2.parse(["netns", "add", name]).verb == "add"
+    with pytest.raises(iproute2.IpSyntaxError):
+        iproute2.parse(["netns", "add", name * 2])  # 256 bytes: over NAME_MAX
+
+
 def test_options_that_exit_hide_the_rest():
     for args in (["-V", "vrf", "exec", "x", "sh"], ["-he", "netns", "exec", "x", "sh"], ["-f", "help", "vrf"]):
         command = iproute2.parse(args)

@@ -301,4 +301,6 @@ def _find_verb(obj: str, word: str) -> str:
 
 def _invalid_netns_name(name: str) -> bool:
     """ipnetns.c invalid_name()."""
-    return not name or len(name.encode()) > 255 or "/" in name or name in (".", "..")
+    # Arguments carry undecodable bytes as surrogates (protocol.py): count bytes.
+    size = len(name.encode("utf-8", "surrogateescape"))
+    return not name or size > 255 or "/" in name or name in (".", "..")
