@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from isthmus.privileged.config import load_config
-from isthmus.privileged.exceptions import ConfigError
+from isthmus.privileged.exceptions import ConfigError, NotAllowed
 from isthmus.privileged.filterfile import load_filter_file, load_filters
 from isthmus.privileged.filters import (
     EnvFilter,
@@ -79,6 +79,39 @@ def test_isthmus_agent_filters_load_and_allow_what_the_agent_needs():
                  ["ip", "netns", "exec", "r1", "ip", "addr"],
                  ["ip", "netns", "exec", "r1", "sysctl", "-w", "net.ipv4.ip_forward=1"]):
         match_command(filter_set.filters, argv, dirs)
+
+
+# What the agent, the demo's router building (src/isthmus/demo/sites.py) and the
+# daemon's namespace calls run through `ip` today.
+AGENT_IP_COMMANDS = [
+    ["ip", "netns", "list"], ["ip", "netns", "add", "r1"], ["ip", "netns", "delete", "r1"],
+    ["ip", "netns", "del", "r1"], ["ip", "netns", "pids", "r1"],
+    ["ip", "-n", "r1", "link", "set", "lo", "up"],
+    ["ip", "link", "add", "xwa", "netns", "r1", "type", "veth", "peer", "name", "xwb", "netns", "r2"],
+    ["ip", "-n", "r1", "addr", "add", "198.51.100.11/24", "dev", "xwa"],
+    ["ip", "-n", "r1", "route", "add", "default", "via", "10.71.0.1"],
+    ["ip", "-n", "r1", "link"], ["ip", "-o", "link"], ["ip", "-n", "r1", "-j", "addr", "show"],
+    ["ip", "netns", "exec", "r1", "sysctl", "-w", "net.ipv4.ip_forward=1"],
+    ["ip", "netns", "exec", "r1", "ip", "addr"],
+]
+OUTSIDE_THE_ALLOW_LIST = [
+    ["ip", "vrf", "exec", "default", "/bin/sh"], ["ip", "netns", "exec", "r1", "sh"],
+    ["ip", "-all", "netns", "delete"], ["ip", "-b", "-"], ["ip", "xfrm", "state", "flush"],
+    ["ip", "rule", "add", "from", "all", "lookup", "7"], ["ip", "link", "xstats", "type", "bridge"],
+    ["ip", "netns", "attach", "r1", "1"], ["ip", "address", "restore"], ["ip", "-n", "../x", "link"],
+    ["ip", "netns", "exec", "r1", "ip", "vrf", "exec", "default", "sh"],
+]
+
+
+def test_isthmus_agent_filters_are_an_allow_list_of_ip_objects_and_verbs():
+    filter_set = load_filters([str(REPO / "etc" / "isthmus" / "rootwrap.d")])
+    assert filter_set.problems == []
+    dirs = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+    for argv in AGENT_IP_COMMANDS:
+        match_command(filter_set.filters, argv, dirs)
+    for argv in OUTSIDE_THE_ALLOW_LIST:
+        with pytest.raises(NotAllowed):
+            match_command(filter_set.filters, argv, dirs)
 
 
 def test_sample_rootwrap_conf_parses():

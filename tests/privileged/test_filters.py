@@ -436,12 +436,13 @@ def test_run_as_switches_uid_gid_and_groups():
     assert "(root)" not in text, text
 
 
-def test_filter_classes_are_the_oslo_names():
+def test_filter_classes_are_the_oslo_names_plus_ip_object_filter():
     from isthmus.privileged.filters import FILTER_CLASSES
 
     assert set(FILTER_CLASSES) == {
         "CommandFilter", "RegExpFilter", "PathFilter", "KillFilter", "ReadFileFilter",
         "IpFilter", "EnvFilter", "ChainingFilter", "IpNetnsExecFilter", "ChainingRegExpFilter",
+        "IpObjectFilter",  # Isthmus's allow-list class for ip (docs/privileged.md)
     }
 
 

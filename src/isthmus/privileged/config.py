@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 
 from isthmus.privileged.exceptions import ConfigError
-from isthmus.privileged.ini import parse_ini
+from isthmus.privileged.ini import ascii_int, parse_ini
 from isthmus.privileged.trust import untrusted_reason
 
 DEFAULT_CONFIG_PATH = "/etc/isthmus/rootwrap.conf"
@@ -192,10 +192,10 @@ def _boolean(value: str, error) -> bool:
 
 
 def _integer(value: str, error) -> int:
-    try:
-        return int(value.strip())
-    except ValueError:
-        raise error(f"expected an integer, got {value!r}") from None
+    number = ascii_int(value.strip())
+    if number is None:
+        raise error(f"expected an integer (ASCII digits 0-9, optional leading -), got {value!r}")
+    return number
 
 
 def _facility(name: str) -> int | None:
@@ -221,8 +221,9 @@ def _resolve_ids(names: list[str], lookup, kind: str, warnings: list[str]) -> li
     """Names or numbers to ids; unknown names are skipped (fail closed) with a warning."""
     ids: list[int] = []
     for name in names:
-        if name.isdigit():
-            ids.append(int(name))
+        number = ascii_int(name)
+        if number is not None and number >= 0:
+            ids.append(number)
             continue
         try:
             ids.append(lookup(name))

@@ -10,8 +10,10 @@ docs/privileged.md, "Differences from oslo.rootwrap"):
 - chaining filters (`IpNetnsExecFilter`, `ChainingRegExpFilter`) match the
   inner command as sent, not its basename, and execute the inner filter's
   resolved executable, so a caller-owned `/tmp/x/ip` never runs;
-- `IpFilter` refuses batch mode (`-b`, `-batch`, `-force`) and a `netns exec`
-  pair anywhere in the arguments;
+- `IpFilter` reads its arguments as iproute2 does (`iproute2.py`) and
+  refuses every form that executes a program (netns exec, vrf exec, batch
+  mode) in any abbreviation, and whatever `ip` would reject; the Isthmus
+  class `IpObjectFilter` allow-lists `ip` objects and verbs;
 - regular expressions must match the whole argument (`re.fullmatch`, so
   alternations and trailing newlines cannot escape the anchor), a bare `.`
   not followed by a quantifier matches a literal dot, and arguments with a
@@ -28,7 +30,9 @@ from __future__ import annotations
 import os
 import stat
 
+from isthmus.privileged import iproute2
 from isthmus.privileged.exceptions import ExecutableNotFound, FilterDefinitionError, NotAllowed
+from isthmus.privileged.ini import ascii_int
 from isthmus.privileged.trust import untrusted_reason
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (CLI start-up)
@@ -36,8 +40,6 @@ if TYPE_CHECKING:
     import re
     from typing import ClassVar, Sequence
 
-_NETNS_WORDS = frozenset({"net", "netn", "netns"})
-_EXEC_WORDS = frozenset({"e", "ex", "exe", "exec"})
 _QUANTIFIERS = frozenset("*+?{")
 _REGEX_META = frozenset(".^$*+?{}[]\\|()")
 
@@ -300,10 +302,10 @@ class KillFilter(CommandFilter):
                 return None
         elif len(argv) != 2 or self.signals:
             return None
-        pid = argv[-1]
-        if not pid.isdigit() or int(pid) <= 0:
+        pid = ascii_int(argv[-1])
+        if pid is None or pid <= 0:
             return None
-        program = _pid_executable(int(pid))
+        program = _pid_executable(pid)
         if program is None:
             return None
         if os.path.isabs(self.target_exe):
@@ -348,7 +350,16 @@ class ReadFileFilter(CommandFilter):
 
 
 class IpFilter(CommandFilter):
-    """`IpFilter, exec_path, run_as`: `ip` with anything but `netns exec` and batch mode."""
+    """`IpFilter, exec_path, run_as`: `ip` with anything but the forms that execute programs.
+
+    The arguments are read the way iproute2 reads them (`iproute2.parse`), so
+    every abbreviation and option value is seen as `ip` sees it; forms `ip`
+    would reject, or that we cannot read, are refused (fail closed).
+    """
+
+    def __init__(self, exec_path: str, run_as: str, *args: str) -> None:
+        super().__init__(exec_path, run_as, *args)
+        _check_ip_exec_path(exec_path, type(self).__name__)
 
     def plan(self, argv: Sequence[str], exec_dirs: Sequence[str] = ()) -> Plan | None:
         if not argv or argv[0] != "ip" or ip_refusal(argv) is not None:
@@ -357,20 +368,92 @@ class IpFilter(CommandFilter):
 
 
 def ip_refusal(argv: Sequence[str]) -> str | None:
-    """Why `ip` must not run with these arguments through IpFilter, or None."""
-    words = list(argv[1:])
-    for word in words:
-        option = word[1:] if word.startswith("--") else word
-        option = option.split("=", 1)[0]
-        # ip accepts any unambiguous prefix of an option: -b, -ba, ... -batch.
-        if len(option) >= 2 and "-batch".startswith(option):
-            return "ip batch mode (-batch) reads commands from a file or stdin"
-        if len(option) >= 3 and "-force".startswith(option):
-            return "ip -force only makes sense with batch mode"
-    for first, second in zip(words, words[1:]):
-        if first in _NETNS_WORDS and second in _EXEC_WORDS:
-            return "ip netns exec is only allowed through IpNetnsExecFilter"
+    """Why `ip` must not run with these arguments through IpFilter, or None.
+
+    Refused: whatever executes a program or reads more commands
+    (`iproute2.exec_form`: netns exec, vrf exec, batch mode), `-force`
+    (only meaningful with batch mode), forms `ip` would reject, and an
+    `-n`/`-netns` value that is not a plain namespace name (ip opens
+    /run/netns/VALUE, so `../../proc/1/ns/net` would be a path).
+    """
+    try:
+        command = iproute2.parse(argv[1:])
+    except iproute2.IpSyntaxError as exc:
+        return str(exc)
+    return iproute2.exec_form(command) or _ip_option_refusal(command)
+
+
+def _ip_option_refusal(command: iproute2.IpCommand) -> str | None:
+    if "-force" in command.option_names():
+        return "ip -force only makes sense with batch mode"
+    for name in command.option_values("-netns"):
+        if not valid_netns_name(name):
+            return f"ip -netns {name!r} is not a plain namespace name"
     return None
+
+
+def _check_ip_exec_path(exec_path: str, class_name: str) -> None:
+    # ip runs `ip OBJECT` for a program named ipOBJECT (ip/ip.c, basename+2):
+    # the argument model below only holds for a program called `ip`.
+    if os.path.basename(exec_path) != "ip":
+        raise FilterDefinitionError(
+            f"{class_name} models iproute2's `ip`; its executable must be named ip, got {exec_path!r}"
+        )
+
+
+class IpObjectFilter(CommandFilter):
+    """`IpObjectFilter, exec_path, run_as, OBJECT, VERB[, VERB...]`: an allow-list line for `ip`.
+
+    Allows `ip [OPTIONS] OBJECT VERB ARGS...` where OBJECT and VERB, in any
+    abbreviation iproute2 accepts, select the named object and one of the
+    named verbs (`ip n a` is `neighbor add`); `ip OBJECT` alone is the
+    object's listing verb. OPTIONS are the display and namespace options
+    (no -batch, -force, -all, -Version, -help), an `-n NS` must be a plain
+    name. ARGS are not checked: allow a verb only if any of its arguments
+    is acceptable. Objects and verbs are those of `iproute2.VERBS`; verbs
+    that execute programs (`netns exec`) cannot be listed.
+    """
+
+    usage = "exec_path, run_as, object, verb, ..."
+    min_args = 4
+
+    _REFUSED_OPTIONS = frozenset({"-batch", "-force", "-all", "-Version", "-help"})
+
+    def __init__(self, exec_path: str, run_as: str, obj: str, *verbs: str) -> None:
+        super().__init__(exec_path, run_as, obj, *verbs)
+        _check_ip_exec_path(exec_path, "IpObjectFilter")
+        if obj not in iproute2.VERBS:
+            known = ", ".join(sorted(iproute2.VERBS))
+            raise FilterDefinitionError(f"IpObjectFilter: unknown ip object {obj!r}; expected one of: {known}")
+        allowed: set[str] = set()
+        for verb in verbs:
+            canonical = iproute2.verb_named(obj, verb)
+            if canonical is None:
+                known = ", ".join(name for name, _, _ in iproute2.VERBS[obj])
+                raise FilterDefinitionError(
+                    f"IpObjectFilter: unknown verb {verb!r} of ip {obj}; expected one of: {known}"
+                )
+            if (obj, canonical) in iproute2.EXEC_VERBS:
+                raise FilterDefinitionError(
+                    f"IpObjectFilter: ip {obj} {verb} executes programs; use IpNetnsExecFilter, "
+                    "which checks the program against the other filters"
+                )
+            allowed.add(canonical)
+        self.obj = obj
+        self.verbs = frozenset(allowed)
+
+    def plan(self, argv: Sequence[str], exec_dirs: Sequence[str] = ()) -> Plan | None:
+        if not argv or argv[0] != "ip":
+            return None
+        try:
+            command = iproute2.parse(argv[1:])
+        except iproute2.IpSyntaxError:
+            return None
+        if command.exits_early or command.obj != self.obj or command.verb not in self.verbs:
+            return None
+        if command.option_names() & self._REFUSED_OPTIONS or _ip_option_refusal(command):
+            return None
+        return Plan(self.exec_path, list(argv[1:]))
 
 
 class EnvFilter(CommandFilter):
@@ -454,16 +537,34 @@ class ChainingFilter(CommandFilter):
 
 
 class IpNetnsExecFilter(ChainingFilter):
-    """`IpNetnsExecFilter, exec_path, root`: `ip netns exec NS <allowed command>`."""
+    """`IpNetnsExecFilter, exec_path, root`: `ip [OPTIONS] netns exec NS <allowed command>`.
+
+    Read the way iproute2 reads it (any abbreviation: `ip net e NS ...`,
+    `ip -n OTHER netns exec NS ...`); `-all`, batch mode and `-force` are
+    refused and NS must be a plain name. The inner command is checked
+    against the non-chaining filters, none of which allows an exec form.
+    """
+
+    def __init__(self, exec_path: str, run_as: str, *args: str) -> None:
+        super().__init__(exec_path, run_as, *args)
+        _check_ip_exec_path(exec_path, type(self).__name__)
 
     def split(self, argv: Sequence[str]) -> tuple[list[str], list[str]] | None:
-        if self.run_as != "root" or len(argv) < 5 or argv[0] != "ip":
+        if self.run_as != "root" or not argv or argv[0] != "ip":
             return None
-        if argv[1] not in _NETNS_WORDS or argv[2] not in _EXEC_WORDS:
+        try:
+            command = iproute2.parse(argv[1:])
+        except iproute2.IpSyntaxError:
             return None
-        if not valid_netns_name(argv[3]):
+        if command.obj != "netns" or command.verb != "exec" or len(command.args) < 2:
             return None
-        return list(argv[1:4]), list(argv[4:])
+        if command.option_names() & {"-all", "-batch", "-force"} or _ip_option_refusal(command):
+            return None
+        namespace = command.args[0]
+        if not valid_netns_name(namespace):
+            return None
+        inner_start = len(argv) - len(command.args) + 1
+        return list(argv[1:inner_start]), list(argv[inner_start:])
 
 
 def valid_netns_name(name: str) -> bool:
@@ -500,7 +601,7 @@ FILTER_CLASSES: dict[str, type[CommandFilter]] = {
     cls.__name__: cls
     for cls in (
         CommandFilter, RegExpFilter, PathFilter, KillFilter, ReadFileFilter,
-        IpFilter, EnvFilter, ChainingFilter, IpNetnsExecFilter, ChainingRegExpFilter,
+        IpFilter, IpObjectFilter, EnvFilter, ChainingFilter, IpNetnsExecFilter, ChainingRegExpFilter,
     )
 }
 

@@ -87,3 +87,16 @@ def _delimiter_index(line: str) -> int:
     """Index of the first ':' or '=', or -1."""
     positions = [i for i in (line.find(":"), line.find("=")) if i >= 0]
     return min(positions) if positions else -1
+
+
+def ascii_int(text: str) -> int | None:
+    """`text` as a decimal integer (ASCII digits, optional leading `-`), else None.
+
+    `str.isdigit()` is true for `²` and other Unicode digits that `int()`
+    then rejects with a ValueError, and `int()` alone also takes `_`, `+`,
+    spaces and other scripts' digits: check the characters first.
+    """
+    digits = text[1:] if text.startswith("-") else text
+    if not digits or not (digits.isascii() and digits.isdigit()):
+        return None
+    return int(text)
