@@ -27,7 +27,7 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture
 def short_tmp() -> Iterator[Path]:
-    """A short state directory: UNIX socket paths (the privileged daemon's) must stay under 108 bytes."""
+    """A short state directory: the privileged daemon's UNIX socket path must fit 107 bytes."""
     path = Path(tempfile.mkdtemp(prefix="ism-", dir="/tmp"))
     yield path
     shutil.rmtree(path, ignore_errors=True)

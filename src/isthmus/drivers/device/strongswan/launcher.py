@@ -237,26 +237,24 @@ def _wait_exit(pidfd: int, timeout_s: float) -> bool:
     return bool(poller.poll(int(timeout_s * 1000)))
 
 
-def _stop_charon(dir_fd: int) -> bool:
-    """Stop the router's charon named by its pid file; False if none was running."""
+def _stop_charon(dir_fd: int) -> None:
+    """Stop the router's charon named by its pid file, if that is running."""
     try:
         fd = os.open(PID, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
         with os.fdopen(fd) as f:
             pid = int(f.read(32).strip())
         pidfd = os.pidfd_open(pid)
     except (OSError, ValueError):
-        return False
+        return
     try:
         # Checked through the pidfd's process: a pid reused after this check gets no signal.
-        if not _is_routers_charon(pid, dir_fd):
-            return False
-        signal.pidfd_send_signal(pidfd, signal.SIGTERM)
-        if not _wait_exit(pidfd, STOP_TIMEOUT_S):
-            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-            _wait_exit(pidfd, STOP_TIMEOUT_S)
-        return True
+        if _is_routers_charon(pid, dir_fd):
+            signal.pidfd_send_signal(pidfd, signal.SIGTERM)
+            if not _wait_exit(pidfd, STOP_TIMEOUT_S):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                _wait_exit(pidfd, STOP_TIMEOUT_S)
     except ProcessLookupError:
-        return False
+        pass   # it exited meanwhile
     finally:
         os.close(pidfd)
 
@@ -340,8 +338,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="isthmus-charon", allow_abbrev=False,
                                      description="Start or stop one router's charon (as root).")
     commands = parser.add_subparsers(dest="command", required=True)
-    starting = commands.add_parser("start", allow_abbrev=False, help="start (or adopt) the router's charon; "
-                                                 "prints its VICI socket path")
+    starting = commands.add_parser(
+        "start", allow_abbrev=False,
+        help="start (or adopt) the router's charon; prints its VICI socket path")
     starting.add_argument("router_id", help="the router's id, a canonical UUID")
     starting.add_argument("--netns", help="network namespace (default: the host's)")
     starting.add_argument("--libipsec", action="store_true",
@@ -362,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     except LauncherError as err:
         print(f"isthmus-charon: {err}", file=sys.stderr)
         return 2
+    except OSError as err:   # e.g. not run as root
+        print(f"isthmus-charon: {args.command} {args.router_id}: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
