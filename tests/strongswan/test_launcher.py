@@ -29,6 +29,7 @@ from isthmus.demo import privileged
 from isthmus.drivers.device.strongswan import launcher
 from isthmus.drivers.device.strongswan.charon import Charon
 from isthmus.privileged import Client, NotAllowed
+from isthmus.privileged.filterfile import load_filters
 
 CHARON = "/usr/lib/ipsec/charon"
 LAUNCHER = [sys.executable, "-m", "isthmus.drivers.device.strongswan.launcher"]
@@ -201,6 +202,17 @@ def test_filters_let_the_agent_name_only_a_router_a_namespace_and_its_own_user(a
         ["isthmus-charon", "stop", f"/tmp/{router_id}"],
     ]
     assert attempt(client, refused) == ["refused"] * len(refused)
+
+
+def test_the_shipped_filters_allow_every_command_the_agent_sends():
+    filters = load_filters([str(privileged.FILTERS)]).filters
+    router_id = str(uuid.uuid4())
+    for netns in (None, "ns-1"):
+        for libipsec in (False, True):
+            charon = Charon("/nonexistent", router_id, netns, libipsec, lambda argv: None)
+            argv = charon.start_command()
+            assert any(f.plan(argv) for f in filters), argv
+    assert any(f.plan(["isthmus-charon", "stop", router_id]) for f in filters)
 
 
 def test_launcher_refuses_a_router_id_that_is_not_a_canonical_uuid():
