@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import errno
 import os
 import pwd
 import re
@@ -114,16 +115,20 @@ def open_root_dir(path: str, create: bool) -> int | None:
         for part in path.strip("/").split("/"):
             current = f"{current}/{part}"
             made = False
+            if create:
+                try:
+                    os.mkdir(part, 0o700, dir_fd=fd)
+                    made = True
+                except FileExistsError:
+                    pass
             try:
                 child = os.open(part, _DIR_FLAGS, dir_fd=fd)
             except FileNotFoundError:
-                if not create:
-                    os.close(fd)
-                    return None
-                os.mkdir(part, 0o700, dir_fd=fd)
-                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-                made = True
-            except OSError as err:   # ELOOP, ENOTDIR: a symlink or a file
+                os.close(fd)
+                return None
+            except OSError as err:
+                if err.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
                 raise LauncherError(f"{current} is not a plain directory ({err.strerror}): "
                                     "remove it; isthmus-charon creates it") from None
             os.close(fd)
