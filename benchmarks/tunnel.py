@@ -26,7 +26,7 @@ from pathlib import Path
 import vici
 
 from isthmus.demo.run import Api, embedded_isthmus
-from isthmus.demo.sites import WAN, Sites, kill_charons_under, sh
+from isthmus.demo.sites import WAN, Sites, stop_charons_under, sh
 from isthmus.drivers.device.strongswan.charon import Charon
 
 
@@ -49,7 +49,7 @@ def run(size: int) -> tuple[float, float]:
             return measure(api, sites, state, size)
     finally:
         sites.destroy()
-        kill_charons_under(state)
+        stop_charons_under(state)
         shutil.rmtree(state, ignore_errors=True)
 
 

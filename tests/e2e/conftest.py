@@ -14,7 +14,7 @@ import pytest
 from isthmus.demo import privileged
 from isthmus.demo.run import strongswan_settings
 from tests.agent.conftest import Embedded, make_embedded
-from isthmus.demo.sites import Sites, kill_charons_under
+from isthmus.demo.sites import Sites, stop_charons_under
 
 CHARON = "/usr/lib/ipsec/charon"
 
@@ -27,7 +27,7 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture
 def short_tmp() -> Iterator[Path]:
-    """A short state directory: UNIX socket paths (charon's VICI) must stay under 108 bytes."""
+    """A short state directory: the privileged daemon's UNIX socket path must fit 107 bytes."""
     path = Path(tempfile.mkdtemp(prefix="ism-", dir="/tmp"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
@@ -63,7 +63,7 @@ def isthmus(short_tmp, privileged_conf, sites) -> Iterator[Embedded]:
         env.api.stop()
         env.runtime.stop()
         privileged.stop_daemon(privileged_conf)
-        kill_charons_under(short_tmp)
+        stop_charons_under(short_tmp)
 
 
 @pytest.fixture

@@ -21,11 +21,10 @@ def shipped_filters() -> str:
 
 
 def write_config(state_path: Path) -> Path:
-    """rootwrap.conf + strongswan.filters allowing charon under ``state_path`` only."""
+    """rootwrap.conf + the shipped strongswan.filters, the daemon's socket under ``state_path``."""
     filters = state_path / "rootwrap.d"
     filters.mkdir(parents=True, exist_ok=True)
-    (filters / "strongswan.filters").write_text(
-        shipped_filters().replace("/var/lib/isthmus/", f"{state_path}/"))
+    (filters / "strongswan.filters").write_text(shipped_filters())
     conf = state_path / "rootwrap.conf"
     conf.write_text(
         "[DEFAULT]\n"

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from isthmus.demo import privileged
-from isthmus.demo.sites import LAN, WAN, Sites, charon_pids, kill_charons_under
+from isthmus.demo.sites import LAN, WAN, Sites, charon_pids, stop_charons_under
 
 CHARON = "/usr/lib/ipsec/charon"
 
@@ -163,7 +163,7 @@ def demo(check: bool) -> int:
         _say("cleaning up")
         leftovers = charon_pids(sites, "ra") + charon_pids(sites, "rb")
         sites.destroy()
-        kill_charons_under(state)
+        stop_charons_under(state)
         shutil.rmtree(state, ignore_errors=True)
         remaining = [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True,
                                                text=True).stdout.split()

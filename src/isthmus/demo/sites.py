@@ -18,6 +18,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from isthmus.drivers.device.strongswan import launcher
+
 WAN = {"a": "198.51.100.11", "b": "198.51.100.12"}
 LAN = {"a": "10.71.0", "b": "10.72.0"}
 LAN2 = {"a": "10.73.0", "b": "10.74.0"}
@@ -96,18 +98,12 @@ def charon_pids(sites: Sites, role: str) -> list[int]:
             os.readlink(f"/proc/{p}/exe") == "/usr/lib/ipsec/charon"]
 
 
-def kill_charons_under(state_path: Path) -> int:
-    """Kill every charon whose configuration lives under ``state_path`` (even in a
-    namespace that is already gone); returns how many were killed."""
-    killed = 0
-    marker = f"STRONGSWAN_CONF={state_path}/".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            if marker in open(f"/proc/{entry}/environ", "rb").read():
-                os.kill(int(entry), signal.SIGKILL)
-                killed += 1
-        except (OSError, ProcessLookupError):
-            continue
-    return killed
+def stop_charons_under(state_path: Path) -> int:
+    """Stop the charon of every router the agent on ``state_path`` started (even in a
+    namespace that is already gone) and remove its files; returns how many routers."""
+    routers = state_path / "strongswan"
+    names = [p.name for p in routers.iterdir()] if routers.is_dir() else []
+    ids = [n for n in names if launcher.ROUTER_ID.fullmatch(n)]
+    for router_id in ids:
+        launcher.stop(router_id)
+    return len(ids)

@@ -1,10 +1,11 @@
-"""One router's charon: its directory, its process (through the privileged helper), its VICI.
+"""One router's charon: its process (through the privileged helper), its VICI, what it loaded.
 
-Layout under ``<state_path>/strongswan/<router_id>/``: ``etc/strongswan.conf``
-(no secrets: PSKs only travel over the VICI socket), ``run/`` (pid file and
-VICI socket, seen as ``/run`` by that charon alone), ``charon.log`` and
-``loaded.json`` (digests of the loaded connections, so that an agent restart
-reloads nothing that did not change).
+charon's own files (strongswan.conf, charon.log, pid file, VICI socket) live in
+a directory only root writes, ``/run/isthmus/charon/<router_id>/``, made by
+``isthmus-charon`` (see :mod:`.launcher`). The agent keeps only
+``<state_path>/strongswan/<router_id>/loaded.json`` (digests of the loaded
+connections, so that an agent restart reloads nothing that did not change).
+No secrets on disk: PSKs only travel over the VICI socket.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import pwd
 import shutil
 import socket
 import threading
@@ -21,38 +23,9 @@ from typing import Any, Callable, Iterator, Mapping
 
 import vici
 
+from isthmus.drivers.device.strongswan import launcher
+
 LOG = logging.getLogger(__name__)
-
-PLUGINS = ("random nonce openssl aes sha1 sha2 hmac xcbc cmac gmp gcm kdf pem pkcs1 x509 "
-           "pubkey socket-default {ipsec}kernel-netlink vici")
-
-
-MAX_UNIX_PATH = 107   # sun_path holds 108 bytes with the terminating NUL
-
-
-def render_conf(router_dir: str, libipsec: bool) -> str:
-    """strongswan.conf for one router: only the plugins it needs, its own VICI socket."""
-    plugins = PLUGINS.format(ipsec="kernel-libipsec " if libipsec else "")
-    return (
-        "# Written by the Isthmus strongSwan driver; changes are overwritten.\n"
-        "charon {\n"
-        "  load_modular = no\n"
-        f"  load = {plugins}\n"
-        "  install_routes = yes\n"
-        # A dead peer is found when retransmissions run out (IKEv2 has no DPD timeout):
-        # 1 + 1.5 + 2.25 + 3.4 s, so about 8 s after the first unanswered DPD.
-        "  retransmit_tries = 3\n"
-        "  retransmit_timeout = 1.0\n"
-        "  retransmit_base = 1.5\n"
-        # Neutron allows phase 1 aggressive mode (IKEv1 PSK); charon only answers it with:
-        "  i_dont_care_about_security_and_use_aggressive_mode_psk = yes\n"
-        "  plugins {\n"
-        f"    vici {{ socket = unix://{router_dir}/run/charon.vici }}\n"
-        "  }\n"
-        "  filelog {\n"
-        "    stderr { default = 1 }\n"
-        "  }\n"
-        "}\n")
 
 
 def digest(spec: Mapping[str, Any]) -> str:
@@ -73,11 +46,7 @@ class Charon:
         self.namespace = namespace
         self.libipsec = libipsec
         self.run_privileged = run_privileged
-        self.vici_path = os.path.join(self.dir, "run", "charon.vici")
-        if len(self.vici_path.encode()) > MAX_UNIX_PATH:
-            raise ValueError(f"VICI socket path {self.vici_path} is longer than the "
-                             f"{MAX_UNIX_PATH} bytes a UNIX socket path may have: use a shorter "
-                             "[DEFAULT] state_path")
+        self.vici_path = launcher.vici_socket(router_id)   # what `isthmus-charon start` prints
         self._lock = threading.RLock()
         self._listener: threading.Thread | None = None
 
@@ -95,23 +64,26 @@ class Charon:
         """Start charon if it is not answering; True if it had to be (re)started."""
         if self.running():
             return False
-        os.makedirs(os.path.join(self.dir, "etc"), mode=0o700, exist_ok=True)
-        os.makedirs(os.path.join(self.dir, "run"), mode=0o700, exist_ok=True)
-        conf = os.path.join(self.dir, "etc", "strongswan.conf")
-        with open(conf, "w") as f:
-            f.write(render_conf(self.dir, self.libipsec))
-        args = ["isthmus-charon", "start", self.dir]
-        if self.namespace:
-            args.append(self.namespace)
-        self.run_privileged(args)
+        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        self.run_privileged(self.start_command())
         self.forget_loaded()   # a new charon has nothing loaded
         LOG.info("Started charon for router %s (namespace %s)", self.router_id,
                  self.namespace or "host")
         return True
 
+    def start_command(self) -> list[str]:
+        """``isthmus-charon start`` in the one argument order the shipped filters allow."""
+        args = ["isthmus-charon", "start", self.router_id]
+        if self.namespace:
+            args += ["--netns", self.namespace]
+        if self.libipsec:
+            args.append("--libipsec")
+        # The filter pins which user may be named here; root can use the socket anyway.
+        return args + ["--vici-owner", pwd.getpwuid(os.geteuid()).pw_name]
+
     def stop_and_remove(self) -> None:
-        if os.path.isdir(self.dir):
-            self.run_privileged(["isthmus-charon", "stop", self.dir])
+        if os.path.isdir(self.dir) or os.path.isdir(launcher.router_dir(self.router_id)):
+            self.run_privileged(["isthmus-charon", "stop", self.router_id])
             shutil.rmtree(self.dir, ignore_errors=True)
             LOG.info("Stopped charon of router %s and removed its files", self.router_id)
 

@@ -1,51 +1,83 @@
 """``isthmus-charon``: start or stop one router's charon; run as root (via the privileged helper).
 
-charon writes its pid file to the compiled-in ``/var/run/charon.pid``, so two
-charons on one host would refuse each other. Each router's charon therefore
-runs in its own mount namespace where ``/run`` is the router's own ``run/``
-directory, and in the router's network namespace: the router's files, pid and
-VICI socket are seen by no other router. The command returns once the VICI
-socket answers (or fails with the tail of charon's log), and charon keeps
-running detached, its output in ``<router dir>/charon.log``.
+    isthmus-charon start ROUTER_ID [--netns NETNS] [--libipsec] [--vici-owner USER]
+    isthmus-charon stop ROUTER_ID
 
-    isthmus-charon start ROUTER_DIR [NETNS]
-    isthmus-charon stop ROUTER_DIR
+The agent that asks is not trusted: it names a router (a canonical UUID) and a
+network namespace, nothing else. Every file charon reads or writes lives in
+``/run/isthmus/charon/<router_id>/``, which only this command writes: it checks
+that every directory from ``/`` down is owned by root and not writable by group
+or others, opens each one relative to its parent with ``O_NOFOLLOW``, renders
+``strongswan.conf`` from the template beside this module, and creates
+``charon.log`` afresh at each start (the tail it prints on failure is only what
+it and charon wrote).
+
+charon writes its pid file to the compiled-in ``/var/run/charon.pid``, so two
+charons on one host would refuse each other. Each charon therefore runs in a
+mount namespace of its own where ``/run`` is its router directory, and in the
+router's network namespace. ``start`` prints the VICI socket path once charon
+answers (an already running charon is adopted, so an agent restart drops no
+tunnel); ``--vici-owner`` hands the socket to the agent's user, which the
+operator's filter line pins. ``stop`` signals only a charon whose ``/run`` is
+that router's directory, then removes the directory.
 """
 
 from __future__ import annotations
 
+import argparse
 import ctypes
+import errno
 import os
+import pwd
+import re
+import select
+import shutil
 import signal
 import socket
+import string
 import sys
 import time
+from pathlib import Path
 
 CHARON = "/usr/lib/ipsec/charon"
+RUN_DIR = "/run/isthmus/charon"
+CONF, LOG, OLD_LOG, PID, VICI = (
+    "strongswan.conf", "charon.log", "charon.log.1", "charon.pid", "charon.vici")
+TEMPLATE = Path(__file__).with_name("strongswan.conf.template")
+ROUTER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+NETNS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}")
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
 START_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 5.0
+LOG_TAIL_BYTES = 2000
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL("libc.so.6", use_errno=True)
+class LauncherError(Exception):
+    """A refused argument or an unsafe directory: printed, exit status 2."""
 
 
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
+def router_dir(router_id: str) -> str:
+    """The root-owned directory of one router's charon (its ``/run``)."""
+    if not ROUTER_ID.fullmatch(router_id):
+        raise LauncherError(f"router id {router_id!r} is not a canonical UUID "
+                            "(lowercase, 8-4-4-4-12 hex digits)")
+    return f"{RUN_DIR}/{router_id}"
 
 
-def paths(router_dir: str) -> dict[str, str]:
-    return {"conf": os.path.join(router_dir, "etc", "strongswan.conf"),
-            "run": os.path.join(router_dir, "run"),
-            "pid": os.path.join(router_dir, "run", "charon.pid"),
-            "vici": os.path.join(router_dir, "run", "charon.vici"),
-            "log": os.path.join(router_dir, "charon.log")}
+def vici_socket(router_id: str) -> str:
+    """Where the agent finds the router's VICI socket (68 bytes, under the 107 of sun_path)."""
+    return f"{router_dir(router_id)}/{VICI}"
+
+
+def render_conf(libipsec: bool) -> str:
+    """strongswan.conf for one router: only the plugins it needs, VICI at ``/run/charon.vici``."""
+    template = string.Template(TEMPLATE.read_text())
+    return template.substitute(kernel_ipsec="kernel-libipsec " if libipsec else "")
 
 
 def vici_answers(path: str) -> bool:
@@ -58,96 +90,285 @@ def vici_answers(path: str) -> bool:
         return False
 
 
-def _exec_charon(p: dict[str, str], netns: str | None) -> None:
+# -- directories only root can write ---------------------------------------------------
+
+def _check_root_only(fd: int, path: str) -> None:
+    st = os.fstat(fd)
+    if st.st_uid != 0 or st.st_mode & 0o022:
+        raise LauncherError(
+            f"{path} is owned by uid {st.st_uid} with mode {st.st_mode & 0o7777:04o}: expected "
+            "a directory owned by root and not writable by group or others, since charon "
+            f"runs as root; fix: chown root {path} && chmod go-w {path}")
+
+
+def open_root_dir(path: str, create: bool) -> int | None:
+    """A descriptor of ``path`` if every directory from ``/`` is root's alone (else LauncherError).
+
+    Each component is opened relative to its parent with ``O_NOFOLLOW``, so a
+    symlink anywhere is refused; missing ones are created (0755) when
+    ``create``, otherwise the answer is None.
+    """
+    fd = os.open("/", _DIR_FLAGS)
+    current = ""
+    try:
+        _check_root_only(fd, "/")
+        for part in path.strip("/").split("/"):
+            current = f"{current}/{part}"
+            made = False
+            if create:
+                try:
+                    os.mkdir(part, 0o700, dir_fd=fd)
+                    made = True
+                except FileExistsError:
+                    pass
+            try:
+                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                os.close(fd)
+                return None
+            except OSError as err:
+                if err.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                raise LauncherError(f"{current} is not a plain directory ({err.strerror}): "
+                                    "remove it; isthmus-charon creates it") from None
+            os.close(fd)
+            fd = child
+            if made:
+                os.fchmod(fd, 0o755)   # searchable, so the agent reaches its VICI socket
+            _check_root_only(fd, current)
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _unlink(dir_fd: int, name: str) -> None:
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
+
+
+def _write_conf(dir_fd: int, libipsec: bool) -> None:
+    """Replace strongswan.conf atomically with a file this command created."""
+    new = CONF + ".new"
+    _unlink(dir_fd, new)
+    fd = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o644, dir_fd=dir_fd)
+    with os.fdopen(fd, "w") as f:
+        f.write(render_conf(libipsec))
+    os.replace(new, CONF, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+
+
+def _new_log(dir_fd: int) -> int:
+    """A fresh charon.log (the previous one kept as charon.log.1), opened for appending."""
+    try:
+        os.replace(LOG, OLD_LOG, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
+    return os.open(LOG, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                   | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+
+
+# -- the charon process ------------------------------------------------------------------
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL("libc.so.6", use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _exec_charon(path: str, dir_fd: int, log_fd: int, netns: str | None) -> None:
     """In the grandchild: detach, enter the namespaces, become charon."""
     os.setsid()
-    fd = os.open(p["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.closerange(3, 65536)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
     libc = _libc()
     if netns:
-        ns_fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+        ns_fd = os.open(f"/run/netns/{netns}", os.O_RDONLY | os.O_NOFOLLOW)
         _check(libc.setns(ns_fd, CLONE_NEWNET), f"entering network namespace {netns}")
         os.close(ns_fd)
     _check(libc.unshare(CLONE_NEWNS), "creating a mount namespace")
     _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "making / private")
-    _check(libc.mount(p["run"].encode(), b"/run", None, MS_BIND, None),
-           f"binding {p['run']} over /run")
-    os.execve(CHARON, [CHARON], {"STRONGSWAN_CONF": p["conf"],
+    _check(libc.mount(path.encode(), b"/run", None, MS_BIND, None), f"binding {path} over /run")
+    mounted, checked = os.stat("/run"), os.fstat(dir_fd)
+    if (mounted.st_dev, mounted.st_ino) != (checked.st_dev, checked.st_ino):
+        raise OSError(f"{path} changed between its check and its mount")
+    os.closerange(3, 65536)
+    os.execve(CHARON, [CHARON], {"STRONGSWAN_CONF": f"/run/{CONF}",
                                  "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
 
 
-def start(router_dir: str, netns: str | None) -> int:
-    p = paths(router_dir)
-    if not os.path.isfile(p["conf"]):
-        print(f"isthmus-charon: {p['conf']} does not exist", file=sys.stderr)
-        return 2
-    if vici_answers(p["vici"]):
-        return 0  # already running: adopt it
-    if netns and not os.path.exists(f"/run/netns/{netns}"):
-        print(f"isthmus-charon: network namespace {netns} does not exist", file=sys.stderr)
-        return 2
-    os.makedirs(p["run"], mode=0o700, exist_ok=True)
-    for stale in (p["pid"], p["vici"]):
-        if os.path.exists(stale):
-            os.unlink(stale)
+def _spawn(path: str, dir_fd: int, log_fd: int, netns: str | None) -> None:
+    """Start charon detached (double fork), its errors before exec going to its log."""
     child = os.fork()
     if child == 0:
         try:
             if os.fork() == 0:
-                _exec_charon(p, netns)
-        except BaseException as err:  # report to the log: nobody else sees the grandchild
-            with open(p["log"], "a") as log:
-                log.write(f"isthmus-charon: {err}\n")
-        os._exit(0)
+                try:
+                    _exec_charon(path, dir_fd, log_fd, netns)
+                except BaseException as err:   # nobody but the log (fd 2) sees the grandchild
+                    os.write(2, f"isthmus-charon: {err}\n".encode())
+        finally:
+            os._exit(0)
     os.waitpid(child, 0)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if vici_answers(p["vici"]):
-            return 0
-        time.sleep(0.02)
-    tail = open(p["log"]).read()[-2000:] if os.path.exists(p["log"]) else ""
-    print(f"isthmus-charon: charon did not open {p['vici']} within {START_TIMEOUT_S}s\n{tail}",
-          file=sys.stderr)
-    return 1
 
 
-def _charon_pid(p: dict[str, str]) -> int | None:
+def _is_routers_charon(pid: int, dir_fd: int) -> bool:
+    """True if ``pid`` is charon and its ``/run`` is this router's directory.
+
+    The pid file could be stale and the pid since reused, even by another
+    router's charon: the mount, unlike the pid, cannot be stale.
+    """
     try:
-        pid = int(open(p["pid"]).read().strip())
-        if os.readlink(f"/proc/{pid}/exe") == CHARON:
-            return pid
+        exe = os.readlink(f"/proc/{pid}/exe")
+        run = os.stat(f"/proc/{pid}/root/run")
+    except OSError:
+        return False
+    own = os.fstat(dir_fd)
+    return (exe in (CHARON, f"{CHARON} (deleted)")
+            and (run.st_dev, run.st_ino) == (own.st_dev, own.st_ino))
+
+
+def _wait_exit(pidfd: int, timeout_s: float) -> bool:
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(int(timeout_s * 1000)))
+
+
+def _stop_charon(dir_fd: int) -> None:
+    """Stop the router's charon named by its pid file, if that is running."""
+    try:
+        fd = os.open(PID, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        with os.fdopen(fd) as f:
+            pid = int(f.read(32).strip())
+        pidfd = os.pidfd_open(pid)
     except (OSError, ValueError):
-        pass
-    return None
+        return
+    try:
+        # Checked through the pidfd's process: a pid reused after this check gets no signal.
+        if _is_routers_charon(pid, dir_fd):
+            signal.pidfd_send_signal(pidfd, signal.SIGTERM)
+            if not _wait_exit(pidfd, STOP_TIMEOUT_S):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                _wait_exit(pidfd, STOP_TIMEOUT_S)
+    except ProcessLookupError:
+        pass   # it exited meanwhile
+    finally:
+        os.close(pidfd)
 
 
-def stop(router_dir: str) -> int:
-    p = paths(router_dir)
-    pid = _charon_pid(p)
-    if pid is None:
-        return 0
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
-        time.sleep(0.02)
-    if os.path.exists(f"/proc/{pid}"):
-        os.kill(pid, signal.SIGKILL)
+# -- commands --------------------------------------------------------------------------------
+
+def _user_id(name: str) -> int:
+    try:
+        return pwd.getpwnam(name).pw_uid
+    except KeyError:
+        raise LauncherError(f"--vici-owner {name!r}: no such user; expected the user the "
+                            "agent runs as") from None
+
+
+def _hand_over(dir_fd: int, owner_uid: int | None) -> None:
+    """Let the agent's user use the VICI socket (charon creates it root:root 0770)."""
+    if owner_uid is not None:
+        os.chown(VICI, owner_uid, -1, dir_fd=dir_fd, follow_symlinks=False)
+
+
+def start(router_id: str, netns: str | None, libipsec: bool, vici_owner: str | None) -> int:
+    path = router_dir(router_id)
+    owner_uid = _user_id(vici_owner) if vici_owner else None
+    if netns is not None:
+        if not NETNS.fullmatch(netns):
+            raise LauncherError(f"network namespace {netns!r}: expected letters, digits, "
+                                "'_', '.', '-', not starting with '.' or '-'")
+        if not os.path.exists(f"/run/netns/{netns}"):
+            raise LauncherError(f"network namespace {netns} does not exist")
+    dir_fd = open_root_dir(path, create=True)
+    assert dir_fd is not None
+    try:
+        vici = vici_socket(router_id)
+        if not vici_answers(vici):
+            _stop_charon(dir_fd)   # one that stopped answering
+            for stale in (PID, VICI):
+                _unlink(dir_fd, stale)
+            _write_conf(dir_fd, libipsec)
+            log_fd = _new_log(dir_fd)
+            try:
+                _spawn(path, dir_fd, log_fd, netns)
+                deadline = time.monotonic() + START_TIMEOUT_S
+                while not vici_answers(vici):
+                    if time.monotonic() > deadline:
+                        size = os.fstat(log_fd).st_size
+                        tail = os.pread(log_fd, LOG_TAIL_BYTES, max(0, size - LOG_TAIL_BYTES))
+                        print(f"isthmus-charon: charon did not open {vici} within "
+                              f"{START_TIMEOUT_S}s; end of {path}/{LOG}:\n"
+                              f"{tail.decode(errors='replace')}", file=sys.stderr)
+                        return 1
+                    time.sleep(0.02)
+            finally:
+                os.close(log_fd)
+        _hand_over(dir_fd, owner_uid)
+    finally:
+        os.close(dir_fd)
+    print(vici)
     return 0
 
 
+def stop(router_id: str) -> int:
+    """Stop the router's charon (if running) and remove its directory."""
+    path = router_dir(router_id)
+    dir_fd = open_root_dir(path, create=False)
+    if dir_fd is None:
+        return 0
+    try:
+        _stop_charon(dir_fd)
+    finally:
+        os.close(dir_fd)
+    base_fd = open_root_dir(RUN_DIR, create=False)
+    if base_fd is not None:
+        try:
+            shutil.rmtree(router_id, dir_fd=base_fd)
+        finally:
+            os.close(base_fd)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="isthmus-charon", allow_abbrev=False,
+                                     description="Start or stop one router's charon (as root).")
+    commands = parser.add_subparsers(dest="command", required=True)
+    starting = commands.add_parser(
+        "start", allow_abbrev=False,
+        help="start (or adopt) the router's charon; prints its VICI socket path")
+    starting.add_argument("router_id", help="the router's id, a canonical UUID")
+    starting.add_argument("--netns", help="network namespace (default: the host's)")
+    starting.add_argument("--libipsec", action="store_true",
+                          help="ESP in userspace (kernel-libipsec) instead of the kernel's XFRM")
+    starting.add_argument("--vici-owner", metavar="USER",
+                          help="user the VICI socket is handed to (the agent's)")
+    stopping = commands.add_parser("stop", help="stop the router's charon, remove its files")
+    stopping.add_argument("router_id", help="the router's id, a canonical UUID")
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) >= 2 and args[0] == "start" and len(args) <= 3:
-        return start(os.path.abspath(args[1]), args[2] if len(args) == 3 else None)
-    if len(args) == 2 and args[0] == "stop":
-        return stop(os.path.abspath(args[1]))
-    print(__doc__.strip().splitlines()[-2:][0].strip(), file=sys.stderr)
-    print("usage: isthmus-charon start ROUTER_DIR [NETNS] | stop ROUTER_DIR", file=sys.stderr)
-    return 2
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "start":
+            return start(args.router_id, args.netns, args.libipsec, args.vici_owner)
+        return stop(args.router_id)
+    except LauncherError as err:
+        print(f"isthmus-charon: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:   # e.g. not run as root
+        print(f"isthmus-charon: {args.command} {args.router_id}: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
