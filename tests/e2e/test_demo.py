@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,17 +16,42 @@ ISTHMUS = str(Path(sys.executable).with_name("isthmus"))
 def test_demo_check_passes_and_cleans_up():
     if os.geteuid() != 0:
         pytest.skip("the demo needs root")
-    before = set(subprocess.run(["ip", "netns", "list"], capture_output=True,
-                                text=True).stdout.split())
+    charons_before = _charons()
     result = subprocess.run([ISTHMUS, "demo", "--check"], capture_output=True, text=True,
                             timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "traffic crossed the tunnel" in result.stdout
     assert "0% packet loss" in result.stdout
-    after = set(subprocess.run(["ip", "netns", "list"], capture_output=True,
-                               text=True).stdout.split())
-    assert after <= before, f"namespaces left behind: {after - before}"
-    demo_dirs = [p for p in Path("/tmp").glob("isthmus-demo-*")]
-    assert not demo_dirs, f"files left behind: {demo_dirs}"
-    alive = subprocess.run(["pgrep", "-f", "isthmus-demo-"], capture_output=True, text=True)
+    # Only this run's names: other tests may build namespaces on the same host meanwhile.
+    prefix = re.search(r"network namespaces (ism[0-9a-f]+)-\*", result.stdout).group(1)
+    state = re.search(r"charon processes and (/\S+)", result.stdout).group(1)
+    left = [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                      text=True).stdout.split() if n.startswith(prefix)]
+    assert not left, f"namespaces left behind: {left}"
+    assert not Path(state).exists(), f"files left behind: {state}"
+    alive = subprocess.run(["pgrep", "-f", state], capture_output=True, text=True)
     assert not alive.stdout.strip(), f"processes left behind: {alive.stdout}"
+    orphans = [pid for pid in _charons() - charons_before if _netns_inode(pid) not in _named_netns()]
+    assert not orphans, f"charon processes left behind in deleted namespaces: {orphans}"
+
+
+def _charons() -> set[int]:
+    out = subprocess.run(["pgrep", "-x", "charon"], capture_output=True, text=True).stdout
+    return {int(pid) for pid in out.split()}
+
+
+def _netns_inode(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino
+    except OSError:
+        return None  # gone meanwhile
+
+
+def _named_netns() -> set[int | None]:
+    named: set[int | None] = {None, os.stat("/proc/1/ns/net").st_ino}
+    for entry in Path("/run/netns").glob("*"):
+        try:
+            named.add(entry.stat().st_ino)
+        except OSError:
+            pass
+    return named
