@@ -48,7 +48,7 @@ def _netns_inode(pid: int) -> int | None:
 
 
 def _named_netns() -> set[int | None]:
-    named: set[int | None] = {None, os.stat("/proc/1/ns/net").st_ino}
+    named: set[int | None] = {None, os.stat("/proc/self/ns/net").st_ino}
     for entry in Path("/run/netns").glob("*"):
         try:
             named.add(entry.stat().st_ino)
