@@ -188,7 +188,7 @@ class Daemon:
                     self._accept()
             if self._reload_requested:
                 self._reload_requested = False
-                self._reload_filters()
+                self._reload_config_and_filters()
             if idle_limit > 0 and self._idle_for() >= idle_limit:
                 LOG.info("no request for %d s; exiting (daemon_timeout)", idle_limit)
                 break
@@ -201,7 +201,7 @@ class Daemon:
                 return 0.0
             return time.monotonic() - self._last_activity
 
-    def _reload_filters(self) -> None:
+    def _reload_config_and_filters(self) -> None:
         """SIGHUP: re-read rootwrap.conf and the filter files, with the same trust checks as at start."""
         try:
             config = load_config(self.config.path)
