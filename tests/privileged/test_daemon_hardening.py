@@ -30,7 +30,6 @@ from typing import Iterator
 import pytest
 
 from isthmus.privileged import (
-    CallerLimitExceeded,
     Client,
     CommandTimeout,
     ConfigError,
