@@ -205,25 +205,30 @@ def wait_for(predicate, timeout_s: float = 10.0, interval_s: float = 0.05) -> bo
 
 
 def run_as_nobody(code: str, timeout_s: float = 30.0) -> subprocess.CompletedProcess:
-    """Run Python `code` in a child process that drops to uid/gid nobody first.
-
-    The child imports the client while still root (the interpreter may live
-    under /root, unreadable to nobody), then calls setgroups/setgid/setuid
-    and only then runs `code`, so every connection it makes carries
-    nobody's credentials.
-    """
-    prelude = (
-        "import os, socket, sys\n"
-        "import isthmus.privileged, isthmus.privileged.client, isthmus.privileged.protocol\n"
-        "from isthmus.privileged import Client, PeerNotAuthorized, NotAllowed\n"
-        "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
-        "assert os.getuid() == 65534 and os.geteuid() == 65534\n"
-    )
+    """Run Python `code` in a child process that drops to uid/gid nobody first (see python_as_user)."""
     return subprocess.run(
-        [sys.executable, "-c", prelude + code],
+        python_as_user(65534, 65534, code),
         env={"PATH": "/usr/bin:/bin", "HOME": "/"},
         cwd="/",
         capture_output=True,
         text=True,
         timeout=timeout_s,
     )
+
+
+def python_as_user(uid: int, gid: int, code: str) -> list[str]:
+    """argv running Python `code` as uid/gid, with no supplementary groups.
+
+    The child imports the client while still root (the interpreter may live
+    under /root, unreadable to other users), then calls
+    setgroups/setgid/setuid and only then runs `code`, so every connection
+    it makes carries that user's credentials.
+    """
+    prelude = (
+        "import json, os, select, socket, sys\n"
+        "import isthmus.privileged, isthmus.privileged.client, isthmus.privileged.protocol\n"
+        "from isthmus.privileged import Client, PeerNotAuthorized, NotAllowed\n"
+        f"os.setgroups([]); os.setgid({gid}); os.setuid({uid})\n"
+        f"assert os.getuid() == {uid} and os.geteuid() == {uid}\n"
+    )
+    return [sys.executable, "-c", prelude + code]

@@ -7,7 +7,7 @@ the daemon client):
 - errors: `PrivilegedError` and its subclasses `NotAllowed`,
   `ExecutableNotFound`, `CommandFailed`, `CommandTimeout`, `ConfigError`,
   `ProtocolError`, `DaemonError`, `DaemonStartError`, `PeerNotAuthorized`,
-  `ConnectionLost`.
+  `CallerLimitExceeded`, `ConnectionLost`.
 - `load_config`, `load_filters`, `match_command`: the filter engine, for
   tools and tests.
 """
@@ -27,6 +27,7 @@ _EXPORTS = {
     "DaemonError": "isthmus.privileged.exceptions",
     "DaemonStartError": "isthmus.privileged.exceptions",
     "PeerNotAuthorized": "isthmus.privileged.exceptions",
+    "CallerLimitExceeded": "isthmus.privileged.exceptions",
     "ConnectionLost": "isthmus.privileged.exceptions",
     "load_config": "isthmus.privileged.config",
     "load_filters": "isthmus.privileged.filterfile",

@@ -2,7 +2,8 @@
 
 Every daemon call leaves exactly one audit line (caller uid and pid,
 command, verdict, exit code, duration; never stdin, which can carry
-secrets). Audit lines are written at INFO whatever `syslog_log_level`
+secrets), with control characters escaped so a caller's argument cannot
+end the line and forge another. Audit lines are written at INFO whatever `syslog_log_level`
 says, since an audit trail that is off by default (oslo.rootwrap's ERROR
 default) is no trail; `syslog_log_level` applies to everything else.
 """
@@ -74,9 +75,35 @@ def audit_line(
     returncode: int | None = None,
     duration_s: float = 0.0,
 ) -> str:
-    """One line, key=value, the command last and shell-quoted."""
+    """One line, key=value, the command last and shell-quoted, escaped by `escape_for_log`."""
     code = "-" if returncode is None else str(returncode)
-    return (
+    return escape_for_log(
         f"uid={uid} pid={pid} verdict={verdict} filter={filter_name!s} exit={code} "
         f"duration_ms={duration_s * 1000:.2f} cmd={shlex.join(argv)}"
     )
+
+
+def escape_for_log(text: str) -> str:
+    r"""`text` with backslash and every non-printable character as a backslash escape.
+
+    Arguments come from the caller: a newline (or U+2028, U+0085, a
+    carriage return...) in one would otherwise end the audit line and let
+    the caller write a forged one after it. Backslash itself is escaped
+    too, so `\\` is always a backslash and `\n` always a newline. Bytes
+    that are not UTF-8 (carried as surrogates) show as `\udcNN`.
+    """
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(_ESCAPES.get(char) or (char if char.isprintable() else _escape_code(char)) for char in text)
+
+
+def _escape_code(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}

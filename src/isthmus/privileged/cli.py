@@ -22,7 +22,12 @@ if __name__ == "__main__" and not __package__:
 
 from isthmus.privileged import exceptions
 from isthmus.privileged.config import load_config
-from isthmus.privileged.execution import child_environment, limit_open_files, run_with_inherited_stdio
+from isthmus.privileged.execution import (
+    check_executables,
+    child_environment,
+    limit_open_files,
+    run_with_inherited_stdio,
+)
 from isthmus.privileged.filterfile import load_filters
 from isthmus.privileged.filters import match_command
 
@@ -51,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         match = match_command(filter_set.filters, command, config.exec_dirs)
+        if os.geteuid() == 0:
+            filter_paths = {getattr(f, "exec_path", "") for f in filter_set.filters}
+            check_executables(match, config.exec_dirs, filter_paths)
     except (exceptions.NotAllowed, exceptions.ExecutableNotFound) as exc:
         _error(prog, str(exc))
         if config.use_syslog:

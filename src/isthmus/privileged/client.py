@@ -26,6 +26,7 @@ from typing import Sequence
 from isthmus.privileged import protocol
 from isthmus.privileged.config import DEFAULT_CONFIG_PATH, DEFAULT_SOCKET_PATH
 from isthmus.privileged.exceptions import (
+    CallerLimitExceeded,
     CommandFailed,
     CommandTimeout,
     ConnectionLost,
@@ -102,12 +103,15 @@ class Client:
         """Run `cmd` as allowed by the daemon's filters and return its result.
 
         Raises NotAllowed (filters refused it), ExecutableNotFound,
-        CommandTimeout (killed after `timeout` seconds), CommandFailed
-        (non-zero exit and `check`), or a DaemonError subclass.
+        CommandTimeout (killed after `timeout` seconds, or the daemon's
+        default when None; the daemon caps it at its maximum), CommandFailed
+        (non-zero exit and `check`), or a DaemonError subclass
+        (CallerLimitExceeded when this uid already runs its share).
         """
         argv = [os.fsdecode(word) for word in cmd]
         data = stdin.encode() if isinstance(stdin, str) else stdin
-        timeout_ms = 0 if timeout is None else max(1, int(timeout * 1000))
+        # The wire field is 32 bits; the daemon caps it far below that anyway.
+        timeout_ms = 0 if timeout is None else min(0xFFFFFFFF, max(1, int(timeout * 1000)))
         request = protocol.ExecRequest(next(self._ids) & 0xFFFFFFFF, argv, data, timeout_ms)
         # The daemon enforces `timeout`; our own deadline only guards
         # against a daemon that stopped answering altogether.
@@ -181,6 +185,8 @@ class Client:
             # Refused before running (the daemon is exiting): safe to resend
             # once; a new daemon is started if needed.
             reply = self._send_and_receive(request, frame, reply_timeout_s)
+        if reply.status == protocol.Status.OVER_LIMIT:
+            raise CallerLimitExceeded(reply.message)
         return reply
 
     def _send_and_receive(
@@ -295,6 +301,9 @@ class Client:
         if hello.status == protocol.Status.UNAUTHORIZED:
             conn.close()
             raise PeerNotAuthorized(hello.message)
+        if hello.status == protocol.Status.OVER_LIMIT:
+            conn.close()
+            raise CallerLimitExceeded(hello.message)
         if hello.status != protocol.Status.OK:
             conn.close()
             raise DaemonError(f"daemon at {self.socket_path} refused the connection: {hello.message}")

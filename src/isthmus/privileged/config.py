@@ -3,12 +3,15 @@
 All options live in `[DEFAULT]`. The oslo.rootwrap options keep their names,
 defaults and meaning (`filters_path`, `exec_dirs`, `use_syslog`,
 `syslog_log_facility`, `syslog_log_level`, `daemon_timeout`,
-`rlimit_nofile`); Isthmus adds `daemon_socket`, `daemon_allowed_users` and
-`daemon_allowed_groups` for the authenticated daemon. Differences on purpose:
-list items are whitespace-stripped (`/a, /b` means two directories, not
-`/a` and ` /b`), and exec_dirs entries that are relative, contain `..` or
-are writable by non-root users are dropped, because a command resolved
-through them would run attacker-controlled code as root.
+`rlimit_nofile`); Isthmus adds `daemon_socket`, `daemon_allowed_users`,
+`daemon_allowed_groups`, the per-command timeouts and the per-uid limits for
+the authenticated daemon. Differences on purpose: list items are
+whitespace-stripped (`/a, /b` means two directories, not `/a` and ` /b`);
+integers are ASCII digits only (`int()` also takes `٣` and `1_000`, and
+`str.isdigit()` is true for `²`, which `int()` then refuses); exec_dirs entries that are relative,
+contain `..` or have a directory on their way from / that non-root users can
+write are dropped, and so is a config file in such a place, because whoever
+can write there can swap in their own files after the check.
 """
 
 from __future__ import annotations
@@ -17,10 +20,14 @@ import os
 
 from isthmus.privileged.exceptions import ConfigError
 from isthmus.privileged.ini import ascii_int, parse_ini
-from isthmus.privileged.trust import untrusted_reason
+from isthmus.privileged.trust import untrusted_path_reason, untrusted_reason
 
 DEFAULT_CONFIG_PATH = "/etc/isthmus/rootwrap.conf"
 DEFAULT_SOCKET_PATH = "/run/isthmus/rootwrap.sock"
+DEFAULT_COMMAND_TIMEOUT_S = 600
+DEFAULT_COMMAND_TIMEOUT_MAX_S = 3600
+DEFAULT_MAX_CONNECTIONS_PER_USER = 64
+DEFAULT_MAX_COMMANDS_PER_USER = 32
 
 # Syslog facilities by name, as logging.handlers.SysLogHandler knows them;
 # kept here so the CLI does not import logging just to validate a name.
@@ -57,6 +64,10 @@ class RootwrapConfig:
         daemon_socket: str = DEFAULT_SOCKET_PATH,
         daemon_allowed_uids: frozenset[int] = frozenset(),
         daemon_allowed_gids: frozenset[int] = frozenset(),
+        daemon_command_timeout: int = DEFAULT_COMMAND_TIMEOUT_S,
+        daemon_command_timeout_max: int = DEFAULT_COMMAND_TIMEOUT_MAX_S,
+        daemon_max_connections_per_user: int = DEFAULT_MAX_CONNECTIONS_PER_USER,
+        daemon_max_commands_per_user: int = DEFAULT_MAX_COMMANDS_PER_USER,
         warnings: tuple[str, ...] = (),
     ) -> None:
         self.path = path
@@ -70,6 +81,10 @@ class RootwrapConfig:
         self.daemon_socket = daemon_socket
         self.daemon_allowed_uids = daemon_allowed_uids
         self.daemon_allowed_gids = daemon_allowed_gids
+        self.daemon_command_timeout = daemon_command_timeout
+        self.daemon_command_timeout_max = daemon_command_timeout_max
+        self.daemon_max_connections_per_user = daemon_max_connections_per_user
+        self.daemon_max_commands_per_user = daemon_max_commands_per_user
         self.warnings = warnings
 
     def __repr__(self) -> str:
@@ -77,11 +92,16 @@ class RootwrapConfig:
 
 
 def load_config(path: str) -> RootwrapConfig:
-    """Read and validate `path`; raises ConfigError with the file and reason."""
+    """Read and validate `path`; raises ConfigError with the file and reason.
+
+    As root, the file and every directory above it must be root's: a
+    config in a user-writable place could be swapped before a reload.
+    """
     try:
         with open(path, encoding="utf-8") as handle:
             if os.geteuid() == 0:
                 reason = untrusted_reason(path, os.fstat(handle.fileno()))
+                reason = reason or untrusted_path_reason(os.path.abspath(path))
                 if reason:
                     raise ConfigError(f"Incorrect configuration file: {path}: {reason}")
             text = handle.read()
@@ -134,6 +154,25 @@ def _build(path: str, values: dict[str, str]) -> RootwrapConfig:
         raise bad("syslog_log_level", f"Unexpected log level: {level_name}; use DEBUG, INFO, WARNING or ERROR")
 
     daemon_timeout = _integer(values.get("daemon_timeout", "600"), lambda m: bad("daemon_timeout", m))
+    limits = {
+        name: _integer(values.get(name, str(default)), lambda m, name=name: bad(name, m))
+        for name, default in (
+            ("daemon_command_timeout", DEFAULT_COMMAND_TIMEOUT_S),
+            ("daemon_command_timeout_max", DEFAULT_COMMAND_TIMEOUT_MAX_S),
+            ("daemon_max_connections_per_user", DEFAULT_MAX_CONNECTIONS_PER_USER),
+            ("daemon_max_commands_per_user", DEFAULT_MAX_COMMANDS_PER_USER),
+        )
+    }
+    for name, value in limits.items():
+        if value < 1:
+            # No "unlimited": that is how one caller held the daemon hostage.
+            raise bad(name, f"expected a positive integer, got {value}")
+    if limits["daemon_command_timeout"] > limits["daemon_command_timeout_max"]:
+        raise bad(
+            "daemon_command_timeout",
+            f"{limits['daemon_command_timeout']} is above daemon_command_timeout_max "
+            f"({limits['daemon_command_timeout_max']}); lower it or raise the maximum",
+        )
     rlimit_nofile = _integer(values.get("rlimit_nofile", "1024"), lambda m: bad("rlimit_nofile", m))
     if rlimit_nofile < 16:
         raise bad("rlimit_nofile", f"{rlimit_nofile} is too low to run anything; use at least 16")
@@ -157,6 +196,7 @@ def _build(path: str, values: dict[str, str]) -> RootwrapConfig:
         daemon_socket=socket_path,
         daemon_allowed_uids=frozenset(uids),
         daemon_allowed_gids=frozenset(gids),
+        **limits,
         warnings=tuple(warnings),
     )
 
@@ -166,7 +206,7 @@ def _split_list(value: str) -> list[str]:
 
 
 def _safe_exec_dirs(candidates: list[str], warnings: list[str]) -> list[str]:
-    """Keep absolute, `..`-free directories that only root can write."""
+    """Keep absolute, `..`-free directories that only root can change, checked from / down."""
     kept: list[str] = []
     for directory in candidates:
         if not os.path.isabs(directory) or ".." in directory.split("/"):
@@ -174,7 +214,7 @@ def _safe_exec_dirs(candidates: list[str], warnings: list[str]) -> list[str]:
             continue
         if not os.path.isdir(directory):
             continue
-        reason = untrusted_reason(os.path.realpath(directory)) if os.geteuid() == 0 else None
+        reason = untrusted_path_reason(directory) if os.geteuid() == 0 else None
         if reason:
             warnings.append(f"exec_dirs: ignoring {directory}: {reason}")
             continue

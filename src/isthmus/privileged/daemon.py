@@ -10,6 +10,12 @@ shell in a clean environment, and answered with exit code, stdout and
 stderr. One audit line per request. Bad frames close only their own
 connection; the daemon keeps serving.
 
+No caller can hold the daemon hostage: every command has a timeout (the
+caller's, capped at `daemon_command_timeout_max`), is killed with its
+process group as soon as its caller disconnects, and each non-root uid has
+its own cap on connections and on running commands, below a global cap
+that keeps a reserve for root.
+
 Start-up protocol: once listening, the daemon prints `ready SOCKET_PATH` on
 stdout (or `error MESSAGE`) and then detaches stdout, so a client that
 started it through sudo knows when to connect. A lock file next to the
@@ -33,6 +39,7 @@ import threading
 import time
 
 from isthmus.privileged import protocol
+from isthmus.privileged.audit import audit_line, escape_for_log
 from isthmus.privileged.config import RootwrapConfig, load_config
 from isthmus.privileged.exceptions import (
     EXIT_CONFIG_ERROR,
@@ -42,7 +49,7 @@ from isthmus.privileged.exceptions import (
     NotAllowed,
     ProtocolError,
 )
-from isthmus.privileged.execution import child_environment, limit_open_files, run
+from isthmus.privileged.execution import check_executables, child_environment, limit_open_files, run
 from isthmus.privileged.filterfile import FilterSet, load_filters
 from isthmus.privileged.filters import match_command
 from isthmus.privileged.trust import untrusted_reason
@@ -50,6 +57,8 @@ from isthmus.privileged.trust import untrusted_reason
 LOG = logging.getLogger("isthmus.privileged.daemon")
 
 MAX_CONNECTIONS = 256
+# Connections only root may open: others together stop at 256 - 16.
+ROOT_RESERVED_CONNECTIONS = 16
 FRAME_BODY_TIMEOUT_S = 30.0
 SHUTDOWN_GRACE_S = 30.0
 _SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)
@@ -106,6 +115,9 @@ class Daemon:
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._state = threading.Lock()
         self._connections: dict[socket.socket, bool] = {}  # conn -> busy
+        self._connections_by_uid: dict[int, int] = {}
+        self._commands_by_uid: dict[int, int] = {}
+        self._filter_paths = _absolute_exec_paths(filter_set)
         self._threads: set[threading.Thread] = set()
         self._active_requests = 0
         self._last_activity = time.monotonic()
@@ -176,7 +188,7 @@ class Daemon:
                     self._accept()
             if self._reload_requested:
                 self._reload_requested = False
-                self._reload_filters()
+                self._reload_config_and_filters()
             if idle_limit > 0 and self._idle_for() >= idle_limit:
                 LOG.info("no request for %d s; exiting (daemon_timeout)", idle_limit)
                 break
@@ -189,12 +201,24 @@ class Daemon:
                 return 0.0
             return time.monotonic() - self._last_activity
 
-    def _reload_filters(self) -> None:
-        filter_set = load_filters(self.config.filters_path)
+    def _reload_config_and_filters(self) -> None:
+        """SIGHUP: re-read rootwrap.conf and the filter files, with the same trust checks as at start."""
+        try:
+            config = load_config(self.config.path)
+        except ConfigError as exc:
+            LOG.error("reload refused, keeping the previous configuration and filters: %s", exc)
+            return
+        for warning in config.warnings:
+            LOG.warning("%s", warning)
+        filter_set = load_filters(config.filters_path)
         for problem in filter_set.problems:
             LOG.warning("filter file problem: %s", problem)
-        self.filter_set = filter_set
-        LOG.info("reloaded %d filters from %d files", len(filter_set.filters), len(filter_set.files))
+        # The socket and idle timeout stay as started; exec_dirs, users, limits and filters change.
+        config.daemon_socket, config.daemon_timeout = self.config.daemon_socket, self.config.daemon_timeout
+        self.config, self.filter_set = config, filter_set
+        self._filter_paths = _absolute_exec_paths(filter_set)
+        LOG.info("reloaded %s and %d filters from %d files", config.path, len(filter_set.filters),
+                 len(filter_set.files))
 
     def _accept(self) -> None:
         assert self._listener is not None
@@ -239,14 +263,16 @@ class Daemon:
     # -- one connection ----------------------------------------------------
 
     def _serve_connection(self, conn: socket.socket) -> None:
+        caller: Caller | None = None
         try:
             with conn:
                 caller = peer_credentials(conn)
                 refusal = self._refuse_peer(conn, caller)
                 if refusal is not None:
                     status, message = refusal
+                    verdict = "over-limit" if status == protocol.Status.OVER_LIMIT else "connection-refused"
                     self.audit.warning(
-                        "uid=%d pid=%d verdict=connection-refused reason=%s", caller.uid, caller.pid, message
+                        "uid=%d pid=%d verdict=%s reason=%s", caller.uid, caller.pid, verdict, escape_for_log(message)
                     )
                     protocol.send_message(conn, protocol.Hello(status, message))
                     return
@@ -259,7 +285,8 @@ class Daemon:
             LOG.exception("unexpected error while serving a connection")
         finally:
             with self._state:
-                self._connections.pop(conn, None)
+                if self._connections.pop(conn, None) is not None and caller is not None:
+                    _decrement(self._connections_by_uid, caller.uid)
                 self._threads.discard(threading.current_thread())
 
     def _refuse_peer(self, conn: socket.socket, caller: Caller) -> tuple[protocol.Status, str] | None:
@@ -278,9 +305,20 @@ class Daemon:
         with self._state:
             if self._stop.is_set():
                 return protocol.Status.BUSY, "daemon is shutting down; retry"
-            if len(self._connections) >= MAX_CONNECTIONS:
-                return protocol.Status.BUSY, f"too many connections (limit {MAX_CONNECTIONS}); retry later"
+            limit = MAX_CONNECTIONS if caller.uid == 0 else MAX_CONNECTIONS - ROOT_RESERVED_CONNECTIONS
+            if len(self._connections) >= limit:
+                return protocol.Status.BUSY, (
+                    f"too many connections ({limit} for non-root callers, {MAX_CONNECTIONS} in all); retry later"
+                )
+            mine = self._connections_by_uid.get(caller.uid, 0)
+            if caller.uid != 0 and mine >= config.daemon_max_connections_per_user:
+                return protocol.Status.OVER_LIMIT, (
+                    f"uid {caller.uid} already has {mine} connections open, the limit per uid "
+                    f"(daemon_max_connections_per_user in {config.path}); close idle connections "
+                    "or raise the limit"
+                )
             self._connections[conn] = False
+            self._connections_by_uid[caller.uid] = mine + 1
         return None
 
     def _request_loop(self, conn: socket.socket, caller: Caller) -> None:
@@ -294,7 +332,8 @@ class Daemon:
                 if not isinstance(message, (protocol.ExecRequest, protocol.NetnsRequest)):
                     raise ProtocolError(f"expected a request, got {type(message).__name__}")
             except ProtocolError as exc:
-                self.audit.warning("uid=%d pid=%d verdict=bad-request reason=%s", caller.uid, caller.pid, exc)
+                self.audit.warning("uid=%d pid=%d verdict=bad-request reason=%s", caller.uid, caller.pid,
+                                   escape_for_log(str(exc)))
                 protocol.send_message(conn, protocol.Reply(0, protocol.Status.BAD_REQUEST, message=str(exc)))
                 return  # framing cannot be trusted any more: drop this connection only
             with self._state:
@@ -305,30 +344,58 @@ class Daemon:
                         message.request_id, protocol.Status.BUSY,
                         message="daemon is shutting down; the command was not run"))
                     return
-                self._connections[conn] = True
-                self._active_requests += 1
+                running = self._commands_by_uid.get(caller.uid, 0)
+                over_limit = caller.uid != 0 and running >= self.config.daemon_max_commands_per_user
+                if not over_limit:
+                    self._connections[conn] = True
+                    self._commands_by_uid[caller.uid] = running + 1
+                    self._active_requests += 1
                 self._last_activity = time.monotonic()
+            if over_limit:
+                protocol.send_message(conn, self._over_command_limit(caller, message, running))
+                continue
             try:
                 if isinstance(message, protocol.ExecRequest):
-                    reply = self.execute(caller, message)
+                    reply = self.execute(caller, message, conn.fileno())
                 else:
                     reply = self.netns(caller, message)
             finally:
                 with self._state:
                     self._connections[conn] = False
+                    _decrement(self._commands_by_uid, caller.uid)
                     self._active_requests -= 1
                     self._last_activity = time.monotonic()
             protocol.send_message(conn, reply)
 
+    def _over_command_limit(
+        self, caller: Caller, request: protocol.ExecRequest | protocol.NetnsRequest, running: int
+    ) -> protocol.Reply:
+        """Refuse, without running it, a request from a uid already at its limit."""
+        argv = request.argv if isinstance(request, protocol.ExecRequest) else ["ip", "netns", request.op.name.lower()]
+        self._audit(caller, argv, "over-limit", "-", None, time.perf_counter())
+        return protocol.Reply(request.request_id, protocol.Status.OVER_LIMIT, message=(
+            f"uid {caller.uid} already runs {running} commands, the limit per uid "
+            f"(daemon_max_commands_per_user in {self.config.path}); the command was not run, "
+            "wait for the others or raise the limit"
+        ))
+
+    def _timeout_s(self, requested_ms: int) -> float:
+        """The caller's timeout, or the default when it gave none, never above the maximum."""
+        config = self.config
+        requested_s = requested_ms / 1000 if requested_ms else config.daemon_command_timeout
+        return min(requested_s, config.daemon_command_timeout_max)
+
     # -- requests ----------------------------------------------------------
 
-    def execute(self, caller: Caller, request: protocol.ExecRequest) -> protocol.Reply:
-        """Check one command against the filters and run it."""
+    def execute(self, caller: Caller, request: protocol.ExecRequest, client_fd: int | None = None) -> protocol.Reply:
+        """Check one command against the filters and run it; killed if `client_fd` hangs up."""
         started = time.perf_counter()
         argv = request.argv
         Status = protocol.Status
+        config = self.config
         try:
-            match = match_command(self.filter_set.filters, argv, self.config.exec_dirs)
+            match = match_command(self.filter_set.filters, argv, config.exec_dirs)
+            check_executables(match, config.exec_dirs, self._filter_paths)
         except NotAllowed as exc:
             self._audit(caller, argv, "refused", "-", None, started)
             return protocol.Reply(request.request_id, Status.NOT_ALLOWED, exc.exit_code, message=exc.reason)
@@ -338,15 +405,18 @@ class Daemon:
             detail = "\0".join((exc.exec_path, exc.filter_name, exc.detail))
             return protocol.Reply(request.request_id, Status.EXECUTABLE_NOT_FOUND, exc.exit_code,
                                   message=detail)
-        env = child_environment(self.config.exec_dirs, match.env)
-        timeout_s = request.timeout_ms / 1000 if request.timeout_ms else None
+        env = child_environment(config.exec_dirs, match.env)
+        timeout_s = self._timeout_s(request.timeout_ms)
         try:
-            outcome = run(match, env, request.stdin, timeout_s, concurrent=self._active_requests > 1)
+            outcome = run(match, env, request.stdin, timeout_s, concurrent=self._active_requests > 1,
+                          client_fd=client_fd)
         except OSError as exc:
             self._audit(caller, argv, "spawn-failed", match.filter_name, None, started)
             return protocol.Reply(request.request_id, Status.FAILED, 126,
                                   message=f"cannot execute {match.command[0]}: {exc.strerror}")
-        if outcome.timed_out:
+        if outcome.client_gone:
+            verdict, status, message = "client-gone", Status.FAILED, "the caller disconnected; command killed"
+        elif outcome.timed_out:
             verdict, status, message = "timeout", Status.TIMEOUT, f"killed after {timeout_s:g} s"
         elif outcome.output_truncated:
             verdict, status, message = "output-too-large", Status.FAILED, "output exceeded the limit; command killed"
@@ -394,12 +464,26 @@ class Daemon:
         started: float,
         fast: bool = False,
     ) -> None:
-        from isthmus.privileged.audit import audit_line
 
         line = audit_line(uid=caller.uid, pid=caller.pid, argv=argv, verdict=verdict,
                           filter_name=filter_name + (" (in-process)" if fast else ""),
                           returncode=returncode, duration_s=time.perf_counter() - started)
         self.audit.log(logging.INFO if verdict == "allowed" else logging.WARNING, "%s", line)
+
+
+def _absolute_exec_paths(filter_set: FilterSet) -> frozenset[str]:
+    """Executables filters name by absolute path (checked like exec_dirs entries before each run)."""
+    return frozenset(
+        path for path in (getattr(f, "exec_path", "") for f in filter_set.filters) if path.startswith("/")
+    )
+
+
+def _decrement(counts: dict[int, int], uid: int) -> None:
+    remaining = counts[uid] - 1
+    if remaining:
+        counts[uid] = remaining
+    else:
+        del counts[uid]
 
 
 def _drain(fd: int) -> None:

@@ -118,6 +118,14 @@ class PeerNotAuthorized(DaemonError):
     """The daemon refused this process's uid/gid (see daemon_allowed_users)."""
 
 
+class CallerLimitExceeded(DaemonError):
+    """This uid already has its share of the daemon's connections or running commands.
+
+    Nothing was run; other callers are unaffected. The limits are
+    `daemon_max_connections_per_user` and `daemon_max_commands_per_user`.
+    """
+
+
 class ConnectionLost(DaemonError):
     """The daemon went away while a command was in flight.
 

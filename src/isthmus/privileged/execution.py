@@ -10,8 +10,12 @@ reach ~2500 calls/s with Popen and stay at ~1600 with posix_spawn here.
 Commands with another `run_as` user go through `subprocess.Popen` with
 `user`/`group`/`extra_groups=[]`, which switches uid, gid and supplementary
 groups in C (oslo.rootwrap only calls setuid, leaving gid 0 and root's
-groups). Every command gets its own session so a timeout can kill it and
-its children as a group.
+groups). Every command gets its own session so a timeout, or its client
+going away, can kill it and its children as a group.
+
+What runs is checked from / down right before it starts
+(`check_executables`): a directory on the way that someone else can write
+would let them swap the file after the filters resolved it.
 """
 
 from __future__ import annotations
@@ -23,23 +27,30 @@ import time
 # `signal` imports `enum`, which costs the CLI ~4 ms of start-up; the C
 # module underneath has the same constants and functions.
 import _signal as signal
+from isthmus.privileged.exceptions import ExecutableNotFound
 from isthmus.privileged.filters import Match
+from isthmus.privileged.trust import untrusted_path_reason
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (CLI start-up)
 if TYPE_CHECKING:
-    from typing import Mapping, Sequence
+    from typing import Collection, Mapping, Sequence
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MAX_OUTPUT_BYTES = 32 * 1024 * 1024
 _CHUNK = 256 * 1024
 _KILL_GRACE_S = 2.0
 _DEVNULL: int | None = None
+# The peer closed or shut down its end (POLLHUP/POLLERR are always reported).
+_CLIENT_GONE = select.POLLRDHUP
 
 
 class Outcome:
-    """What happened to one command. returncode is -N when killed by signal N."""
+    """What happened to one command. returncode is -N when killed by signal N.
 
-    __slots__ = ("returncode", "stdout", "stderr", "timed_out", "output_truncated")
+    `client_gone`: the caller disconnected while it ran, so it was killed.
+    """
+
+    __slots__ = ("returncode", "stdout", "stderr", "timed_out", "output_truncated", "client_gone")
 
     def __init__(
         self,
@@ -48,9 +59,10 @@ class Outcome:
         stderr: bytes,
         timed_out: bool = False,
         output_truncated: bool = False,
+        client_gone: bool = False,
     ) -> None:
         self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-        self.timed_out, self.output_truncated = timed_out, output_truncated
+        self.timed_out, self.output_truncated, self.client_gone = timed_out, output_truncated, client_gone
 
     def __repr__(self) -> str:
         return (f"Outcome(returncode={self.returncode}, stdout={self.stdout[:60]!r}, "
@@ -68,6 +80,23 @@ def child_environment(exec_dirs: Sequence[str], extra: Mapping[str, str] | None 
     return env
 
 
+def check_executables(match: Match, exec_dirs: Collection[str], filter_paths: Collection[str]) -> None:
+    """Refuse the match unless every executable in it is root's from / down.
+
+    The executables are the command itself and, for chaining filters (`ip
+    netns exec NS CMD`), the inner command: an absolute word whose
+    directory is one of exec_dirs or that a filter names as its executable.
+    Raises ExecutableNotFound naming the path and the component at fault.
+    """
+    command = match.command
+    for index, word in enumerate(command):
+        if index and not (word.startswith("/") and (word in filter_paths or os.path.dirname(word) in exec_dirs)):
+            continue
+        reason = untrusted_path_reason(word)
+        if reason is not None:
+            raise ExecutableNotFound(word, match.filter_name, reason)
+
+
 def run(
     match: Match,
     env: Mapping[str, str],
@@ -75,44 +104,25 @@ def run(
     timeout_s: float | None = None,
     *,
     concurrent: bool = False,
+    client_fd: int | None = None,
 ) -> Outcome:
     """Run `match.command` and collect its output; never raises for the command's own failure.
 
     `concurrent` says other commands are being started at the same time
-    (see the module docstring for why that changes how we spawn).
+    (see the module docstring for why that changes how we spawn). When
+    `client_fd` (the caller's socket) hangs up, the command is killed.
     """
-    if match.run_as == "root":
-        return _run_spawned(match.command, env, stdin, timeout_s, concurrent)
-    return _run_as_user(match, env, stdin, timeout_s)
+    command = match.command
+    user = None
+    if match.run_as != "root":
+        import pwd
 
-
-def _devnull() -> int:
-    global _DEVNULL
-    if _DEVNULL is None:
-        _DEVNULL = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-    return _DEVNULL
-
-
-def _run_spawned(
-    command: list[str],
-    env: Mapping[str, str],
-    stdin: bytes | None,
-    timeout_s: float | None,
-    concurrent: bool,
-) -> Outcome:
+        user = pwd.getpwnam(match.run_as)
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     in_r, in_w = os.pipe() if stdin is not None else (_devnull(), -1)
     try:
-        if concurrent:
-            import subprocess
-
-            process = subprocess.Popen(
-                command, stdin=in_r, stdout=out_w, stderr=err_w, env=env,
-                close_fds=True, start_new_session=True,  # restore_signals resets SIGPIPE/SIGXFSZ
-            )
-            pid, reap = process.pid, process.wait
-        else:
+        if user is None and not concurrent:
             pid = os.posix_spawn(
                 command[0],
                 command,
@@ -128,6 +138,17 @@ def _run_spawned(
                 setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
             )
             reap = lambda: os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])  # noqa: E731
+        else:
+            import subprocess
+
+            # user/group/extra_groups switch uid, gid and groups in C, no preexec_fn.
+            identity = {} if user is None else {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+            process = subprocess.Popen(
+                command, stdin=in_r, stdout=out_w, stderr=err_w, env=env, cwd="/",
+                close_fds=True, start_new_session=True,  # restore_signals resets SIGPIPE/SIGXFSZ
+                **identity,
+            )
+            pid, reap = process.pid, process.wait
     except BaseException:
         for fd in (out_r, err_r, in_w):
             if fd >= 0:
@@ -138,17 +159,33 @@ def _run_spawned(
         os.close(err_w)
         if in_w >= 0:
             os.close(in_r)
-    return _collect(pid, reap, out_r, err_r, in_w, stdin or b"", timeout_s)
+    return _collect(pid, reap, out_r, err_r, in_w, stdin or b"", timeout_s, client_fd)
+
+
+def _devnull() -> int:
+    global _DEVNULL
+    if _DEVNULL is None:
+        _DEVNULL = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    return _DEVNULL
 
 
 def _collect(
-    pid: int, reap, out_r: int, err_r: int, in_w: int, stdin: bytes, timeout_s: float | None
+    pid: int,
+    reap,
+    out_r: int,
+    err_r: int,
+    in_w: int,
+    stdin: bytes,
+    timeout_s: float | None,
+    client_fd: int | None,
 ) -> Outcome:
-    """Feed stdin, drain stdout/stderr, enforce the deadline, reap the child."""
+    """Feed stdin, drain stdout/stderr, enforce the deadline, watch the client, reap the child."""
     buffers: dict[int, list[bytes]] = {out_r: [], err_r: []}
     poller = select.poll()
     poller.register(out_r, select.POLLIN)
     poller.register(err_r, select.POLLIN)
+    if client_fd is not None:
+        poller.register(client_fd, _CLIENT_GONE)
     open_fds = {out_r, err_r}
     view = memoryview(stdin)
     if in_w >= 0:
@@ -159,8 +196,14 @@ def _collect(
         else:
             os.close(in_w)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    timed_out = truncated = False
+    timed_out = truncated = client_gone = False
     total = 0
+
+    def kill() -> None:
+        nonlocal deadline
+        _kill_group(pid)
+        deadline = time.monotonic() + _KILL_GRACE_S
+
     try:
         while open_fds:
             wait_ms = None
@@ -168,15 +211,22 @@ def _collect(
                 wait_ms = max(0, int((deadline - time.monotonic()) * 1000) + 1)
             events = poller.poll(wait_ms)
             if not events and deadline is not None and time.monotonic() >= deadline:
-                if timed_out or truncated:
+                if timed_out or truncated or client_gone:
                     # Something that left the process group still holds the
                     # pipes; stop waiting for it.
                     break
                 timed_out = True
-                _kill_group(pid)
-                deadline = time.monotonic() + _KILL_GRACE_S
+                kill()
                 continue
             for fd, event in events:
+                if fd == client_fd:
+                    # Nobody is left to read the answer: a command that would
+                    # run on (`ip monitor`) must not hold its slot forever.
+                    poller.unregister(client_fd)
+                    if not (timed_out or truncated):
+                        client_gone = True
+                        kill()
+                    continue
                 if fd == in_w:
                     try:
                         written = os.write(in_w, view[:_CHUNK])
@@ -196,8 +246,7 @@ def _collect(
                 total += len(chunk)
                 if total > MAX_OUTPUT_BYTES and not truncated:
                     truncated = True
-                    _kill_group(pid)
-                    deadline = time.monotonic() + _KILL_GRACE_S
+                    kill()
                 if not truncated:
                     buffers[fd].append(chunk)
     except BaseException:
@@ -216,6 +265,7 @@ def _collect(
         b"".join(buffers[err_r]),
         timed_out,
         truncated,
+        client_gone,
     )
 
 
@@ -224,35 +274,6 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-
-
-def _run_as_user(
-    match: Match, env: Mapping[str, str], stdin: bytes | None, timeout_s: float | None
-) -> Outcome:
-    import pwd
-    import subprocess
-
-    user = pwd.getpwnam(match.run_as)
-    process = subprocess.Popen(
-        match.command,
-        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=dict(env),
-        cwd="/",
-        close_fds=True,
-        start_new_session=True,
-        user=user.pw_uid,
-        group=user.pw_gid,
-        extra_groups=[],
-    )
-    try:
-        stdout, stderr = process.communicate(stdin, timeout=timeout_s)
-        return Outcome(process.returncode, stdout, stderr)
-    except subprocess.TimeoutExpired:
-        _kill_group(process.pid)
-        stdout, stderr = process.communicate()
-        return Outcome(process.returncode, stdout, stderr, timed_out=True)
 
 
 def run_with_inherited_stdio(match: Match, env: Mapping[str, str]) -> int:

@@ -6,8 +6,9 @@ in a `[Filters]` section; the first matching filter wins. Unlike
 oslo.rootwrap, files are taken in sorted order (deterministic), and a bad
 entry (unknown class, wrong arguments, invalid regex) is reported with its
 file, line and reason while the rest still loads; oslo.rootwrap silently
-drops unknown classes and crashes on the others. Files and directories
-writable by non-root users are refused when running as root.
+drops unknown classes and crashes on the others. When running as root,
+files and directories are refused if they, or any directory above them,
+can be written by non-root users (who could swap them before a reload).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 from isthmus.privileged.exceptions import FilterDefinitionError
 from isthmus.privileged.filters import FILTER_CLASSES, CommandFilter, ReadFileFilter
 from isthmus.privileged.ini import parse_ini
-from isthmus.privileged.trust import untrusted_reason
+from isthmus.privileged.trust import untrusted_path_reason, untrusted_reason
 
 
 class FilterFileProblem:
@@ -66,7 +67,7 @@ def load_filters(filters_path: Sequence[str], *, validate: bool = True) -> Filte
             result.problems.append(FilterFileProblem(directory, None, f"cannot list: {exc.strerror}"))
             continue
         if check_owner:
-            reason = untrusted_reason(os.path.realpath(directory))
+            reason = untrusted_path_reason(os.path.abspath(directory))
             if reason:
                 result.problems.append(FilterFileProblem(directory, None, f"directory skipped: {reason}"))
                 continue
@@ -95,7 +96,7 @@ def load_filter_file(
             if not stat.S_ISREG(st.st_mode):
                 return None, []
             if check_owner:
-                reason = untrusted_reason(path, st)
+                reason = untrusted_reason(path, st) or untrusted_path_reason(os.path.abspath(path))
                 if reason:
                     return None, [FilterFileProblem(path, None, f"file skipped: {reason}")]
             text = handle.read()

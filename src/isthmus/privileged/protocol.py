@@ -48,6 +48,7 @@ class Status(IntEnum):
     BUSY = 6
     INTERNAL_ERROR = 7
     FAILED = 8
+    OVER_LIMIT = 9  # this uid already has its share of connections or running commands
 
 
 class NetnsOp(IntEnum):
