@@ -160,3 +160,14 @@ def test_every_parser_refuses_nasty_values_with_a_bounded_reason(resource):
                     parser(value)
                 except a.InvalidValue as err:
                     assert len(str(err)) < 1000, (attr.name, str(err)[:200])
+
+
+@pytest.mark.parametrize("resource", RESOURCES, ids=lambda r: r.plural)
+def test_nul_in_an_id_or_a_filter_is_a_400(admin, resource):
+    # PostgreSQL text cannot hold NUL: the database driver failed on these (a 500).
+    for method, url in [("GET", f"{resource.path}/a%00b"), ("PUT", f"{resource.path}/%00"),
+                        ("DELETE", f"{resource.path}/%00"), ("GET", f"{resource.path}?id=%00"),
+                        ("GET", f"{resource.path}?marker=%00")]:
+        response = admin.request(method, url, json={resource.singular: {}})
+        assert error(response, 400)["message"].startswith(
+            "The request URL contains a NUL character"), (method, url)

@@ -7,7 +7,7 @@ from typing import Any, Callable
 import falcon
 import orjson
 
-from isthmus.api import controllers, faults, openapi
+from isthmus.api import controllers, faults, openapi, request
 from isthmus.services import READ_ONLY, Services
 from isthmus.vpn.endpoint_groups import FILTER_ALIASES
 
@@ -21,7 +21,7 @@ def create_app(services: Services, *, auth_strategy: str = "noauth",
                service_providers: Callable[[], list[dict[str, Any]]] | None = None
                ) -> falcon.App:
     """The Falcon app serving the Neutron-compatible API over ``services``."""
-    app = falcon.App(middleware=[controllers.ContextMiddleware(
+    app = falcon.App(middleware=[request.RefuseNulInURL(), controllers.ContextMiddleware(
         anonymous_is_admin=auth_strategy == "noauth")])
     app.req_options.strip_url_path_trailing_slash = False
     faults.install(app)

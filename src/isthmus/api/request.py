@@ -53,6 +53,19 @@ def _check_depth(body: Any) -> None:
             stack.extend((child, depth + 1) for child in children)
 
 
+class RefuseNulInURL:
+    """Falcon middleware: a NUL character anywhere in the path or query string is a 400.
+
+    PostgreSQL text cannot hold NUL, so an id or filter holding one made the
+    database driver fail (a 500); no identifier or filter value needs it.
+    """
+
+    def process_request(self, req: Any, resp: Any) -> None:
+        if "\x00" in req.path or "%00" in req.query_string:
+            raise HTTPBadRequest("The request URL contains a NUL character (%00); "
+                                 "identifiers and filter values cannot hold one")
+
+
 def _resource_body(resource: a.Resource, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise HTTPBadRequest("Body contains invalid data")
