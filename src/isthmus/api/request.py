@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import falcon
 import orjson
 
 from isthmus import attributes as a
@@ -60,7 +61,7 @@ class RefuseNulInURL:
     database driver fail (a 500); no identifier or filter value needs it.
     """
 
-    def process_request(self, req: Any, resp: Any) -> None:
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         if "\x00" in req.path or "%00" in req.query_string:
             raise HTTPBadRequest("The request URL contains a NUL character (%00); "
                                  "identifiers and filter values cannot hold one")
