@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from isthmus import exceptions as exc
+from isthmus.exceptions import shown
 
 
 class InvalidValue(ValueError):
@@ -88,16 +89,17 @@ class Resource:
 
 # --------------------------------------------------------------------------
 # Parsers: convert and validate one client value, or raise InvalidValue.
-# Reasons are Neutron's own wording, so clients see familiar messages.
+# Reasons are Neutron's own wording, so clients see familiar messages; values
+# they quote go through shown(), which bounds them.
 
 def string(max_len: int = 255) -> Parser:
     def parse(value: Any) -> str:
         if not isinstance(value, str):
-            raise InvalidValue(f"'{value}' is not a valid string")
+            raise InvalidValue(f"'{shown(value)}' is not a valid string")
         if len(value) > max_len:
-            raise InvalidValue(f"'{value}' exceeds maximum length of {max_len}")
+            raise InvalidValue(f"'{shown(value)}' exceeds maximum length of {max_len}")
         if "\x00" in value:
-            raise InvalidValue(f"'{value!r}' contains a NUL character")
+            raise InvalidValue(f"'{shown(value)!r}' contains a NUL character")
         return value
     return parse
 
@@ -112,14 +114,14 @@ def one_of(values: Iterable[str]) -> Parser:
 
     def parse(value: Any) -> str:
         if not isinstance(value, str) or value not in allowed:
-            raise InvalidValue(f"{value} is not in valid_values")
+            raise InvalidValue(f"{shown(value)} is not in valid_values")
         return value
     return parse
 
 
 def uuid_str(value: Any) -> str:
     if not is_uuid(value):
-        raise InvalidValue(f"'{value}' is not a valid UUID")
+        raise InvalidValue(f"'{shown(value)}' is not a valid UUID")
     return value
 
 
@@ -151,33 +153,36 @@ def boolean(value: Any) -> bool:
             return True
         if lowered in _FALSE:
             return False
-    raise InvalidValue(f"'{value}' cannot be converted to boolean")
+    raise InvalidValue(f"'{shown(value)}' cannot be converted to boolean")
 
 
 INT_MAX = 2**31 - 1  # what every database's INTEGER column holds
+# ASCII only: int() also takes "٣" (Arabic-Indic three), and str.isdigit() takes "²",
+# which int() then refuses.
+_ASCII_INTEGER = re.compile(r"\s*[-+]?[0-9]{1,20}\s*", re.ASCII)
 
 
 def integer(value: Any) -> int:
     """Integers and numeric strings (as Neutron's ``convert_to_int``), 32-bit."""
     if isinstance(value, bool):
-        raise InvalidValue(f"'{value}' is not an integer")
+        raise InvalidValue(f"'{shown(value)}' is not an integer")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d{1,20}\s*", value):
+    elif isinstance(value, str) and _ASCII_INTEGER.fullmatch(value):
         number = int(value)
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
     else:
-        raise InvalidValue(f"'{value}' is not an integer")
+        raise InvalidValue(f"'{shown(value)}' is not an integer")
     if not -INT_MAX - 1 <= number <= INT_MAX:
-        raise InvalidValue(f"'{value}' is out of range: integers are 32-bit")
+        raise InvalidValue(f"'{shown(value)}' is out of range: integers are 32-bit")
     return number
 
 
 def non_negative_int(value: Any) -> int:
     number = integer(value)
     if number < 0:
-        raise InvalidValue(f"'{value}' should be non-negative")
+        raise InvalidValue(f"'{shown(value)}' should be non-negative")
     return number
 
 
@@ -185,7 +190,7 @@ def int_at_least(minimum: int) -> Parser:
     def parse(value: Any) -> int:
         number = integer(value)
         if number < minimum:
-            raise InvalidValue(f"'{value}' is too small - must be at least '{minimum}'")
+            raise InvalidValue(f"'{shown(value)}' is too small - must be at least '{minimum}'")
         return number
     return parse
 
@@ -194,9 +199,10 @@ def int_in_range(minimum: int, maximum: int) -> Parser:
     def parse(value: Any) -> int:
         number = integer(value)
         if number < minimum:
-            raise InvalidValue(f"'{value}' is too small - must be at least '{minimum}'")
+            raise InvalidValue(f"'{shown(value)}' is too small - must be at least '{minimum}'")
         if number > maximum:
-            raise InvalidValue(f"'{value}' is too large - must be no larger than '{maximum}'")
+            raise InvalidValue(
+                f"'{shown(value)}' is too large - must be no larger than '{maximum}'")
         return number
     return parse
 
@@ -213,18 +219,19 @@ def as_list(item: Parser, unique: bool = True) -> Parser:
             seen: set[Any] = set()
             dups = [v for v in items if v in seen or seen.add(v)]  # type: ignore[func-returns-value]
             if dups:
-                raise InvalidValue(f"Duplicate items in the list: '{', '.join(map(str, dups))}'")
+                listed = shown(", ".join(map(str, dups)))
+                raise InvalidValue(f"Duplicate items in the list: '{listed}'")
         return items
     return parse
 
 
 def ip_address(value: Any) -> str:
     if not isinstance(value, str) or value != value.strip():
-        raise InvalidValue(f"'{value}' is not a valid IP address")
+        raise InvalidValue(f"'{shown(value)}' is not a valid IP address")
     try:
         ipaddress.ip_address(value)
     except ValueError:
-        raise InvalidValue(f"'{value}' is not a valid IP address") from None
+        raise InvalidValue(f"'{shown(value)}' is not a valid IP address") from None
     return value
 
 
@@ -239,12 +246,12 @@ def cidr(value: Any) -> str:
     address (``2000::1``) and non-canonical IPv4 (``10.0.0/24``) are not.
     """
     if not isinstance(value, str) or "/" not in value or value != value.strip():
-        raise InvalidValue(f"'{value}' is not a valid IP subnet")
+        raise InvalidValue(f"'{shown(value)}' is not a valid IP subnet")
     try:
         ipaddress.ip_interface(value)
         ipaddress.ip_network(value, strict=False)
     except ValueError:
-        raise InvalidValue(f"'{value}' is not a valid IP subnet") from None
+        raise InvalidValue(f"'{shown(value)}' is not a valid IP subnet") from None
     return value
 
 
@@ -254,10 +261,11 @@ def dict_of(spec: Mapping[str, Parser], attr_values_name: str = "") -> Parser:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            raise InvalidValue(f"'{value}' is not a dictionary")
+            raise InvalidValue(f"'{shown(value)}' is not a dictionary")
         unexpected = sorted(set(value) - set(spec))
         if unexpected:
-            raise InvalidValue(f"Unexpected keys supplied: {', '.join(map(str, unexpected))}")
+            listed = shown(", ".join(map(str, unexpected)))
+            raise InvalidValue(f"Unexpected keys supplied: {listed}")
         return {key: spec[key](v) for key, v in value.items()}
     return parse
 

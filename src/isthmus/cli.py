@@ -30,7 +30,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     print(f"Isthmus {__version__}: API on http://{args.host}:{args.port}/ "
           f"(SQLite in {data_dir}, agent '{conf.host}' in process)", flush=True)
     try:
-        server.serve(runtime.app, args.host, args.port, conf.api_threads)
+        server.serve(runtime.app, conf)
     finally:
         agent.stop()
         runtime.stop()
@@ -44,7 +44,7 @@ def _cmd_server(args: argparse.Namespace) -> int:
     server.setup_logging(conf.debug)
     runtime = server.build(conf, migrate=False)
     try:
-        server.serve(runtime.app, conf.bind_host, conf.bind_port, conf.api_threads)
+        server.serve(runtime.app, conf)
     finally:
         runtime.stop()
     return 0

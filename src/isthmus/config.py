@@ -21,6 +21,25 @@ DEFAULT_OPTS = [
                help="How API callers are identified."),
     cfg.IntOpt("api_threads", default=8, min=1,
                help="Worker threads of the API server (one process)."),
+    cfg.IntOpt("api_connection_limit", default=4096, min=1,
+               help="Client connections the API server holds open at once (idle, reading a "
+                    "request or being answered); beyond it new connections wait in the "
+                    "listen backlog. Slow or idle clients only cost a socket each, so this "
+                    "is high: a few hundred clients sending headers slowly must not lock "
+                    "everyone else out. The server raises its open-files soft limit "
+                    "(RLIMIT_NOFILE) to this plus 256 when the hard limit allows, and "
+                    "lowers this to fit otherwise. In production also limit connections "
+                    "per client in a reverse proxy (docs/api.md, Defences)."),
+    cfg.IntOpt("api_idle_timeout", default=60, min=1,
+               help="Seconds a client connection may stay silent (between requests, or "
+                    "part way through one) before the API server closes it. Checked every "
+                    "half of this, at most every 30 seconds. A client that trickles a byte "
+                    "now and then is not silent: a reverse proxy's header timeout ends "
+                    "those (docs/api.md, Defences)."),
+    cfg.IntOpt("api_max_header_bytes", default=65536, min=4096,
+               help="Largest request line plus headers, in bytes; a larger request is "
+                    "refused (431) before it reaches the API. Keystone (Fernet) tokens "
+                    "are a few hundred bytes."),
     cfg.IntOpt("pagination_max_limit", default=-1,
                help="Largest page a list returns; -1 means no limit."),
     cfg.StrOpt("state_path", default="/var/lib/isthmus",

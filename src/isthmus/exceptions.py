@@ -7,7 +7,25 @@ name as ``type`` (or ``error_type`` where Neutron reports a generic name).
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
+
+SHOWN_MAX_CHARS = 300  # a value just over a 255-character limit is quoted whole, as Neutron
+MESSAGE_ARG_MAX_CHARS = 1024
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlevel = 3
+
+
+def shown(value: Any, max_chars: int = SHOWN_MAX_CHARS) -> str:
+    """``value`` as an error message quotes it: ``str()`` for small values, bounded always.
+
+    Messages echo what the client sent, as Neutron's do, but a client value can be
+    a megabyte long or nest a thousand lists deep, where ``str()`` is huge or a
+    RecursionError; this looks at most three levels in and returns at most
+    ``max_chars`` characters.
+    """
+    text = value[:max_chars + 1] if isinstance(value, str) else _SHORT_REPR.repr(value)
+    return text if len(text) <= max_chars else text[:max_chars - 3] + "..."
 
 
 class IsthmusError(Exception):
@@ -19,7 +37,10 @@ class IsthmusError(Exception):
 
     def __init__(self, message: str | None = None, **kwargs: Any) -> None:
         self.kwargs = kwargs
-        self.msg = message if message is not None else self.message % kwargs
+        self.msg = message if message is not None else self.message % {
+            # Arguments may be client values (an id from the URL): bounded, generously.
+            key: shown(value, MESSAGE_ARG_MAX_CHARS) if isinstance(value, str) else value
+            for key, value in kwargs.items()}
         super().__init__(self.msg)
 
     @property

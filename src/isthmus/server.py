@@ -8,6 +8,7 @@ the same process on the same in-memory transport.
 from __future__ import annotations
 
 import logging
+import resource
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -114,9 +115,50 @@ def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) ->
     return runtime
 
 
-def serve(app: Any, host: str, port: int, threads: int) -> None:
+# Descriptors kept free beside client connections: database pool, log files, RPC,
+# the listening socket, the agent's work in ``isthmus up``.
+FD_RESERVE = 256
+
+
+def open_files_for(connection_limit: int) -> int:
+    """Raise RLIMIT_NOFILE's soft limit to hold ``connection_limit`` clients; the limit that fits.
+
+    At the usual soft limit of 1024, ``accept()`` fails with EMFILE long before the
+    connection limit, and every new client waits: raising the soft limit needs no
+    privilege up to the hard limit. If the hard limit is lower, the connection
+    limit shrinks to fit it, with a warning naming the fix.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connection_limit + FD_RESERVE
+    if hard != resource.RLIM_INFINITY and wanted > hard:
+        fitted = max(1, hard - FD_RESERVE)
+        LOG.warning("api_connection_limit %d needs %d open files but the hard limit "
+                    "(RLIMIT_NOFILE) is %d; serving at most %d connections. Raise the hard "
+                    "limit (LimitNOFILE= in the systemd unit, ulimit -Hn) to serve more",
+                    connection_limit, wanted, hard, fitted)
+        connection_limit, wanted = fitted, hard
+    if soft != resource.RLIM_INFINITY and wanted > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    return connection_limit
+
+
+def serve(app: Any, conf: cfg.ConfigOpts) -> None:
+    """Serve ``app`` with waitress until interrupted, sized for many slow clients.
+
+    waitress's defaults let 100 clients that send headers slowly take every
+    connection slot (connection_limit 100) and select() cannot watch descriptors
+    above 1023; here the slots are many, poll() watches them, idle clients are
+    dropped after ``api_idle_timeout`` and headers are capped. docs/api.md
+    (Defences) has the measurements and the reverse proxy to put in front.
+    """
     import waitress
 
-    LOG.info("Isthmus API listening on http://%s:%d/", host, port)
-    waitress.serve(app, host=host, port=port, threads=threads, ident="isthmus",
-                   clear_untrusted_proxy_headers=True, channel_timeout=120)
+    connection_limit = open_files_for(conf.api_connection_limit)
+    LOG.info("Isthmus API listening on http://%s:%d/ (at most %d connections)",
+             conf.bind_host, conf.bind_port, connection_limit)
+    waitress.serve(app, host=conf.bind_host, port=conf.bind_port, threads=conf.api_threads,
+                   ident="isthmus", clear_untrusted_proxy_headers=True,
+                   asyncore_use_poll=True, connection_limit=connection_limit,
+                   channel_timeout=conf.api_idle_timeout,
+                   cleanup_interval=max(1, min(30, conf.api_idle_timeout // 2)),
+                   max_request_header_size=conf.api_max_header_bytes)

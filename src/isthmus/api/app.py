@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import falcon
+import orjson
 
-from isthmus.api import controllers, faults, openapi
+from isthmus.api import controllers, faults, openapi, request
 from isthmus.services import READ_ONLY, Services
 from isthmus.vpn.endpoint_groups import FILTER_ALIASES
 
@@ -20,7 +21,7 @@ def create_app(services: Services, *, auth_strategy: str = "noauth",
                service_providers: Callable[[], list[dict[str, Any]]] | None = None
                ) -> falcon.App:
     """The Falcon app serving the Neutron-compatible API over ``services``."""
-    app = falcon.App(middleware=[controllers.ContextMiddleware(
+    app = falcon.App(middleware=[request.RefuseNulInURL(), controllers.ContextMiddleware(
         anonymous_is_admin=auth_strategy == "noauth")])
     app.req_options.strip_url_path_trailing_slash = False
     faults.install(app)
@@ -48,11 +49,36 @@ def create_app(services: Services, *, auth_strategy: str = "noauth",
     return app
 
 
+# keystonemiddleware's own refusal, so a client sees the same 401 whichever decides.
+UNAUTHORIZED_BODY = orjson.dumps({"error": {
+    "code": 401, "title": "Unauthorized",
+    "message": "The request you have made requires authentication."}})
+
+
+def _refuse_unconfirmed(app: WSGIApp) -> WSGIApp:
+    """Answer 401 unless keystonemiddleware confirmed the caller's (and service's) token.
+
+    With ``delay_auth_decision = true`` keystonemiddleware passes requests without
+    a valid token on, marked ``X-Identity-Status: Invalid``, and leaves the refusal
+    to the service; it sets the header itself (a client's copy is removed) and adds
+    ``WWW-Authenticate`` to the 401 on the way out.
+    """
+    def refuse_unconfirmed(environ: dict[str, Any], start_response: Any) -> Any:
+        for header in ("HTTP_X_IDENTITY_STATUS", "HTTP_X_SERVICE_IDENTITY_STATUS"):
+            if environ.get(header, "Confirmed") != "Confirmed":
+                start_response("401 Unauthorized", [
+                    ("Content-Type", "application/json"),
+                    ("Content-Length", str(len(UNAUTHORIZED_BODY)))])
+                return [UNAUTHORIZED_BODY]
+        return app(environ, start_response)
+    return refuse_unconfirmed
+
+
 def with_keystone(app: WSGIApp, conf: Any) -> WSGIApp:
     """Validate tokens with keystonemiddleware; the version document stays public."""
     from keystonemiddleware import auth_token
 
-    protected = auth_token.AuthProtocol(app, {"oslo_config_config": conf})
+    protected = auth_token.AuthProtocol(_refuse_unconfirmed(app), {"oslo_config_config": conf})
 
     def dispatch(environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("PATH_INFO", "/") in ("", "/"):

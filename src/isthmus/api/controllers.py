@@ -14,7 +14,7 @@ import orjson
 from isthmus import attributes as a
 from isthmus.api import discovery, listing, request
 from isthmus.context import RequestContext
-from isthmus.exceptions import IsthmusError, PolicyNotAuthorized
+from isthmus.exceptions import IsthmusError, PolicyNotAuthorized, shown
 from isthmus.services import Services
 
 LOG = logging.getLogger("isthmus.api")
@@ -186,7 +186,7 @@ class ExtensionEndpoint:
     def on_get(self, req: falcon.Request, resp: falcon.Response, alias: str) -> None:
         ext = discovery.BY_ALIAS.get(alias)
         if ext is None:
-            err = IsthmusError(message=f"Extension with alias {alias} does not exist")
+            err = IsthmusError(message=f"Extension with alias {shown(alias)} does not exist")
             err.status, err.error_type = 404, "HTTPNotFound"
             raise err
         _json(resp, {"extension": ext})

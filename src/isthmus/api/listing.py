@@ -7,14 +7,17 @@ pagination happen after filtering, as Neutron's emulation does for VPN.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import urlencode
 
 from isthmus import attributes as a
-from isthmus.exceptions import HTTPBadRequest, InvalidAttribute
+from isthmus.exceptions import HTTPBadRequest, InvalidAttribute, shown
 
 CONTROL_KEYS = frozenset({"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"})
+# ASCII digits only: str.isdigit() also takes "²", which int() then refuses.
+_LIMIT = re.compile(r"[0-9]{1,10}")
 
 
 @dataclass
@@ -51,17 +54,18 @@ def parse_query(resource: a.Resource, params: Mapping[str, list[str]],
     bad = [k for k in sort_keys if k not in resource.by_name or
            resource.by_name[k].kind != "scalar"]
     if bad:
-        raise HTTPBadRequest(f"{bad} is invalid attribute for sort_keys")
+        raise HTTPBadRequest(f"{shown(bad)} is invalid attribute for sort_keys")
     for i, key in enumerate(sort_keys):
         direction = sort_dirs[i] if sort_dirs else "asc"
         if direction not in ("asc", "desc"):
-            raise HTTPBadRequest(f"{direction} is invalid value for sort_dirs, valid value "
-                                 "is 'asc' and 'desc'")
+            raise HTTPBadRequest(f"{shown(direction)} is invalid value for sort_dirs, "
+                                 "valid value is 'asc' and 'desc'")
         query.sort.append((key, direction == "desc"))
     limit = _one(params, "limit")
     if limit is not None:
-        if not limit.isdigit() or len(limit) > 10:
-            raise HTTPBadRequest(f"Limit must be an integer 0 or greater and not '{limit}'")
+        if not _LIMIT.fullmatch(limit):
+            raise HTTPBadRequest(
+                f"Limit must be an integer 0 or greater and not '{shown(limit)}'")
         query.limit = int(limit) or None
     if max_limit > 0:
         query.limit = min(query.limit or max_limit, max_limit)

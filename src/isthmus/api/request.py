@@ -10,23 +10,61 @@ from __future__ import annotations
 
 from typing import Any
 
+import falcon
 import orjson
 
 from isthmus import attributes as a
 from isthmus.context import RequestContext
 from isthmus.exceptions import (HTTPBadRequest, InvalidAttribute, MalformedRequestBody,
-                                PolicyNotAuthorized)
+                                PolicyNotAuthorized, shown)
 
 MAX_BODY_BYTES = 1024 * 1024
+MAX_BODY_DEPTH = 32
+"""Nesting of objects and arrays a body may have; Neutron's resources need 4."""
 
 
 def decode_json(raw: bytes) -> Any:
+    """The body's JSON, refused (400) if malformed or nested deeper than ``MAX_BODY_DEPTH``.
+
+    orjson refuses more than 1024 levels itself (a ``JSONDecodeError``, so a 400);
+    the lower limit here protects every recursive walk after parsing (comparisons,
+    ``repr``, database drivers) from the RecursionError a deep value would cause.
+    """
     if not raw:
         raise HTTPBadRequest("Resource body required")
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise MalformedRequestBody(reason="Cannot understand JSON") from None
+    _check_depth(body)
+    return body
+
+
+def _check_depth(body: Any) -> None:
+    # A stack, not recursion: the walk must not fail the way it guards against.
+    stack = [(body, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth == MAX_BODY_DEPTH:
+                raise MalformedRequestBody(reason=(
+                    f"JSON nested more than {MAX_BODY_DEPTH} levels deep; "
+                    "send attribute values as strings, numbers or shallow lists"))
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+
+
+class RefuseNulInURL:
+    """Falcon middleware: a NUL character anywhere in the path or query string is a 400.
+
+    PostgreSQL text cannot hold NUL, so an id or filter holding one made the
+    database driver fail (a 500); no identifier or filter value needs it.
+    """
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if "\x00" in req.path or "%00" in req.query_string:
+            raise HTTPBadRequest("The request URL contains a NUL character (%00); "
+                                 "identifiers and filter values cannot hold one")
 
 
 def _resource_body(resource: a.Resource, body: Any) -> dict[str, Any]:
@@ -43,7 +81,7 @@ def _resource_body(resource: a.Resource, body: Any) -> dict[str, Any]:
 def _check_keys(resource: a.Resource, data: dict[str, Any]) -> None:
     unknown = [k for k in data if k not in resource.by_name]
     if unknown:
-        raise HTTPBadRequest(f"Unrecognized attribute(s) '{', '.join(map(str, unknown))}'")
+        raise HTTPBadRequest(f"Unrecognized attribute(s) '{shown(', '.join(unknown))}'")
 
 
 def _check_admin_only(resource: a.Resource, ctx: RequestContext, data: dict[str, Any],
@@ -70,7 +108,7 @@ def _project(ctx: RequestContext, data: dict[str, Any]) -> str:
     tenant = data.get("tenant_id")
     for value in (project, tenant):
         if value is not None and not isinstance(value, str):
-            raise InvalidAttribute("project_id", f"'{value}' is not a valid string")
+            raise InvalidAttribute("project_id", f"'{shown(value)}' is not a valid string")
     if project is not None and tenant is not None and project != tenant:
         raise HTTPBadRequest("'project_id' and 'tenant_id' do not match")
     chosen = project or tenant or ctx.project_id
@@ -86,7 +124,7 @@ def parse_create(resource: a.Resource, ctx: RequestContext, body: Any) -> dict[s
     project = _project(ctx, data)
     for key in data:
         if not resource.by_name[key].post:
-            raise HTTPBadRequest(f"Attribute '{key}' not allowed in POST")
+            raise HTTPBadRequest(f"Attribute '{shown(key)}' not allowed in POST")
     _check_admin_only(resource, ctx, data, "create")
     out: dict[str, Any] = {}
     for attr in resource.attrs:
@@ -115,6 +153,6 @@ def parse_update(resource: a.Resource, ctx: RequestContext, body: Any) -> dict[s
     _check_keys(resource, data)
     for key in data:
         if not resource.by_name[key].put:
-            raise HTTPBadRequest(f"Cannot update read-only attribute {key}")
+            raise HTTPBadRequest(f"Cannot update read-only attribute {shown(key)}")
     _check_admin_only(resource, ctx, data, "update")
     return {key: _parse(resource.by_name[key], value) for key, value in data.items()}

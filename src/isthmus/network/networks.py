@@ -13,7 +13,7 @@ from isthmus import attributes as a
 from isthmus.context import RequestContext
 from isthmus.db import models
 from isthmus.db.collection import Collection, children, new_id, owner_project
-from isthmus.exceptions import InvalidInput, PolicyNotAuthorized
+from isthmus.exceptions import InvalidInput, PolicyNotAuthorized, shown
 from isthmus.network import exceptions as nexc
 from isthmus.network import ipam
 from isthmus.network.guards import NetworkGuard
@@ -40,21 +40,21 @@ NETWORK_RESOURCE = a.Resource(
 def _pool(value: Any) -> dict[str, str]:
     parsed = a.dict_of({"start": a.ip_address, "end": a.ip_address})(value)
     if set(parsed) != {"start", "end"}:
-        raise a.InvalidValue(f"Invalid data format for IP pool: '{value}'")
+        raise a.InvalidValue(f"Invalid data format for IP pool: '{shown(value)}'")
     return parsed
 
 
 def _host_route(value: Any) -> dict[str, str]:
     parsed = a.dict_of({"destination": a.cidr, "nexthop": a.ip_address})(value)
     if set(parsed) != {"destination", "nexthop"}:
-        raise a.InvalidValue(f"Invalid data format for hostroute: '{value}'")
+        raise a.InvalidValue(f"Invalid data format for hostroute: '{shown(value)}'")
     return parsed
 
 
 def _ip_version(value: Any) -> int:
     version = a.integer(value)
     if version not in (4, 6):
-        raise a.InvalidValue(f"{value} is not in valid_values")
+        raise a.InvalidValue(f"{shown(value)} is not in valid_values")
     return version
 
 
