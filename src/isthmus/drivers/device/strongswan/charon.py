@@ -175,6 +175,9 @@ class Charon:
                         continue
                     if name in present and name in loaded:
                         self._terminate(session, name)   # changed: renegotiate with the new config
+                        # Unloaded too: charon does not start a connection reloaded unchanged
+                        # (only its PSK changed), which would stay down.
+                        session.unload_conn({"name": name})
                     self._load(session.load_shared, "load-shared", name, secret)
                     self._load(session.load_conn, "load-conn", name, conn)
                     loaded[name] = wanted
