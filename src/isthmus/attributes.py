@@ -7,9 +7,10 @@ API layer derives request handling, list filters and the OpenAPI document from
 these tables, so the attribute set is written down once.
 
 An attribute marked ``secret`` (a PSK) is returned to its owner as Neutron
-does, but never appears in a log line or an error message: :func:`redacted`
-masks it wherever an object or a query is logged, and :func:`string` with
-``secret=True`` refuses a bad value without echoing it.
+does, but never appears in a log line or an error message: logs name objects
+by id and show :data:`REDACTED` for a secret query value, and :func:`string`
+with ``secret=True`` refuses a bad value without echoing it (docs/api.md,
+"Secrets and logs").
 """
 
 from __future__ import annotations
@@ -99,23 +100,6 @@ class Resource:
 
 REDACTED = "***"
 """What a secret value is replaced with wherever it would be logged."""
-
-
-def redacted(secret_names: Iterable[str], values: Mapping[str, Any]) -> dict[str, Any]:
-    """``values`` with every secret replaced by :data:`REDACTED`, at any depth.
-
-    The one way to mask secrets: objects, RPC payloads and query strings all
-    pass through here before anything of them is logged.
-    """
-    names = frozenset(secret_names)
-
-    def mask(value: Any) -> Any:
-        if isinstance(value, Mapping):
-            return {k: REDACTED if k in names else mask(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [mask(v) for v in value]
-        return value
-    return mask(values)
 
 
 # --------------------------------------------------------------------------
