@@ -52,7 +52,7 @@ class Attr:
     admin_only: bool = False        # only admins may set it
     member_visible: bool = True     # False: only admins see it in responses
     filter_parse: Parser | None = None  # query-string value -> comparable value
-    secret: bool = False            # never logged, never echoed in an error (see redacted)
+    secret: bool = False            # never logged, never echoed in an error (docs/api.md)
 
     @property
     def required(self) -> bool:
