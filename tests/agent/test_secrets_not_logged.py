@@ -69,7 +69,9 @@ def test_psks_reach_the_agent_but_no_log_line_or_error(embedded, member, topo, c
     secrets = (first, second, bad)
     assert not leaks(secrets, "\n".join(lines)), "a PSK reached a log line"
     assert not leaks(secrets, out + err), "a PSK reached stdout or stderr"
+    # The lines stay useful: the change by id, the filtered list with its value masked.
     assert any(conn["id"] in line and "Updated" in line for line in lines)
+    assert any("ipsec-site-connections?psk=*** 200" in line for line in lines)
 
 
 def test_provider_hook_names_the_connection_not_its_psk(embedded, admin, member, topo):
