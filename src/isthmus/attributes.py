@@ -5,6 +5,12 @@ PUT), their default, and a ``parse`` function that converts and validates a
 client value (raising :class:`InvalidValue` with Neutron's reason text). The
 API layer derives request handling, list filters and the OpenAPI document from
 these tables, so the attribute set is written down once.
+
+An attribute marked ``secret`` (a PSK) is returned to its owner as Neutron
+does, but never appears in a log line or an error message: logs name objects
+by id and show :data:`REDACTED` for a secret query value, and :func:`string`
+with ``secret=True`` refuses a bad value without echoing it (docs/api.md,
+"Secrets and logs").
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ class Attr:
     admin_only: bool = False        # only admins may set it
     member_visible: bool = True     # False: only admins see it in responses
     filter_parse: Parser | None = None  # query-string value -> comparable value
+    secret: bool = False            # never logged, never echoed in an error (docs/api.md)
 
     @property
     def required(self) -> bool:
@@ -86,20 +93,38 @@ class Resource:
             object.__setattr__(self, "_by_name", cached)
         return cached
 
+    @property
+    def secrets(self) -> frozenset[str]:
+        """Names of the attributes that must never reach a log or an error message."""
+        return frozenset(a.name for a in self.attrs if a.secret)
+
+
+REDACTED = "***"
+"""What a secret value is replaced with wherever it would be logged."""
+
 
 # --------------------------------------------------------------------------
 # Parsers: convert and validate one client value, or raise InvalidValue.
 # Reasons are Neutron's own wording, so clients see familiar messages; values
 # they quote go through shown(), which bounds them.
 
-def string(max_len: int = 255) -> Parser:
+def string(max_len: int = 255, secret: bool = False) -> Parser:
+    """A string of at most ``max_len`` characters, no NUL.
+
+    ``secret``: the reason names the fault but not the value (the sender knows
+    it; a client or proxy that logs error messages must not learn it).
+    """
     def parse(value: Any) -> str:
+        quoted = f"The secret value (a {type(value).__name__}, not shown)" if secret \
+            else f"'{shown(value)}'"
         if not isinstance(value, str):
-            raise InvalidValue(f"'{shown(value)}' is not a valid string")
+            raise InvalidValue(f"{quoted} is not a valid string")
         if len(value) > max_len:
-            raise InvalidValue(f"'{shown(value)}' exceeds maximum length of {max_len}")
+            raise InvalidValue(f"{quoted} exceeds maximum length of {max_len}" +
+                               (f": it has {len(value)} characters" if secret else ""))
         if "\x00" in value:
-            raise InvalidValue(f"'{shown(value)!r}' contains a NUL character")
+            what = quoted if secret else f"'{shown(value)!r}'"
+            raise InvalidValue(f"{what} contains a NUL character")
         return value
     return parse
 

@@ -29,6 +29,12 @@ LOG = logging.getLogger(__name__)
 READ_ONLY = frozenset({"ports", "agents"})
 
 
+def first_line(error: BaseException) -> str:
+    """A database error without its detail lines: PostgreSQL's DETAIL can quote a whole row
+    ("Failing row contains (..., psk, ...)")."""
+    return str(error).partition("\n")[0]
+
+
 class Services:
     """Every collection by plural name, with transactions and change hooks."""
 
@@ -70,11 +76,11 @@ class Services:
                 yield conn
         except sa_exc.IntegrityError as err:
             # A concurrent change won a race past our checks; the constraint held.
-            LOG.info("Constraint refused a change: %s", err.orig)
+            LOG.info("Constraint refused a change: %s", first_line(err.orig))
             raise Conflict(msg="a concurrent change conflicts with this request; retry it") \
                 from None
         except sa_exc.OperationalError as err:
-            LOG.error("Database unavailable: %s", err.orig)
+            LOG.error("Database unavailable: %s", first_line(err.orig))
             raise ServiceUnavailable(message="The database is unavailable; retry later.") \
                 from None
 

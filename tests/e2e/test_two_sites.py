@@ -43,14 +43,15 @@ def make_site(sdk, sites: Sites, side: str, public, pub_subnet) -> dict:
     return {"router": router, "service": service, "local": local, "local2": local2}
 
 
-def connect(sdk, site: dict, other_side: str, own: str, ike, ipsec, second: bool = False):
+def connect(sdk, site: dict, other_side: str, own: str, ike, ipsec, second: bool = False,
+            psk: str = PSK):
     lan = LAN2 if second else LAN
     peer = sdk.network.create_vpn_endpoint_group(type="cidr",
                                                  endpoints=[f"{lan[other_side]}.0/24"])
     suffix = "2" if second else "1"
     return sdk.network.create_vpn_ipsec_site_connection(
         name=f"{own}-to-{other_side}-{suffix}", vpnservice_id=site["service"].id,
-        ikepolicy_id=ike.id, ipsecpolicy_id=ipsec.id, psk=PSK,
+        ikepolicy_id=ike.id, ipsecpolicy_id=ipsec.id, psk=psk,
         local_ep_group_id=(site["local2"] if second else site["local"]).id,
         peer_ep_group_id=peer.id, peer_address=WAN[other_side],
         peer_id=f"@{other_side}{suffix}.example", local_id=f"@{own}{suffix}.example",

@@ -22,7 +22,9 @@ def create_app(services: Services, *, auth_strategy: str = "noauth",
                ) -> falcon.App:
     """The Falcon app serving the Neutron-compatible API over ``services``."""
     app = falcon.App(middleware=[request.RefuseNulInURL(), controllers.ContextMiddleware(
-        anonymous_is_admin=auth_strategy == "noauth")])
+        anonymous_is_admin=auth_strategy == "noauth",
+        secret_params=frozenset(name for c in services.collections.values()
+                                for name in c.resource.secrets))])
     app.req_options.strip_url_path_trailing_slash = False
     faults.install(app)
     app.add_route("/", controllers.VersionsEndpoint())

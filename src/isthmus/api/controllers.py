@@ -6,7 +6,7 @@ import logging
 import time
 import uuid
 from typing import Any, Callable, Mapping
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import falcon
 import orjson
@@ -50,8 +50,10 @@ def base_url(req: falcon.Request) -> str:
 class ContextMiddleware:
     """Builds the caller's :class:`RequestContext`, tags the request id, logs access."""
 
-    def __init__(self, anonymous_is_admin: bool) -> None:
+    def __init__(self, anonymous_is_admin: bool, secret_params: frozenset[str] = frozenset()
+                 ) -> None:
         self.anonymous_is_admin = anonymous_is_admin
+        self.secret_params = secret_params   # query keys whose values the log masks (?psk=)
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.started = time.perf_counter()
@@ -70,8 +72,16 @@ class ContextMiddleware:
                          req_succeeded: bool) -> None:
         started = getattr(req.context, "started", None)
         if started is not None and LOG.isEnabledFor(logging.INFO):
-            LOG.info("%s %s %s %.1fms %s", req.method, req.relative_uri, resp.status[:3],
+            LOG.info("%s %s %s %.1fms %s", req.method, self._loggable_uri(req), resp.status[:3],
                      (time.perf_counter() - started) * 1000, req.context.request_id)
+
+    def _loggable_uri(self, req: falcon.Request) -> str:
+        """The request URI with the value of any secret filter (``?psk=``) masked."""
+        pairs, _ = _query(req)
+        if not any(key in self.secret_params for key, _ in pairs):
+            return req.relative_uri
+        masked = [(k, a.REDACTED if k in self.secret_params else v) for k, v in pairs]
+        return f"{req.relative_uri.partition('?')[0]}?{urlencode(masked, safe='*')}"
 
 
 class _Endpoint:

@@ -8,6 +8,7 @@ for writers, so concurrent writers queue on the lock instead of failing with
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Iterator
 
 import sqlalchemy as sa
@@ -33,16 +34,31 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql(mode)
 
 
+class _NoRowDumps(logging.Filter):
+    """Drops SQLAlchemy's DEBUG dump of result rows: rows hold PSKs (docs/api.md)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != "Row %r"
+
+
+logging.getLogger("sqlalchemy.engine.Engine").addFilter(_NoRowDumps())
+
+
 def create_engine(url: str) -> Engine:
-    """An engine for ``url`` tuned for short OLTP transactions."""
+    """An engine for ``url`` tuned for short OLTP transactions.
+
+    ``hide_parameters``: statement parameters (a PSK among them) stay out of
+    SQL logging and of database error messages, which reach tracebacks in logs.
+    """
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"check_same_thread": False,
-                                                     "timeout": 30})
+                                                     "timeout": 30}, hide_parameters=True)
         _sqlite_setup(engine)
         return engine
     if url.startswith("mysql") and "charset=" not in url:
         url += ("&" if "?" in url else "?") + "charset=utf8mb4"
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                            hide_parameters=True)
 
 
 class Database:

@@ -313,6 +313,7 @@ class {cls}DeviceDriver(DeviceDriver):
             for conn in service["ipsec_site_connections"]:
                 # Configure the tunnel here: conn["peer_address"], conn["peer_cidrs"],
                 # conn["local_cidrs"], conn["psk"], conn["ikepolicy"], conn["ipsecpolicy"].
+                # Log ids, never conn["psk"] nor the whole conn (docs/api.md).
                 LOG.info("router %s: connection %s to %s", router.router_id, conn["id"],
                          conn["peer_address"])
                 statuses[conn["id"]] = "ACTIVE" if up and conn["admin_state_up"] else "DOWN"

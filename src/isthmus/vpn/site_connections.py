@@ -64,7 +64,8 @@ RESOURCE = a.Resource(
                   schema={"type": "integer", "minimum": 0, "maximum": 65535},
                   filter_parse=a.integer),
            a.Attr("auth_mode"),
-           a.Attr("psk", post=True, put=True, default=a.REQUIRED, parse=a.string(255),
+           a.Attr("psk", post=True, put=True, default=a.REQUIRED,
+                  parse=a.string(255, secret=True), secret=True,
                   schema={"type": "string", "maxLength": 255}),
            _enum("initiator", c.INITIATORS, "bi-directional"),
            a.Attr("dpd", post=True, put=True, default={}, parse=DPD, schema={

@@ -134,10 +134,13 @@ class Providers:
         def get(coll: str, id_: str) -> Mapping[str, Any] | None:
             return self._lookup(coll, id_, None)
 
+        obj = new or old
+        # Ids only: the object itself may carry a secret (a connection's PSK).
+        obj_id = (obj or {}).get("id", "-")
         try:
-            drivers, router_id = self._route(collection, new or old, get)
-        except UnknownProvider:
-            LOG.error("%s %s belongs to an unconfigured provider", collection, (new or old))
+            drivers, router_id = self._route(collection, obj, get)
+        except UnknownProvider as err:
+            LOG.error("%s %s (%s) reached no driver: %s", collection, obj_id, action, err.msg)
             return
         change = Change(ctx, collection, action, new, old, router_id,
                         lookup=lambda c, i: get(c, i) or {})
@@ -145,5 +148,5 @@ class Providers:
             try:
                 driver.changed(change)
             except Exception:  # committed already: a driver error must not turn into a 500
-                LOG.exception("Provider %s failed to handle %s %s", driver.name, action,
-                              collection)
+                LOG.exception("Provider %s failed to handle %s of %s %s", driver.name, action,
+                              collection, obj_id)

@@ -36,6 +36,10 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+class CharonRefused(RuntimeError):
+    """charon answered a VICI command with an error (its reason is in the message)."""
+
+
 class Charon:
     """A router's charon daemon and the connections loaded into it."""
 
@@ -143,12 +147,27 @@ class Charon:
                         continue
                     if name in present and name in loaded:
                         self._terminate(session, name)   # changed: renegotiate with the new config
-                    session.load_shared(secret)
-                    session.load_conn(conn)
+                        # Unloaded too: charon does not start a connection reloaded unchanged
+                        # (only its PSK changed), which would stay down.
+                        session.unload_conn({"name": name})
+                    self._load(session.load_shared, "load-shared", name, secret)
+                    self._load(session.load_conn, "load-conn", name, conn)
                     loaded[name] = wanted
                     LOG.info("Router %s: loaded %s", self.router_id, name)
             finally:
                 self._save_loaded(loaded)
+
+    def _load(self, command: Callable[[dict], Any], what: str, name: str, message: dict) -> None:
+        """One VICI load; a refusal is raised naming router, command and connection.
+
+        Never the message: a ``load-shared`` message holds the PSK, and this error
+        ends up in the agent's log.
+        """
+        try:
+            command(message)
+        except vici.exception.CommandException as err:
+            raise CharonRefused(f"charon of router {self.router_id} refused {what} for "
+                                f"{name}: {err}") from None
 
     @staticmethod
     def _terminate(session: vici.Session, name: str) -> None:
