@@ -57,10 +57,13 @@ def make_database(backend: str, workdir: Path) -> tuple[str, callable]:
     return SERVER_URLS[backend] + name, drop
 
 
-def start_server(url: str, workdir: Path, port: int) -> subprocess.Popen:
+def start_server(url: str, workdir: Path, port: int, default_opts: str = "",
+                 database_opts: str = "") -> subprocess.Popen:
+    """``isthmus server`` on ``url``; ``*_opts``: more INI lines for those sections."""
     conf = workdir / "isthmus.conf"
     conf.write_text(f"[DEFAULT]\nbind_host = 127.0.0.1\nbind_port = {port}\n"
-                    f"state_path = {workdir}\n\n[database]\nconnection = {url}\n")
+                    f"state_path = {workdir}\n{default_opts}\n"
+                    f"[database]\nconnection = {url}\n{database_opts}")
     exe = Path(sys.executable).with_name("isthmus")
     subprocess.run([str(exe), "db", "upgrade", "--config-file", str(conf)], check=True,
                    stdout=subprocess.DEVNULL)

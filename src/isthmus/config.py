@@ -80,6 +80,11 @@ DATABASE_OPTS = [
                help="SQLAlchemy URL of the database, e.g. "
                     "postgresql+psycopg://isthmus@127.0.0.1/isthmus or "
                     "mysql+pymysql://root@127.0.0.1/isthmus. Default: SQLite in state_path."),
+    cfg.IntOpt("db_max_retries", default=10, min=0,
+               help="How often a write transaction that lost a race to a concurrent one "
+                    "(a deadlock, a serialization failure, an IP address it picked taken "
+                    "meanwhile) is run again, after a short random pause, before the request "
+                    "fails with 409 Conflict. 0 turns retrying off."),
 ]
 
 

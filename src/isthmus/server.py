@@ -69,7 +69,7 @@ def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) ->
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     if migrate:
         upgrade(url)
-    services = Services(Database(url))
+    services = Services(Database(url, max_retries=conf.database.db_max_retries))
     services.agents.down_time_s = conf.agent_down_time
     transport = transport or get_transport(conf)
     notifier = AgentNotifier(transport)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from isthmus.context import RequestContext
 from isthmus.db import Database
 from isthmus.db.collection import Collection, Filters
+from isthmus.db.retry import RetryRequest, lost_race
 from isthmus.exceptions import Conflict, ServiceUnavailable
 from isthmus.network import Networks, Ports, Routers, Subnets
 from isthmus.vpn.agents import Agents
@@ -25,6 +26,8 @@ from isthmus.vpn import (ChangeHooks, EndpointGroups, IKEPolicies, IPsecPolicies
                          SiteConnections, VPNNetworkGuard, VPNServices)
 
 LOG = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 READ_ONLY = frozenset({"ports", "agents"})
 
@@ -64,43 +67,58 @@ class Services:
         """Any object by id, as an admin sees it (``None`` if gone); for drivers."""
         collection = self.collections[plural]
         if conn is None:
-            with self._transaction(write=False) as own:
+            with self._read() as own:
                 return self.lookup(plural, id_, own)
         row = collection.find_row(conn, None, id_)
         return None if row is None else collection.show_row(conn, row)
 
     @contextlib.contextmanager
-    def _transaction(self, write: bool) -> Iterator[Connection]:
+    def _read(self) -> Iterator[Connection]:
+        with self._database_errors(), self.db.read() as conn:
+            yield conn
+
+    def _write(self, work: Callable[[Connection], T]) -> T:
+        """``work`` in one write transaction, run again while it loses races to others."""
+        with self._database_errors():
+            return self.db.write_retrying(work)
+
+    @contextlib.contextmanager
+    def _database_errors(self) -> Iterator[None]:
+        """Database errors as API errors: lost races are 409s, an outage a 503."""
         try:
-            with (self.db.write() if write else self.db.read()) as conn:
-                yield conn
-        except sa_exc.IntegrityError as err:
-            # A concurrent change won a race past our checks; the constraint held.
-            LOG.info("Constraint refused a change: %s", first_line(err.orig))
-            raise Conflict(msg="a concurrent change conflicts with this request; retry it") \
-                from None
-        except sa_exc.OperationalError as err:
-            LOG.error("Database unavailable: %s", first_line(err.orig))
-            raise ServiceUnavailable(message="The database is unavailable; retry later.") \
-                from None
+            yield
+        except (RetryRequest, sa_exc.DBAPIError) as err:
+            if isinstance(err, (RetryRequest, sa_exc.IntegrityError)) or lost_race(err):
+                # A concurrent change won a race past our checks (and every retry);
+                # the constraints held.
+                LOG.info("Concurrent change refused: %s", first_line(getattr(err, "orig", err)))
+                raise Conflict(msg="a concurrent change conflicts with this request; "
+                                   "retry it") from None
+            if isinstance(err, sa_exc.OperationalError):
+                LOG.error("Database unavailable: %s", first_line(err.orig))
+                raise ServiceUnavailable(
+                    message="The database is unavailable; retry later.") from None
+            raise
 
     # -- reads ------------------------------------------------------------
     def list(self, ctx: RequestContext, plural: str,
              filters: Filters | None = None) -> list[dict[str, Any]]:
-        with self._transaction(write=False) as conn:
+        with self._read() as conn:
             return self.collections[plural].list(conn, ctx, filters)
 
     def get(self, ctx: RequestContext, plural: str, id_: str) -> dict[str, Any]:
-        with self._transaction(write=False) as conn:
+        with self._read() as conn:
             return self.collections[plural].get(conn, ctx, id_)
 
     # -- writes -----------------------------------------------------------
     def create(self, ctx: RequestContext, plural: str,
                body: Mapping[str, Any]) -> dict[str, Any]:
         collection = self.collections[plural]
-        with self._transaction(write=True) as conn:
+
+        def work(conn: Connection) -> dict[str, Any]:
             self.hooks.validate(conn, ctx, plural, "create", body, None)
-            new = collection.create(conn, ctx, body)  # type: ignore[attr-defined]
+            return collection.create(conn, ctx, body)  # type: ignore[attr-defined]
+        new = self._write(work)
         LOG.info("Created %s %s", collection.resource.singular, new["id"])
         self.hooks.changed(ctx, plural, "create", new, None)
         return new
@@ -108,31 +126,34 @@ class Services:
     def update(self, ctx: RequestContext, plural: str, id_: str,
                body: Mapping[str, Any]) -> dict[str, Any]:
         collection = self.collections[plural]
-        with self._transaction(write=True) as conn:
+
+        def work(conn: Connection) -> tuple[dict[str, Any], dict[str, Any]]:
             old = collection.get(conn, ctx, id_)
             self.hooks.validate(conn, ctx, plural, "update", body, old)
-            new = collection.update(conn, ctx, id_, body)  # type: ignore[attr-defined]
+            return old, collection.update(conn, ctx, id_, body)  # type: ignore[attr-defined]
+        old, new = self._write(work)
         LOG.info("Updated %s %s: %s", collection.resource.singular, id_, sorted(body))
         self.hooks.changed(ctx, plural, "update", new, old)
         return new
 
     def delete(self, ctx: RequestContext, plural: str, id_: str) -> None:
         collection = self.collections[plural]
-        with self._transaction(write=True) as conn:
+
+        def work(conn: Connection) -> dict[str, Any]:
             old = collection.get(conn, ctx, id_)
             self.hooks.validate(conn, ctx, plural, "delete", {}, old)
             collection.delete(conn, ctx, id_)  # type: ignore[attr-defined]
+            return old
+        old = self._write(work)
         LOG.info("Deleted %s %s", collection.resource.singular, id_)
         self.hooks.changed(ctx, plural, "delete", None, old)
 
     def router_interface(self, ctx: RequestContext, router_id: str, action: str,
                          body: Any) -> dict[str, Any]:
         """``add`` or ``remove`` an interface; routers own the rules."""
-        with self._transaction(write=True) as conn:
-            if action == "add":
-                info = self.routers.add_interface(conn, ctx, router_id, body)
-            else:
-                info = self.routers.remove_interface(conn, ctx, router_id, body)
+        change = self.routers.add_interface if action == "add" else \
+            self.routers.remove_interface
+        info = self._write(lambda conn: change(conn, ctx, router_id, body))
         LOG.info("Router %s: %s interface on subnet %s", router_id, action, info["subnet_id"])
         self.hooks.changed(ctx, "routers", f"{action}_router_interface", info, None)
         return info

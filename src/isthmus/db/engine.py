@@ -2,18 +2,24 @@
 
 SQLite (the embedded default) gets WAL, foreign keys and ``BEGIN IMMEDIATE``
 for writers, so concurrent writers queue on the lock instead of failing with
-"database is locked" half-way through a request.
+"database is locked" half-way through a request. Write transactions that lose
+a race to another writer are run again (:mod:`isthmus.db.retry`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+
+from isthmus.db.retry import run_with_retries
+
+T = TypeVar("T")
+DEFAULT_MAX_RETRIES = 10
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -62,10 +68,16 @@ def create_engine(url: str) -> Engine:
 
 
 class Database:
-    """The engine plus the two kinds of transaction the server uses."""
+    """The engine plus the kinds of transaction the server uses.
 
-    def __init__(self, url: str) -> None:
+    ``max_retries`` bounds how often :meth:`write_retrying` runs a transaction
+    again after a deadlock, a serialization failure or a
+    :class:`~isthmus.db.retry.RetryRequest`; 0 turns retrying off.
+    """
+
+    def __init__(self, url: str, max_retries: int = DEFAULT_MAX_RETRIES) -> None:
         self.url = url
+        self.max_retries = max_retries
         self.engine = create_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
 
@@ -83,6 +95,13 @@ class Database:
             conn.info["isthmus_begin"] = "BEGIN IMMEDIATE"
             with conn.begin():
                 yield conn
+
+    def write_retrying(self, work: Callable[[Connection], T]) -> T:
+        """``work`` in a :meth:`write` transaction, run afresh while it loses races."""
+        def attempt() -> T:
+            with self.write() as conn:
+                return work(conn)
+        return run_with_retries(attempt, self.max_retries)
 
     def dispose(self) -> None:
         self.engine.dispose()

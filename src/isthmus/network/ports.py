@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Row
 
 from isthmus import attributes as a
 from isthmus.db import models
 from isthmus.db.collection import Collection, new_id
+from isthmus.db.retry import RetryRequest, is_unique_violation
 from isthmus.network import exceptions as nexc
 from isthmus.network import ipam
 from isthmus.network.networks import subnet_pools
@@ -44,6 +46,16 @@ PORT_RESOURCE = a.Resource(
 )
 
 
+class FixedIp(NamedTuple):
+    """An address for a new port, and whether the client named it."""
+
+    subnet_id: str
+    ip_address: str
+    # A named address that turns out taken is the client's 409; one the server
+    # picked is a lost race, and the transaction runs again to pick another.
+    requested: bool
+
+
 class Ports(Collection):
     resource = PORT_RESOURCE
     table = PORTS
@@ -73,21 +85,26 @@ class Ports(Collection):
     # -- used by routers ---------------------------------------------------
     def create_port(self, conn: Connection, project_id: str, network_id: str,
                     device_id: str, device_owner: str,
-                    fixed_ips: list[tuple[str, str]]) -> dict[str, Any]:
-        """A port with the given (subnet_id, ip_address) allocations."""
+                    fixed_ips: list[FixedIp]) -> dict[str, Any]:
+        """A port with the given allocations (the unique key on them settles races)."""
         port_id = new_id()
         mac = "fa:16:3e:%02x:%02x:%02x" % tuple(random.randrange(256) for _ in range(3))
         conn.execute(sa.insert(PORTS).values(
             id=port_id, project_id=project_id, name="", description="",
             network_id=network_id, device_id=device_id, device_owner=device_owner,
             mac_address=mac, status="ACTIVE", admin_state_up=True))
-        for subnet_id, ip in fixed_ips:
-            taken = conn.execute(sa.select(ALLOCATIONS.c.port_id).where(
-                ALLOCATIONS.c.subnet_id == subnet_id, ALLOCATIONS.c.ip_address == ip)).first()
-            if taken is not None:
-                raise nexc.IpAddressAlreadyAllocated(ip=ip, subnet_id=subnet_id)
-            conn.execute(sa.insert(ALLOCATIONS).values(subnet_id=subnet_id, ip_address=ip,
-                                                       port_id=port_id))
+        for fixed in fixed_ips:
+            try:
+                conn.execute(sa.insert(ALLOCATIONS).values(
+                    subnet_id=fixed.subnet_id, ip_address=fixed.ip_address, port_id=port_id))
+            except sa_exc.IntegrityError as err:
+                if not is_unique_violation(err):
+                    raise
+                if fixed.requested:
+                    raise nexc.IpAddressAlreadyAllocated(
+                        ip=fixed.ip_address, subnet_id=fixed.subnet_id) from None
+                raise RetryRequest(f"IP address {fixed.ip_address} of subnet "
+                                   f"{fixed.subnet_id} was taken concurrently") from None
         return self.show_row(conn, self.get_row(conn, None, port_id))
 
     def delete_port(self, conn: Connection, port_id: str) -> None:
@@ -103,19 +120,33 @@ class Ports(Collection):
         return [self.to_api(r, extras) for r in rows]
 
 
-def allocate_ip(conn: Connection, subnet: Row, requested: str | None = None) -> str:
-    """A free address of ``subnet`` (or check that ``requested`` is usable)."""
-    used = {ip for (ip,) in conn.execute(sa.select(ALLOCATIONS.c.ip_address)
-                                         .where(ALLOCATIONS.c.subnet_id == subnet.id))}
+def allocate_ip(conn: Connection, subnet: Row, requested: str | None = None) -> FixedIp:
+    """A free address of ``subnet`` (or check that ``requested`` is usable).
+
+    Allocations on one subnet take turns on a lock of its row until their
+    transactions end, so racing requests pick different addresses instead of
+    colliding on the same first free one.
+    """
+    locked = conn.execute(sa.select(SUBNETS).where(SUBNETS.c.id == subnet.id)
+                          .with_for_update(key_share=True)).first()
+    if locked is None:
+        raise nexc.SubnetNotFound(subnet_id=subnet.id)
+    subnet = locked  # the pools in force now, not when the caller read the row
+    used_query = sa.select(ALLOCATIONS.c.ip_address).where(ALLOCATIONS.c.subnet_id == subnet.id)
+    if conn.dialect.name in ("mysql", "mariadb"):
+        # InnoDB's plain reads see the snapshot of the transaction's first read, from
+        # before the lock was ours; a locking read sees what the last holder committed.
+        used_query = used_query.with_for_update(read=True)
+    used = {ip for (ip,) in conn.execute(used_query)}
     if requested is not None:
         if ipaddress.ip_address(requested) not in ipaddress.ip_network(subnet.cidr):
             raise nexc.InvalidIpForSubnet(ip_address=requested)
         if requested in used:
             raise nexc.IpAddressAlreadyAllocated(ip=requested, subnet_id=subnet.id)
-        return requested
+        return FixedIp(subnet.id, requested, requested=True)
     if subnet.gateway_ip:
         used.add(subnet.gateway_ip)
     free = ipam.first_free(subnet_pools(subnet), used)
     if free is None:
         raise nexc.IpAddressGenerationFailure(net_id=subnet.network_id)
-    return str(free)
+    return FixedIp(subnet.id, str(free), requested=False)

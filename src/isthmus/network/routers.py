@@ -15,7 +15,8 @@ from isthmus.db.collection import Collection, new_id, owner_project
 from isthmus.exceptions import BadRequest, PolicyNotAuthorized
 from isthmus.network import exceptions as nexc
 from isthmus.network.networks import Networks, Subnets, require_owner
-from isthmus.network.ports import GATEWAY_OWNER, INTERFACE_OWNER, Ports, allocate_ip
+from isthmus.network.ports import (GATEWAY_OWNER, INTERFACE_OWNER, FixedIp, Ports,
+                                   allocate_ip)
 
 ROUTERS = models.Router.__table__
 SUBNETS = models.Subnet.__table__
@@ -120,7 +121,7 @@ class Routers(Collection):
         subnets = conn.execute(sa.select(SUBNETS).where(SUBNETS.c.network_id == network.id)
                                .order_by(SUBNETS.c.ip_version, SUBNETS.c.id)).all()
         by_id = {s.id: s for s in subnets}
-        fixed: list[tuple[str, str]] = []
+        fixed: list[FixedIp] = []
         requested = info.get("external_fixed_ips")
         if requested:
             for item in requested:
@@ -132,13 +133,13 @@ class Routers(Collection):
                     raise BadRequest(resource="router", msg=(
                         f"Invalid external_fixed_ips {item}: no such subnet on network "
                         f"{network.id}"))
-                fixed.append((subnet.id, allocate_ip(conn, subnet, item.get("ip_address"))))
+                fixed.append(allocate_ip(conn, subnet, item.get("ip_address")))
         else:
             # One address per IP version, from the first subnet that has room.
             for version in (4, 6):
                 for subnet in (s for s in subnets if s.ip_version == version):
                     try:
-                        fixed.append((subnet.id, allocate_ip(conn, subnet)))
+                        fixed.append(allocate_ip(conn, subnet))
                         break
                     except nexc.IpAddressGenerationFailure:
                         continue
@@ -235,9 +236,9 @@ class Routers(Collection):
                     raise BadRequest(resource="router", msg=(
                         f"Cidr {subnet.cidr} of subnet {subnet_id} overlaps with cidr "
                         f"{other.cidr} of subnet {other.id}"))
-        ip = allocate_ip(conn, subnet, subnet.gateway_ip)
         port = self.ports.create_port(conn, router.project_id, subnet.network_id, id_,
-                                      INTERFACE_OWNER, [(subnet_id, ip)])
+                                      INTERFACE_OWNER,
+                                      [allocate_ip(conn, subnet, subnet.gateway_ip)])
         return _interface_info(router, port, subnet_id)
 
     def remove_interface(self, conn: Connection, ctx: RequestContext, id_: str,
