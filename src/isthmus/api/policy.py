@@ -241,15 +241,26 @@ class Policy:
         return {"project_id": ctx.project_id, "tenant_id": ctx.project_id,
                 "user_id": ctx.user_id, "roles": sorted(ctx.roles), "is_admin": ctx.is_admin}
 
+    def _rules(self) -> Mapping[str, Any]:
+        """The rules in force, reloading the policy file if it changed (as oslo.policy
+        does); a file broken since the start leaves the rules loaded before in force."""
+        try:
+            self.enforcer.load_rules()
+        except ValueError as err:
+            # oslo.policy noted the new file as read, so this is logged once per change.
+            LOG.error("Policy file %s is malformed, the rules loaded before stay in force "
+                      "until it is fixed: %s", self.enforcer.policy_path, err)
+        return self.enforcer.rules
+
     def is_admin(self, ctx: RequestContext) -> bool:
         """Neutron's ``context.is_admin``: the ``context_is_admin`` rule on the caller."""
-        return bool(self.enforcer.enforce("context_is_admin", {}, self.credentials(ctx)))
+        return self.check(ctx, "context_is_admin", {})
 
     def exists(self, rule: str) -> bool:
-        self.enforcer.load_rules()
-        return rule in self.enforcer.rules
+        return rule in self._rules()
 
     def check(self, ctx: RequestContext, rule: str, target: Mapping[str, Any]) -> bool:
+        self._rules()
         return bool(self.enforcer.enforce(rule, dict(target), self.credentials(ctx)))
 
     def authorize(self, ctx: RequestContext, rule: str, target: Mapping[str, Any]) -> None:
@@ -288,9 +299,9 @@ class Policy:
     def hidden_fields(self, ctx: RequestContext, resource: a.Resource,
                       target: Mapping[str, Any]) -> set[str]:
         """Attributes of ``target`` whose ``get_<resource>:<attr>`` rule fails for ``ctx``."""
-        self.enforcer.load_rules()
+        rules = self._rules()
         hidden = {attr.name for attr in resource.attrs
-                  if f"get_{resource.singular}:{attr.name}" in self.enforcer.rules
+                  if f"get_{resource.singular}:{attr.name}" in rules
                   and not self.check(ctx, f"get_{resource.singular}:{attr.name}", target)}
         if "project_id" in hidden:     # Neutron treats the two as one
             hidden.add("tenant_id")
@@ -298,9 +309,9 @@ class Policy:
 
     def guarded_fields(self, resource: a.Resource) -> set[str]:
         """Attributes with a ``get_`` rule of their own: hidden from someone, maybe."""
-        self.enforcer.load_rules()
+        rules = self._rules()
         return {attr.name for attr in resource.attrs
-                if f"get_{resource.singular}:{attr.name}" in self.enforcer.rules}
+                if f"get_{resource.singular}:{attr.name}" in rules}
 
 
 def get_enforcer() -> oslo.Enforcer:
