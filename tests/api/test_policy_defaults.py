@@ -17,6 +17,7 @@ from typing import Callable
 import httpx
 import pytest
 
+from isthmus.api import policy
 from isthmus.context import RequestContext
 from isthmus.db import models
 from tests.api.test_vpn_resources import CONNS, GROUPS, SERVICES, make_policies, set_status
@@ -118,8 +119,9 @@ CASES = {
 }
 
 
-def test_every_resource_has_a_row(api):
+def test_every_resource_has_a_row_and_rules(api):
     assert sorted(CASES) == sorted(api.services.collections)
+    assert sorted(r.plural for r in policy.RESOURCES) == sorted(api.services.collections)
 
 
 @pytest.mark.parametrize("plural", sorted(CASES))
