@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from typing import Any, Mapping
 
@@ -171,6 +172,10 @@ def list_rules() -> list[oslo.RuleDefault]:
     return rules
 
 
+def _drop(record: logging.LogRecord) -> bool:
+    return False
+
+
 class PolicyFileError(Exception):
     """The policy file cannot be used; the message names the file and the fault."""
 
@@ -215,11 +220,27 @@ class Policy:
             if not isinstance(check, str):
                 raise PolicyFileError(f"policy file {path}: rule {rule!r} must be a check "
                                       f"string, found {check!r}")
+        # oslo.policy logs a traceback for a check string it cannot parse, and
+        # warnings for undefined rules; the errors raised below say it in one line.
+        loggers = [logging.getLogger(name) for name in ("oslo_policy._parser",
+                                                         "oslo_policy.policy")]
+        for logger in loggers:
+            logger.addFilter(_drop)
         try:
             self.enforcer.load_rules()
             self.enforcer.check_rules(raise_on_violation=True)
-        except (ValueError, oslo.InvalidDefinitionError) as err:
+        except ValueError as err:
             raise PolicyFileError(f"policy file {path}: {err}") from None
+        except oslo.InvalidDefinitionError:
+            missing = sorted({ref for check in (data or {}).values()
+                              for ref in re.findall(r"rule:([^\s()]+)", check)
+                              if ref not in self.enforcer.rules})
+            raise PolicyFileError(
+                f"policy file {path}: refers to rules that are not defined: "
+                f"{', '.join(missing) or 'see the log'}; define them or fix the names") from None
+        finally:
+            for logger in loggers:
+                logger.removeFilter(_drop)
         for rule, check in (data or {}).items():
             # oslo.policy turns a check string it cannot parse into "!" (deny) and logs.
             if str(self.enforcer.rules[rule]) == "!" and check.strip() != "!":
