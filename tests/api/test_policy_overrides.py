@@ -8,7 +8,6 @@ file, as oslo.policy looks for it.
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 from typing import Callable, Iterator
 
 import httpx

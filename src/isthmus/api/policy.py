@@ -176,6 +176,25 @@ def _drop(record: logging.LogRecord) -> bool:
     return False
 
 
+def _read_policy_file(path: str) -> dict[str, str]:
+    """The file's rules, or a :class:`PolicyFileError` saying what is wrong where."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise PolicyFileError(f"policy file {path}: cannot be read as YAML: {err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise PolicyFileError(f"policy file {path}: expected a mapping of rule name to "
+                              f"check string, found a {type(data).__name__}")
+    for rule, check in data.items():
+        if not isinstance(check, str):
+            raise PolicyFileError(f"policy file {path}: rule {rule!r} must be a check "
+                                  f"string, found {check!r}")
+    return data
+
+
 class PolicyFileError(Exception):
     """The policy file cannot be used; the message names the file and the fault."""
 
@@ -202,28 +221,18 @@ class Policy:
         except cfg.Error:
             path = None
         if path is None:
-            if name != "policy.yaml":   # the default may be absent; a chosen file may not
+            location = conf.get_location("policy_file", "oslo_policy")
+            if location is not None and location.location != cfg.Locations.opt_default:
                 raise PolicyFileError(
                     f"[oslo_policy] policy_file {name!r} was not found (relative paths are "
                     f"looked up next to the configuration files); create it or fix the path")
-            self.enforcer.load_rules()
+            self.enforcer.load_rules()   # the default file may be absent: defaults apply
             return
-        try:
-            with open(path, encoding="utf-8") as handle:
-                data = yaml.safe_load(handle)
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-            raise PolicyFileError(f"policy file {path}: cannot be read as YAML: {err}") from None
-        if data is not None and not isinstance(data, dict):
-            raise PolicyFileError(f"policy file {path}: expected a mapping of rule name to "
-                                  f"check string, found a {type(data).__name__}")
-        for rule, check in (data or {}).items():
-            if not isinstance(check, str):
-                raise PolicyFileError(f"policy file {path}: rule {rule!r} must be a check "
-                                      f"string, found {check!r}")
+        data = _read_policy_file(path)
         # oslo.policy logs a traceback for a check string it cannot parse, and
         # warnings for undefined rules; the errors raised below say it in one line.
-        loggers = [logging.getLogger(name) for name in ("oslo_policy._parser",
-                                                         "oslo_policy.policy")]
+        loggers = [logging.getLogger(f"oslo_policy.{module}") for module in ("_parser",
+                                                                            "policy")]
         for logger in loggers:
             logger.addFilter(_drop)
         try:
@@ -232,7 +241,7 @@ class Policy:
         except ValueError as err:
             raise PolicyFileError(f"policy file {path}: {err}") from None
         except oslo.InvalidDefinitionError:
-            missing = sorted({ref for check in (data or {}).values()
+            missing = sorted({ref for check in data.values()
                               for ref in re.findall(r"rule:([^\s()]+)", check)
                               if ref not in self.enforcer.rules})
             raise PolicyFileError(
@@ -241,12 +250,12 @@ class Policy:
         finally:
             for logger in loggers:
                 logger.removeFilter(_drop)
-        for rule, check in (data or {}).items():
+        for rule, check in data.items():
             # oslo.policy turns a check string it cannot parse into "!" (deny) and logs.
             if str(self.enforcer.rules[rule]) == "!" and check.strip() != "!":
                 raise PolicyFileError(f"policy file {path}: rule {rule!r}: cannot parse "
                                       f"{check!r}; see oslo.policy's check string syntax")
-        unknown = sorted(r for r in data or {} if not self._known(r))
+        unknown = sorted(r for r in data if not self._known(r))
         if unknown:
             LOG.warning("Policy file %s names rules Isthmus never checks: %s", path,
                         ", ".join(unknown))
