@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from isthmus.api.policy import list_rules
 from tests.cli.test_commands import ISTHMUS, ROOT
 
 BIN = Path(sys.executable).parent
@@ -60,3 +61,12 @@ def test_broken_policy_file_stops_the_start_naming_it(tmp_path, policy_yaml, pol
     if policy_yaml is not None:
         assert f"policy file {tmp_path / 'policy.yaml'}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_docs_list_every_rule_with_its_default():
+    docs = (ROOT / "docs/api.md").read_text()
+
+    def row(name: str, check: str) -> str:
+        return "| `%s` | `%s` |" % (name, check.replace("|", "\\|") or '""')
+    missing = [r.name for r in list_rules() if row(r.name, r.check_str) not in docs]
+    assert not missing, f"docs/api.md (section Policy) lacks or misstates: {missing}"
