@@ -7,6 +7,7 @@ file, as oslo.policy looks for it.
 
 from __future__ import annotations
 
+import os
 import shutil
 from typing import Callable, Iterator
 
@@ -100,3 +101,23 @@ def test_loosened_field_rule_shows_the_field_and_lets_it_be_filtered(served):
     found = ok(member.get(ROUTERS, params={"isthmus:agent_host": "vm"}), 200)["routers"]
     assert [r["isthmus:agent_host"] for r in found] == ["vm"]
     assert "isthmus:namespace" not in found[0]
+
+
+def test_changed_file_applies_to_the_next_request_and_a_broken_one_keeps_the_last(
+        served, tmp_path):
+    _, member, _ = _clients(served(""))
+    made = ok(member.post(IKE, json={"ikepolicy": {}}))["ikepolicy"]
+    assert ok(member.get(f"{IKE}/{made['id']}"), 200)
+    policy_file = tmp_path / "etc" / "policy.yaml"
+
+    def rewrite(text: str, later_s: int) -> None:
+        policy_file.write_text(text)
+        stamp = policy_file.stat().st_mtime + later_s   # a change oslo.policy must notice
+        os.utime(policy_file, (stamp, stamp))
+
+    rewrite('get_ikepolicy: "rule:admin_only"\n', 10)
+    assert error(member.get(f"{IKE}/{made['id']}"), 404)["type"] == "HTTPNotFound"
+    rewrite("get_ikepolicy: [broken\n", 20)
+    assert error(member.get(f"{IKE}/{made['id']}"), 404)["type"] == "HTTPNotFound"
+    rewrite("", 30)
+    assert ok(member.get(f"{IKE}/{made['id']}"), 200)

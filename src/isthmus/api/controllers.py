@@ -67,6 +67,7 @@ class ContextMiddleware:
         if ctx.is_admin and not self.anonymous_is_admin and not (
                 req.get_header("X-Project-Id") or req.get_header("X-Tenant-Id")):
             ctx = RequestContext(project_id="", roles=frozenset(), request_id=request_id)
+        self.policy.refresh()
         req.context.ctx = dataclasses.replace(ctx, is_admin=self.policy.is_admin(ctx))
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any,

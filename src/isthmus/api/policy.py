@@ -29,6 +29,7 @@ from typing import Any, Mapping
 
 import yaml
 from oslo_config import cfg
+from oslo_policy import _checks  # the check classes; oslo.policy re-exports only some
 from oslo_policy import policy as oslo
 
 from isthmus import attributes as a
@@ -176,6 +177,32 @@ def _drop(record: logging.LogRecord) -> bool:
     return False
 
 
+_DECISIONS_KEPT = 4096
+_ABSENT = object()
+_TARGET_KEY = re.compile(r"%\(([^)]*)\)")
+
+
+def _keys_read(check: Any, rules: Mapping[str, Any], seen: set[str]) -> frozenset[str] | None:
+    """The target keys a check tree reads, or ``None`` if that cannot be known (a
+    check kind of unknown behaviour, a loop): then its decisions are not remembered."""
+    if check is None:   # a missing rule falls back to "default": not worth following
+        return None
+    if isinstance(check, (_checks.TrueCheck, _checks.FalseCheck)):
+        return frozenset()
+    if isinstance(check, _checks.RuleCheck):
+        if check.match in seen:
+            return None
+        return _keys_read(rules.get(check.match), rules, seen | {check.match})
+    if isinstance(check, (_checks.RoleCheck, _checks.GenericCheck)):
+        return frozenset(_TARGET_KEY.findall(check.match))
+    if isinstance(check, (_checks.AndCheck, _checks.OrCheck)):
+        parts = [_keys_read(c, rules, seen) for c in check.rules]
+        return None if any(p is None for p in parts) else frozenset().union(*parts)
+    if isinstance(check, _checks.NotCheck):
+        return _keys_read(check.rule, rules, seen)
+    return None
+
+
 def _read_policy_file(path: str) -> dict[str, str]:
     """The file's rules, or a :class:`PolicyFileError` saying what is wrong where."""
     try:
@@ -213,6 +240,12 @@ class Policy:
         self.enforcer = oslo.Enforcer(conf)
         self.enforcer.register_defaults(list_rules())
         self._check_file(conf)
+        # oslo.policy rereads the file (and searches for it) on every check; once per
+        # request is enough: refresh() does it, checks then only evaluate.
+        self.enforcer.use_conf = False
+        self._decisions: dict[tuple[Any, ...], bool] = {}
+        self._target_keys: dict[str, frozenset[str] | None] = {}
+        self._decided_with: Any = self.enforcer.rules
 
     def _check_file(self, conf: cfg.ConfigOpts) -> None:
         name = conf.oslo_policy.policy_file
@@ -271,27 +304,61 @@ class Policy:
         return {"project_id": ctx.project_id, "tenant_id": ctx.project_id,
                 "user_id": ctx.user_id, "roles": sorted(ctx.roles), "is_admin": ctx.is_admin}
 
-    def _rules(self) -> Mapping[str, Any]:
-        """The rules in force, reloading the policy file if it changed (as oslo.policy
-        does); a file broken since the start leaves the rules loaded before in force."""
+    def refresh(self) -> None:
+        """Reread the policy file if it changed, as oslo.policy does; called once per
+        request. A file broken since the start leaves the rules loaded before in force."""
+        self.enforcer.use_conf = True
         try:
             self.enforcer.load_rules()
         except ValueError as err:
             # oslo.policy noted the new file as read, so this is logged once per change.
             LOG.error("Policy file %s is malformed, the rules loaded before stay in force "
                       "until it is fixed: %s", self.enforcer.policy_path, err)
-        return self.enforcer.rules
+        finally:
+            self.enforcer.use_conf = False
 
     def is_admin(self, ctx: RequestContext) -> bool:
         """Neutron's ``context.is_admin``: the ``context_is_admin`` rule on the caller."""
         return self.check(ctx, "context_is_admin", {})
 
     def exists(self, rule: str) -> bool:
-        return rule in self._rules()
+        return rule in self.enforcer.rules
 
     def check(self, ctx: RequestContext, rule: str, target: Mapping[str, Any]) -> bool:
-        self._rules()
-        return bool(self.enforcer.enforce(rule, dict(target), self.credentials(ctx)))
+        """``rule`` for ``ctx`` on ``target``, remembered per caller and per values of
+        the target keys the rule reads: a list of 1000 objects of one project is
+        decided once, not 1000 times (oslo.policy takes ~0.1 ms per check)."""
+        creds = self.credentials(ctx)
+        key = self._decision_key(rule, creds, target)
+        if key is None:
+            return bool(self.enforcer.enforce(rule, dict(target), creds))
+        decided = self._decisions.get(key)
+        if decided is None:
+            if len(self._decisions) >= _DECISIONS_KEPT:
+                self._decisions.clear()
+            decided = self._decisions[key] = bool(
+                self.enforcer.enforce(rule, dict(target), creds))
+        return decided
+
+    def _decision_key(self, rule: str, creds: Mapping[str, Any],
+                      target: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        if self.enforcer.rules is not self._decided_with:   # reloaded: forget
+            self._decisions.clear()
+            self._target_keys.clear()
+            self._decided_with = self.enforcer.rules
+        if rule not in self._target_keys:
+            self._target_keys[rule] = _keys_read(self.enforcer.rules.get(rule),
+                                                 self.enforcer.rules, {rule})
+        keys = self._target_keys[rule]
+        if keys is None:
+            return None
+        key = (rule, creds["project_id"], creds["user_id"], tuple(creds["roles"]),
+               creds["is_admin"], tuple((k, target.get(k, _ABSENT)) for k in sorted(keys)))
+        try:
+            hash(key)
+        except TypeError:   # a list or dict value: decide without remembering
+            return None
+        return key
 
     def authorize(self, ctx: RequestContext, rule: str, target: Mapping[str, Any]) -> None:
         """Raise Neutron's 403 ``PolicyNotAuthorized`` naming ``rule`` if it fails."""
@@ -329,9 +396,8 @@ class Policy:
     def hidden_fields(self, ctx: RequestContext, resource: a.Resource,
                       target: Mapping[str, Any]) -> set[str]:
         """Attributes of ``target`` whose ``get_<resource>:<attr>`` rule fails for ``ctx``."""
-        rules = self._rules()
         hidden = {attr.name for attr in resource.attrs
-                  if f"get_{resource.singular}:{attr.name}" in rules
+                  if f"get_{resource.singular}:{attr.name}" in self.enforcer.rules
                   and not self.check(ctx, f"get_{resource.singular}:{attr.name}", target)}
         if "project_id" in hidden:     # Neutron treats the two as one
             hidden.add("tenant_id")
@@ -339,9 +405,8 @@ class Policy:
 
     def guarded_fields(self, resource: a.Resource) -> set[str]:
         """Attributes with a ``get_`` rule of their own: hidden from someone, maybe."""
-        rules = self._rules()
         return {attr.name for attr in resource.attrs
-                if f"get_{resource.singular}:{attr.name}" in rules}
+                if f"get_{resource.singular}:{attr.name}" in self.enforcer.rules}
 
 
 def get_enforcer() -> oslo.Enforcer:
