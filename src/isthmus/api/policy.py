@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 from typing import Any, Mapping
@@ -240,9 +241,12 @@ class Policy:
         self.enforcer = oslo.Enforcer(conf)
         self.enforcer.register_defaults(list_rules())
         self._check_file(conf)
-        # oslo.policy rereads the file (and searches for it) on every check; once per
-        # request is enough: refresh() does it, checks then only evaluate.
+        # oslo.policy searches for and rereads its files on every check; refresh() does
+        # it once per request, for the files there were at the start.
         self.enforcer.use_conf = False
+        self._watched_paths = [p for p in [self.enforcer.policy_path, *(
+            conf.find_file(d) for d in conf.oslo_policy.policy_dirs)] if p]
+        self._stamps = self._watched()
         self._decisions: dict[tuple[Any, ...], bool] = {}
         self._target_keys: dict[str, frozenset[str] | None] = {}
         self._decided_with: Any = self.enforcer.rules
@@ -304,16 +308,32 @@ class Policy:
         return {"project_id": ctx.project_id, "tenant_id": ctx.project_id,
                 "user_id": ctx.user_id, "roles": sorted(ctx.roles), "is_admin": ctx.is_admin}
 
+    def _watched(self) -> tuple[float, ...]:
+        """Modification times of the policy file and policy.d directories found at the
+        start (a few stat calls; oslo.policy's own check searches every config dir)."""
+        stamps = []
+        for path in self._watched_paths:
+            try:
+                stamps.append(os.stat(path).st_mtime)
+                if os.path.isdir(path):
+                    stamps += [entry.stat().st_mtime for entry in os.scandir(path)]
+            except OSError:
+                stamps.append(-1.0)
+        return tuple(stamps)
+
     def refresh(self) -> None:
-        """Reread the policy file if it changed, as oslo.policy does; called once per
+        """Reread the policy files if they changed, as oslo.policy does; called once per
         request. A file broken since the start leaves the rules loaded before in force."""
+        stamps = self._watched()
+        if stamps == self._stamps:
+            return
+        self._stamps = stamps
         self.enforcer.use_conf = True
         try:
             self.enforcer.load_rules()
-        except ValueError as err:
-            # oslo.policy noted the new file as read, so this is logged once per change.
-            LOG.error("Policy file %s is malformed, the rules loaded before stay in force "
-                      "until it is fixed: %s", self.enforcer.policy_path, err)
+        except (ValueError, OSError) as err:
+            LOG.error("Policy file %s is malformed or unreadable, the rules loaded before "
+                      "stay in force until it is fixed: %s", self.enforcer.policy_path, err)
         finally:
             self.enforcer.use_conf = False
 
