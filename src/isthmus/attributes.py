@@ -50,8 +50,9 @@ class Attr:
     default: Any = None
     parse: Parser | None = None
     schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
-    admin_only: bool = False        # only admins may set it
-    member_visible: bool = True     # False: only admins see it in responses
+    # Default policy (isthmus.api.policy derives the rules from these two):
+    admin_only: bool = False        # create_/update_<resource>:<name> is admin-only
+    member_visible: bool = True     # False: get_<resource>:<name> is admin-only
     filter_parse: Parser | None = None  # query-string value -> comparable value
     secret: bool = False            # never logged, never echoed in an error (docs/api.md)
 
@@ -80,7 +81,6 @@ class Resource:
     attrs: tuple[Attr, ...]
     not_found: Callable[[str], exc.NotFound]
     description: str = ""
-    admin_only: bool = False       # the whole collection is for admins only
 
     def attr(self, name: str) -> Attr:
         return self.by_name[name]

@@ -141,10 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # a readable error, not a traceback, for operators
         from oslo_config import cfg
 
+        from isthmus.api.policy import PolicyFileError
         from isthmus.drivers.loader import DriverLoadError
         from isthmus.drivers.service.providers import ProviderConfigError
 
-        if isinstance(err, (DriverLoadError, ProviderConfigError)):
+        if isinstance(err, (DriverLoadError, ProviderConfigError, PolicyFileError)):
             print(f"isthmus: {err}", file=sys.stderr)
             return 1
         if isinstance(err, (cfg.Error, OSError)):

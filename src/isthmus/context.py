@@ -12,7 +12,9 @@ class RequestContext:
     """Identity of one API caller.
 
     ``is_admin`` sees and acts on every project; everyone else is scoped to
-    ``project_id``. Roles follow Keystone's admin ⊃ member ⊃ reader.
+    ``project_id``. Roles follow Keystone's admin ⊃ member ⊃ reader; what each
+    role may do is the API policy's to say (:mod:`isthmus.api.policy`), which
+    also sets ``is_admin`` from its ``context_is_admin`` rule, as Neutron does.
     """
 
     project_id: str
@@ -20,10 +22,6 @@ class RequestContext:
     roles: frozenset[str] = field(default_factory=frozenset)
     is_admin: bool = False
     request_id: str = ""
-
-    @property
-    def can_write(self) -> bool:
-        return self.is_admin or "member" in self.roles or "admin" in self.roles
 
     @classmethod
     def admin(cls, project_id: str = DEFAULT_PROJECT_ID) -> "RequestContext":
@@ -49,5 +47,4 @@ class RequestContext:
             roles = frozenset({"member", "reader"})
         else:
             roles = frozenset(r.strip().lower() for r in roles_header.split(",") if r.strip())
-        return cls(project_id=project, user_id=user, roles=roles,
-                   is_admin="admin" in roles, request_id=request_id)
+        return cls(project_id=project, user_id=user, roles=roles, request_id=request_id)

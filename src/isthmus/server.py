@@ -17,6 +17,7 @@ from oslo_config import cfg
 
 from isthmus import config
 from isthmus.api import create_app, with_keystone
+from isthmus.api.policy import Policy
 from isthmus.db import Database, upgrade
 from isthmus.drivers.service.providers import Providers, parse_providers
 from isthmus.periodic import Periodic
@@ -64,6 +65,7 @@ def load_providers(conf: cfg.ConfigOpts, services: Services,
 
 def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) -> Runtime:
     """The server for ``conf``: call ``stop()`` on the result to end its threads."""
+    policy = Policy(conf)   # first: a broken policy file stops the start, naming the file
     url = config.database_url(conf)
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
@@ -110,7 +112,7 @@ def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) ->
 
     app = create_app(services, auth_strategy=conf.auth_strategy,
                      pagination_max_limit=conf.pagination_max_limit,
-                     service_providers=providers.describe)
+                     service_providers=providers.describe, policy=policy)
     runtime.app = with_keystone(app, conf) if conf.auth_strategy == "keystone" else app
     return runtime
 

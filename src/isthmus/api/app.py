@@ -8,6 +8,7 @@ import falcon
 import orjson
 
 from isthmus.api import controllers, faults, openapi, request
+from isthmus.api.policy import Policy
 from isthmus.services import READ_ONLY, Services
 from isthmus.vpn.endpoint_groups import FILTER_ALIASES
 
@@ -18,11 +19,15 @@ DEFAULT_PROVIDERS = [{"service_type": "VPN", "name": "ipsec", "default": True}]
 
 def create_app(services: Services, *, auth_strategy: str = "noauth",
                pagination_max_limit: int = -1,
-               service_providers: Callable[[], list[dict[str, Any]]] | None = None
-               ) -> falcon.App:
-    """The Falcon app serving the Neutron-compatible API over ``services``."""
+               service_providers: Callable[[], list[dict[str, Any]]] | None = None,
+               policy: Policy | None = None) -> falcon.App:
+    """The Falcon app serving the Neutron-compatible API over ``services``.
+
+    ``policy`` authorizes every call; without one, the default rules apply.
+    """
+    policy = policy or Policy()
     app = falcon.App(middleware=[request.RefuseNulInURL(), controllers.ContextMiddleware(
-        anonymous_is_admin=auth_strategy == "noauth",
+        anonymous_is_admin=auth_strategy == "noauth", policy=policy,
         secret_params=frozenset(name for c in services.collections.values()
                                 for name in c.resource.secrets))])
     app.req_options.strip_url_path_trailing_slash = False
@@ -41,12 +46,13 @@ def create_app(services: Services, *, auth_strategy: str = "noauth",
         collection_cls = (controllers.WritableCollectionEndpoint if writable
                           else controllers.CollectionEndpoint)
         member_cls = controllers.WritableMemberEndpoint if writable else controllers.MemberEndpoint
-        app.add_route(resource.path, collection_cls(services, resource, aliases,
+        app.add_route(resource.path, collection_cls(services, policy, resource, aliases,
                                                     pagination_max_limit))
-        app.add_route(resource.path + "/{id_}", member_cls(services, resource, aliases))
+        app.add_route(resource.path + "/{id_}", member_cls(services, policy, resource,
+                                                           aliases))
     for action in ("add", "remove"):
         app.add_route(f"/v2.0/routers/{{id_}}/{action}_router_interface",
-                      controllers.RouterInterfaceEndpoint(services, action))
+                      controllers.RouterInterfaceEndpoint(services, policy, action))
     app.add_route("/openapi.json", controllers.OpenAPIEndpoint(openapi.document(resources)))
     return app
 

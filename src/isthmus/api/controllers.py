@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -13,8 +14,9 @@ import orjson
 
 from isthmus import attributes as a
 from isthmus.api import discovery, listing, request
+from isthmus.api.policy import Policy
 from isthmus.context import RequestContext
-from isthmus.exceptions import IsthmusError, PolicyNotAuthorized, shown
+from isthmus.exceptions import HTTPNotFound, IsthmusError, shown
 from isthmus.services import Services
 
 LOG = logging.getLogger("isthmus.api")
@@ -50,9 +52,10 @@ def base_url(req: falcon.Request) -> str:
 class ContextMiddleware:
     """Builds the caller's :class:`RequestContext`, tags the request id, logs access."""
 
-    def __init__(self, anonymous_is_admin: bool, secret_params: frozenset[str] = frozenset()
-                 ) -> None:
+    def __init__(self, anonymous_is_admin: bool, policy: Policy,
+                 secret_params: frozenset[str] = frozenset()) -> None:
         self.anonymous_is_admin = anonymous_is_admin
+        self.policy = policy
         self.secret_params = secret_params   # query keys whose values the log masks (?psk=)
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -66,7 +69,8 @@ class ContextMiddleware:
         if ctx.is_admin and not self.anonymous_is_admin and not (
                 req.get_header("X-Project-Id") or req.get_header("X-Tenant-Id")):
             ctx = RequestContext(project_id="", roles=frozenset(), request_id=request_id)
-        req.context.ctx = ctx
+        self.policy.refresh()
+        req.context.ctx = dataclasses.replace(ctx, is_admin=self.policy.is_admin(ctx))
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any,
                          req_succeeded: bool) -> None:
@@ -85,44 +89,72 @@ class ContextMiddleware:
 
 
 class _Endpoint:
-    def __init__(self, services: Services, resource: a.Resource,
+    def __init__(self, services: Services, policy: Policy, resource: a.Resource,
                  aliases: Mapping[str, str] | None = None, max_limit: int = -1) -> None:
         self.services = services
+        self.policy = policy
         self.resource = resource
         self.plural = resource.plural
         self.aliases = aliases or {}
         self.max_limit = max_limit
-        self.admin_only_fields = [x.name for x in resource.attrs if not x.member_visible]
 
-    def shape(self, ctx: RequestContext, item: dict[str, Any],
-              fields: list[str] | None = None) -> dict[str, Any]:
-        if not ctx.is_admin:
-            for name in self.admin_only_fields:
-                item.pop(name, None)
-        return listing.project(item, fields) if fields else item
+    def targets(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """What policy checks see: each object, plus its network's owner (and, for a
+        subnet, whether that network is shared) for Neutron's network-owner rules."""
+        networks: dict[str, dict[str, Any] | None] = {}
+        out = []
+        for item in items:
+            network_id = item.get("network_id")
+            if self.plural == "networks" or not isinstance(network_id, str):
+                out.append(item)
+                continue
+            if network_id not in networks:
+                networks[network_id] = self.services.lookup("networks", network_id)
+            network = networks[network_id]
+            extra = {} if network is None else {"network:project_id": network["project_id"],
+                                                 "shared": network["shared"]}
+            out.append({**extra, **item})
+        return out
 
-    def require_write(self, ctx: RequestContext, action: str, id_: str | None = None) -> None:
-        if ctx.can_write:
-            return
-        if id_ is not None:
-            self.services.get(ctx, self.plural, id_)   # hidden objects stay a 404
-        raise PolicyNotAuthorized(action=f"{action}_{self.resource.singular}")
+    def readable(self, ctx: RequestContext, target: Mapping[str, Any]) -> bool:
+        return self.policy.check(ctx, f"get_{self.resource.singular}", target)
 
+    def view(self, ctx: RequestContext, item: dict[str, Any],
+             target: Mapping[str, Any]) -> dict[str, Any]:
+        """``item`` without the attributes a ``get_<resource>:<attr>`` rule hides."""
+        hidden = self.policy.hidden_fields(ctx, self.resource, target)
+        return {k: v for k, v in item.items() if k not in hidden} if hidden else item
 
-    def require_read(self, ctx: RequestContext) -> None:
-        if self.resource.admin_only and not ctx.is_admin:
-            raise PolicyNotAuthorized(action=f"get_{self.resource.singular}")
+    def visible_item(self, ctx: RequestContext, id_: str) -> tuple[dict[str, Any],
+                                                                   dict[str, Any]]:
+        """The object and its policy target; 404 if ``get_<resource>`` hides it."""
+        item = self.services.get(ctx, self.plural, id_)
+        target = self.targets([item])[0]
+        if not self.readable(ctx, target):
+            raise HTTPNotFound()
+        return item, target
 
 
 class CollectionEndpoint(_Endpoint):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         ctx = req.context.ctx
-        self.require_read(ctx)
         pairs, params = _query(req)
-        query = listing.parse_query(self.resource, params, self.aliases, self.max_limit)
-        items = self.services.list(ctx, self.plural, query.filters)
-        page, more = listing.apply(items, query, self.resource.not_found)
-        body: dict[str, Any] = {self.plural: [self.shape(ctx, i, query.fields) for i in page]}
+        own = {"project_id": ctx.project_id, "tenant_id": ctx.project_id}
+        hidden = self.policy.hidden_fields(ctx, self.resource, own)
+        query = listing.parse_query(self.resource, params, self.aliases, self.max_limit,
+                                    hidden)
+        # A guarded attribute may be hidden on some objects: filter it on what the
+        # caller is shown (below), never in SQL on the stored value.
+        guarded = self.policy.guarded_fields(self.resource)
+        items = self.services.list(ctx, self.plural, {
+            k: v for k, v in query.filters.items() if k not in guarded})
+        views = [self.view(ctx, item, target)
+                 for item, target in zip(items, self.targets(items))
+                 if self.readable(ctx, target)]
+        page, more = listing.apply(views, query, self.resource.not_found)
+        fields = query.fields
+        body: dict[str, Any] = {self.plural: [listing.project(v, fields) if fields else v
+                                              for v in page]}
         body.update(listing.links(self.plural, base_url(req) + req.path, pairs, page,
                                   query, more))
         _json(resp, body)
@@ -131,33 +163,41 @@ class CollectionEndpoint(_Endpoint):
 class WritableCollectionEndpoint(CollectionEndpoint):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         ctx = req.context.ctx
-        self.require_write(ctx, "create")
         body = request.parse_create(self.resource, ctx, _read_body(req))
+        if isinstance(body.get("network_id"), str):
+            # A network the caller cannot see is a 404, before policy could say 403.
+            self.services.get(ctx, "networks", body["network_id"])
+        self.policy.authorize_write(ctx, "create", self.resource, self.targets([body])[0],
+                                    body)
         item = self.services.create(ctx, self.plural, body)
-        _json(resp, {self.resource.singular: self.shape(ctx, item)}, falcon.HTTP_201)
+        _json(resp, {self.resource.singular: self.view(ctx, item, self.targets([item])[0])},
+              falcon.HTTP_201)
 
 
 class MemberEndpoint(_Endpoint):
     def on_get(self, req: falcon.Request, resp: falcon.Response, id_: str) -> None:
         ctx = req.context.ctx
-        self.require_read(ctx)
         _, params = _query(req)
-        item = self.services.get(ctx, self.plural, id_)
+        item, target = self.visible_item(ctx, id_)
         fields = [f for f in params.get("fields", []) if f]
-        _json(resp, {self.resource.singular: self.shape(ctx, item, fields)})
+        shown = self.view(ctx, item, target)
+        _json(resp, {self.resource.singular: listing.project(shown, fields) if fields
+                     else shown})
 
 
 class WritableMemberEndpoint(MemberEndpoint):
     def on_put(self, req: falcon.Request, resp: falcon.Response, id_: str) -> None:
         ctx = req.context.ctx
-        self.require_write(ctx, "update", id_)
-        body = request.parse_update(self.resource, ctx, _read_body(req))
+        body = request.parse_update(self.resource, _read_body(req))
+        _, target = self.visible_item(ctx, id_)
+        self.policy.authorize_write(ctx, "update", self.resource, {**target, **body}, body)
         item = self.services.update(ctx, self.plural, id_, body)
-        _json(resp, {self.resource.singular: self.shape(ctx, item)})
+        _json(resp, {self.resource.singular: self.view(ctx, item, self.targets([item])[0])})
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, id_: str) -> None:
         ctx = req.context.ctx
-        self.require_write(ctx, "delete", id_)
+        _, target = self.visible_item(ctx, id_)
+        self.policy.authorize(ctx, f"delete_{self.resource.singular}", target)
         self.services.delete(ctx, self.plural, id_)
         resp.status = falcon.HTTP_204
 
@@ -165,15 +205,16 @@ class WritableMemberEndpoint(MemberEndpoint):
 class RouterInterfaceEndpoint:
     """``PUT /v2.0/routers/{id}/add_router_interface`` and ``remove_router_interface``."""
 
-    def __init__(self, services: Services, action: str) -> None:
+    def __init__(self, services: Services, policy: Policy, action: str) -> None:
         self.services = services
+        self.policy = policy
         self.action = action
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, id_: str) -> None:
         ctx = req.context.ctx
-        if not ctx.can_write:
-            self.services.get(ctx, "routers", id_)
-            raise PolicyNotAuthorized(action=f"{self.action}_router_interface")
+        router = self.services.get(ctx, "routers", id_)
+        self.policy.authorize_change(ctx, f"{self.action}_router_interface",
+                                     self.services.routers.resource, router)
         _json(resp, self.services.router_interface(ctx, id_, self.action, _read_body(req)))
 
 

@@ -3,13 +3,15 @@
 Filters are accepted on every attribute (repeating a key means OR); keys that
 name no attribute are ignored, as Neutron did before 2026. Sorting and
 pagination happen after filtering, as Neutron's emulation does for VPN.
+Attributes the policy hides from the caller count as unknown, and :func:`apply`
+works on what the caller is shown, so hidden values never decide a result.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Collection, Iterable, Mapping, Sequence
 from urllib.parse import urlencode
 
 from isthmus import attributes as a
@@ -36,14 +38,17 @@ def _one(params: Mapping[str, list[str]], key: str) -> str | None:
 
 
 def parse_query(resource: a.Resource, params: Mapping[str, list[str]],
-                aliases: Mapping[str, str], max_limit: int = -1) -> ListQuery:
+                aliases: Mapping[str, str], max_limit: int = -1,
+                hidden: Collection[str] = ()) -> ListQuery:
+    """The list query; attributes in ``hidden`` (policy hides them from the caller)
+    are treated as unknown, so neither a filter nor a sort on them tells anything."""
     query = ListQuery()
     for key, values in params.items():
         if key in CONTROL_KEYS:
             continue
         name = aliases.get(key, key)
         attr = resource.by_name.get(name)
-        if attr is None or attr.kind == "dict":
+        if attr is None or attr.kind == "dict" or name in hidden:
             continue
         query.filters[name] = [_filter_value(attr, v) for v in values]
     query.fields = [f for f in params.get("fields", []) if f]
@@ -51,7 +56,7 @@ def parse_query(resource: a.Resource, params: Mapping[str, list[str]],
     sort_dirs = params.get("sort_dir", [])
     if sort_dirs and len(sort_keys) != len(sort_dirs):
         raise HTTPBadRequest("The number of sort_keys and sort_dirs must be same")
-    bad = [k for k in sort_keys if k not in resource.by_name or
+    bad = [k for k in sort_keys if k not in resource.by_name or k in hidden or
            resource.by_name[k].kind != "scalar"]
     if bad:
         raise HTTPBadRequest(f"{shown(bad)} is invalid attribute for sort_keys")

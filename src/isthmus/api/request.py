@@ -3,7 +3,8 @@
 POST: singular key present; project of the caller (or, for an admin, the one
 named); unknown keys; keys not allowed in POST; missing required keys;
 defaults; then each value's parser. PUT: the same without defaults, and
-read-only keys refused.
+read-only keys refused. Who may set what is the policy's (:mod:`isthmus.api.policy`),
+checked on the parsed body, as Neutron checks after its attribute layer.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import orjson
 
 from isthmus import attributes as a
 from isthmus.context import RequestContext
-from isthmus.exceptions import (HTTPBadRequest, InvalidAttribute, MalformedRequestBody,
-                                PolicyNotAuthorized, shown)
+from isthmus.exceptions import HTTPBadRequest, InvalidAttribute, MalformedRequestBody, shown
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_BODY_DEPTH = 32
@@ -84,16 +84,6 @@ def _check_keys(resource: a.Resource, data: dict[str, Any]) -> None:
         raise HTTPBadRequest(f"Unrecognized attribute(s) '{shown(', '.join(unknown))}'")
 
 
-def _check_admin_only(resource: a.Resource, ctx: RequestContext, data: dict[str, Any],
-                      action: str) -> None:
-    if ctx.is_admin:
-        return
-    for key, value in data.items():
-        attr = resource.by_name[key]
-        if attr.admin_only and (action == "update" or value != attr.default):
-            raise PolicyNotAuthorized(action=f"{action}_{resource.singular}:{key}")
-
-
 def _parse(attr: a.Attr, value: Any) -> Any:
     if attr.parse is None:
         return value
@@ -125,7 +115,6 @@ def parse_create(resource: a.Resource, ctx: RequestContext, body: Any) -> dict[s
     for key in data:
         if not resource.by_name[key].post:
             raise HTTPBadRequest(f"Attribute '{shown(key)}' not allowed in POST")
-    _check_admin_only(resource, ctx, data, "create")
     out: dict[str, Any] = {}
     for attr in resource.attrs:
         if not attr.post or attr.name in ("project_id", "tenant_id"):
@@ -148,11 +137,10 @@ def _string_project(project: str) -> str:
         raise InvalidAttribute("project_id", str(err)) from None
 
 
-def parse_update(resource: a.Resource, ctx: RequestContext, body: Any) -> dict[str, Any]:
+def parse_update(resource: a.Resource, body: Any) -> dict[str, Any]:
     data = _resource_body(resource, body)
     _check_keys(resource, data)
     for key in data:
         if not resource.by_name[key].put:
             raise HTTPBadRequest(f"Cannot update read-only attribute {shown(key)}")
-    _check_admin_only(resource, ctx, data, "update")
     return {key: _parse(resource.by_name[key], value) for key, value in data.items()}

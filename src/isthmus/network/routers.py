@@ -12,9 +12,9 @@ from isthmus import attributes as a
 from isthmus.context import RequestContext
 from isthmus.db import models
 from isthmus.db.collection import Collection, new_id, owner_project
-from isthmus.exceptions import BadRequest, PolicyNotAuthorized
+from isthmus.exceptions import BadRequest
 from isthmus.network import exceptions as nexc
-from isthmus.network.networks import Networks, Subnets, require_owner
+from isthmus.network.networks import Networks, Subnets
 from isthmus.network.ports import (GATEWAY_OWNER, INTERFACE_OWNER, FixedIp, Ports,
                                    allocate_ip)
 
@@ -104,14 +104,6 @@ class Routers(Collection):
                 AGENT_HOST: row.agent_host, NAMESPACE: row.namespace}
 
     # -- gateway -----------------------------------------------------------
-    def _check_gateway_policy(self, ctx: RequestContext, info: Mapping[str, Any],
-                              action: str) -> None:
-        if ctx.is_admin:
-            return
-        for key in ("external_fixed_ips", "enable_snat"):
-            if key in info:
-                raise PolicyNotAuthorized(action=f"{action}:external_gateway_info:{key}")
-
     def _set_gateway(self, conn: Connection, ctx: RequestContext, router: Row,
                      info: Mapping[str, Any]) -> None:
         network = self.networks.get_row(conn, ctx, info["network_id"])
@@ -162,8 +154,6 @@ class Routers(Collection):
     def create(self, conn: Connection, ctx: RequestContext,
                body: Mapping[str, Any]) -> dict[str, Any]:
         info = body.get("external_gateway_info")
-        if info:
-            self._check_gateway_policy(ctx, info, "create_router")
         values = {"id": new_id(), "project_id": owner_project(ctx, body), "name": body["name"],
                   "description": body["description"], "admin_state_up": body["admin_state_up"],
                   "status": "ACTIVE", "enable_snat": True, "gw_network_id": None,
@@ -176,7 +166,6 @@ class Routers(Collection):
     def update(self, conn: Connection, ctx: RequestContext, id_: str,
                body: Mapping[str, Any]) -> dict[str, Any]:
         router = self.get_row(conn, ctx, id_, lock=True)
-        require_owner(ctx, router, "update_router")
         values = {k: v for k, v in body.items()
                   if k in ("name", "description", "admin_state_up")}
         if AGENT_HOST in body:
@@ -186,8 +175,6 @@ class Routers(Collection):
         self.update_row(conn, id_, values)
         if "external_gateway_info" in body:
             info = body["external_gateway_info"]
-            if info:
-                self._check_gateway_policy(ctx, info, "update_router")
             if info and router.gw_network_id == info["network_id"] \
                     and "external_fixed_ips" not in info:
                 conn.execute(sa.update(ROUTERS).where(ROUTERS.c.id == id_).values(
@@ -201,7 +188,6 @@ class Routers(Collection):
 
     def delete(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
         router = self.get_row(conn, ctx, id_, lock=True)
-        require_owner(ctx, router, "delete_router")
         if self.ports.router_ports(conn, id_, INTERFACE_OWNER):
             raise nexc.RouterInUseByPorts(router_id=id_)
         shown = self.show_row(conn, router)
@@ -214,7 +200,6 @@ class Routers(Collection):
     def add_interface(self, conn: Connection, ctx: RequestContext, id_: str,
                       body: Any) -> dict[str, Any]:
         router = self.get_row(conn, ctx, id_, lock=True)
-        require_owner(ctx, router, "add_router_interface")
         subnet_id = _interface_subnet(body)
         subnet = self.subnets.get_row(conn, ctx, subnet_id)
         network = self.networks.get_row(conn, None, subnet.network_id)
@@ -244,7 +229,6 @@ class Routers(Collection):
     def remove_interface(self, conn: Connection, ctx: RequestContext, id_: str,
                          body: Any) -> dict[str, Any]:
         router = self.get_row(conn, ctx, id_, lock=True)
-        require_owner(ctx, router, "remove_router_interface")
         subnet_id = _interface_subnet(body)
         for port in self.ports.router_ports(conn, id_, INTERFACE_OWNER):
             if any(f["subnet_id"] == subnet_id for f in port["fixed_ips"]):

@@ -39,7 +39,7 @@ class AgentNotFound(NotFound):
 
 RESOURCE = a.Resource(
     singular="agent", plural="agents", path="/v2.0/agents", description="VPN agents",
-    not_found=lambda id_: AgentNotFound(id=id_), admin_only=True,
+    not_found=lambda id_: AgentNotFound(id=id_),
     attrs=(a.ID, a.Attr("agent_type"), a.Attr("binary"), a.Attr("host"), a.Attr("topic"),
            a.Attr("admin_state_up", schema={"type": "boolean"}, filter_parse=a.boolean),
            a.Attr("alive", schema={"type": "boolean"}, filter_parse=a.boolean),
