@@ -179,6 +179,14 @@ def _drop(record: logging.LogRecord) -> bool:
 
 
 _DECISIONS_KEPT = 4096
+# oslo.policy logs every target at DEBUG: a secret's value never goes in (no rule reads it).
+_SECRETS = frozenset(name for resource in RESOURCES for name in resource.secrets)
+
+
+def _policy_target(target: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: a.REDACTED if key in _SECRETS else value for key, value in target.items()}
+
+
 _ABSENT = object()
 _TARGET_KEY = re.compile(r"%\(([^)]*)\)")
 
@@ -351,13 +359,13 @@ class Policy:
         creds = self.credentials(ctx)
         key = self._decision_key(rule, creds, target)
         if key is None:
-            return bool(self.enforcer.enforce(rule, dict(target), creds))
+            return bool(self.enforcer.enforce(rule, _policy_target(target), creds))
         decided = self._decisions.get(key)
         if decided is None:
             if len(self._decisions) >= _DECISIONS_KEPT:
                 self._decisions.clear()
             decided = self._decisions[key] = bool(
-                self.enforcer.enforce(rule, dict(target), creds))
+                self.enforcer.enforce(rule, _policy_target(target), creds))
         return decided
 
     def _decision_key(self, rule: str, creds: Mapping[str, Any],
