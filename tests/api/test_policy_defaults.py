@@ -2,10 +2,9 @@
 
 One row per resource: what an admin, a member and a reader of the owning
 project, and a member of another project get when they list, show, create,
-update and delete. Neutron's defaults: VPN objects are for the project's
-members (neutron-vpnaas 2025.2), networking objects also for its readers,
-agents for admins; whatever a caller may not see is a 404, whatever it may see
-but not change a 403.
+update and delete. VPN and networking objects are read by the project's
+readers and changed by its members, agents are for admins; whatever a caller
+may not see is a 404, whatever it may see but not change a 403.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from tests.api.topology import Topology, ok
 
 ROLES = ("admin", "member", "reader", "other")
 VPN = {"admin": "L S 201 200 204", "member": "L S 201 200 204",
-       "reader": "- 404 403 404 404", "other": "- 404 . 404 404"}
+       "reader": "L S 403 403 403", "other": "- 404 . 404 404"}
 NETWORKING = {"admin": "L S 201 200 204", "member": "L S 201 200 204",
               "reader": "L S 403 403 403", "other": "- 404 . 404 404"}
 READ_ONLY = {"admin": "L S . . .", "member": "L S . . .", "reader": "L S . . .",

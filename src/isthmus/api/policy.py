@@ -104,10 +104,17 @@ _ACTIONS: dict[str, dict[str, str]] = {
     "router": {action: (ADMIN_OR_PROJECT_READER if action == "get" else ADMIN_OR_PROJECT_MEMBER)
                for action in _METHODS},
     "agent": {"get": ADMIN},
-    **{singular: {action: ADMIN_OR_PROJECT_MEMBER for action in _METHODS}
+    # Readers of a project read its VPN objects, the PSK included (as Neutron's 2023-2025
+    # defaults did; neutron-vpnaas 2025.2 narrowed gets to members — one override restores
+    # that: "get_ipsec_site_connection": "(rule:admin_only) or (role:member and ...)").
+    **{singular: {action: (ADMIN_OR_PROJECT_READER if action == "get"
+                           else ADMIN_OR_PROJECT_MEMBER) for action in _METHODS}
        for singular in ("ikepolicy", "ipsecpolicy", "vpnservice", "endpoint_group",
                         "ipsec_site_connection")},
 }
+
+# Field rules with defaults of their own, so that a policy file can tighten them.
+_FIELD_RULES = {"ipsec_site_connection": {"psk": ADMIN_OR_PROJECT_READER}}
 
 # Attribute rules the attribute table cannot say: keys inside a router's gateway.
 _GATEWAY_RULES = {"external_gateway_info": ADMIN_OR_PROJECT_MEMBER,
@@ -154,6 +161,11 @@ def _resource_rules(resource: a.Resource) -> list[oslo.RuleDefault]:
                 name=f"get_{resource.singular}:{attr.name}", check_str=ADMIN,
                 description=f"See ``{attr.name}`` of a {label}",
                 operations=_operations(resource, "get"), scope_types=["project"]))
+    for name, check in _FIELD_RULES.get(resource.singular, {}).items():
+        rules.append(oslo.DocumentedRuleDefault(
+            name=f"get_{resource.singular}:{name}", check_str=check,
+            description=f"See ``{name}`` of a {label}",
+            operations=_operations(resource, "get"), scope_types=["project"]))
     if resource is ROUTER_RESOURCE:
         for action in ("create", "update"):
             for key, check in _GATEWAY_RULES.items():
