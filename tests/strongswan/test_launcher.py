@@ -73,11 +73,12 @@ def make_netns() -> Iterator[Callable[[], str]]:
 
 @pytest.fixture
 def router_ids() -> Iterator[list[str]]:
-    """Router ids a test uses; their root-side directories are removed afterwards."""
+    """Router ids a test uses; their root-side directories and lock files go afterwards."""
     ids: list[str] = []
     yield ids
     for router_id in ids:
         shutil.rmtree(f"{launcher.RUN_DIR}/{router_id}", ignore_errors=True)
+        Path(f"{launcher.RUN_DIR}/{router_id}.lock").unlink(missing_ok=True)
 
 
 def new_router(router_ids: list[str]) -> str:

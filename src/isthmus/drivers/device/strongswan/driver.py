@@ -4,6 +4,14 @@
 :mod:`.mapping`), touching only those that changed; ``poll`` restarts a charon
 that died and reads SA state and traffic counters; an event listener per charon
 reports a tunnel going up or down at once through ``agent.report``.
+
+Everything that starts, stops or reloads one router's charon holds that
+router's lifecycle lock: the agent's work queue already runs one ``sync`` per
+router at a time, but the status poll runs beside it. A poll that finds the
+lock held skips the router (the sync under way reports its own statuses), and
+it restarts only a router whose last sync wanted a charon, with that sync's
+state: a poll that read the router before its delete could otherwise start
+charon again while (or after) the delete stopped it, leaving an orphan.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import defaultdict
 from typing import Any, Mapping
 
 from isthmus.drivers.device.base import AgentContext, DeviceDriver, RouterState, Statuses
@@ -30,7 +39,11 @@ class StrongSwanDeviceDriver(DeviceDriver):
         self.libipsec = opts["kernel_libipsec"]
         self.rootwrap_config = opts["rootwrap_config"]
         self._client: Any = None
-        self._charons: dict[str, Charon] = {}
+        self._charons: dict[str, Charon] = {}          # routers that should have a charon
+        self._wanted: dict[str, RouterState] = {}      # ... and the state last synced for them
+        # One per router id ever synced (a few bytes each): dropping one while a poll
+        # holds it would let a second lock for the same router appear.
+        self._lifecycle: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._listeners: dict[str, tuple[threading.Thread, threading.Event]] = {}
         self._traffic: dict[str, dict[str, int]] = {}
         self._lock = threading.Lock()
@@ -42,14 +55,13 @@ class StrongSwanDeviceDriver(DeviceDriver):
             self._client = Client(config_path=self.rootwrap_config)
         return self._client.execute(argv, timeout=30)
 
-    def _charon(self, router: RouterState) -> Charon:
+    def _lifecycle_lock(self, router_id: str) -> threading.Lock:
         with self._lock:
-            charon = self._charons.get(router.router_id)
-            if charon is None or charon.namespace != router.namespace:
-                charon = Charon(self.base_dir, router.router_id, router.namespace,
-                                self.libipsec, self._run_privileged)
-                self._charons[router.router_id] = charon
-            return charon
+            return self._lifecycle[router_id]
+
+    def _new_charon(self, router: RouterState) -> Charon:
+        return Charon(self.base_dir, router.router_id, router.namespace, self.libipsec,
+                      self._run_privileged)
 
     # -- DeviceDriver ------------------------------------------------------------
     def start(self) -> None:
@@ -63,12 +75,24 @@ class StrongSwanDeviceDriver(DeviceDriver):
             self._client.close()
 
     def sync(self, router: RouterState) -> Statuses:
-        charon = self._charon(router)
+        with self._lifecycle_lock(router.router_id):
+            return self._sync_locked(router)
+
+    def _sync_locked(self, router: RouterState) -> Statuses:
+        router_id = router.router_id
+        with self._lock:
+            charon = self._charons.get(router_id)
+            if not router.services:
+                # Unwanted from here on, even if the stop below fails (the next resync retries).
+                self._charons.pop(router_id, None)
+                self._wanted.pop(router_id, None)
+            else:
+                if charon is None or charon.namespace != router.namespace:
+                    charon = self._charons[router_id] = self._new_charon(router)
+                self._wanted[router_id] = router
         if not router.services:
-            self._stop_listener(router.router_id)
-            charon.stop_and_remove()
-            with self._lock:
-                self._charons.pop(router.router_id, None)
+            self._stop_listener(router_id)
+            (charon or self._new_charon(router)).stop_and_remove()
             return {}
         charon.ensure_running()
         self._ensure_listener(router, charon)
@@ -76,11 +100,22 @@ class StrongSwanDeviceDriver(DeviceDriver):
         return self._statuses(router, charon)
 
     def poll(self, router: RouterState) -> Statuses | None:
-        charon = self._charon(router)
-        if router.services and not charon.running():
-            LOG.warning("charon of router %s is not answering: restarting it", router.router_id)
-            return self.sync(router)
-        return self._statuses(router, charon)
+        lifecycle = self._lifecycle_lock(router.router_id)
+        if not lifecycle.acquire(blocking=False):
+            return None   # a sync of this router is under way and reports its own statuses
+        try:
+            with self._lock:
+                charon = self._charons.get(router.router_id)
+                wanted = self._wanted.get(router.router_id)
+            if charon is None or wanted is None:
+                return None   # removed (or not synced yet): nothing to poll, nothing to restart
+            if not charon.running():
+                LOG.warning("charon of router %s is not answering: restarting it",
+                            router.router_id)
+                return self._sync_locked(wanted)
+            return self._statuses(wanted, charon)
+        finally:
+            lifecycle.release()
 
     def traffic(self, router: RouterState) -> Mapping[str, Mapping[str, int]]:
         ids = {c["id"] for s in router.services for c in s["ipsec_site_connections"]}

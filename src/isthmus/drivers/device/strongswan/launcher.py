@@ -20,13 +20,22 @@ answers (an already running charon is adopted, so an agent restart drops no
 tunnel); ``--vici-owner`` hands the socket to the agent's user, which the
 operator's filter line pins. ``stop`` signals only a charon whose ``/run`` is
 that router's directory, then removes the directory.
+
+``start`` and ``stop`` of one router hold an exclusive ``flock`` on
+``/run/isthmus/charon/<router_id>.lock`` (root's, 0600) from their first look
+at the directory to their last change: a ``stop`` running while a ``start``
+spawns charon removed the directory under the new charon, which then ran on
+out of every later ``stop``'s reach. ``stop`` removes the lock file too (while
+holding it), so a waiter checks that the file it locked is still the one named.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import errno
+import fcntl
 import os
 import pwd
 import re
@@ -38,6 +47,7 @@ import string
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 CHARON = "/usr/lib/ipsec/charon"
 RUN_DIR = "/run/isthmus/charon"
@@ -264,6 +274,43 @@ def _stop_charon(dir_fd: int) -> None:
         os.close(pidfd)
 
 
+# -- one command per router at a time ----------------------------------------------------
+
+def _lock_name(router_id: str) -> str:
+    return f"{router_id}.lock"
+
+
+@contextlib.contextmanager
+def _router_lock(base_fd: int, router_id: str) -> Iterator[None]:
+    """Hold the router's lock file in ``RUN_DIR`` (``base_fd``) exclusively.
+
+    Only root can open the file, so the agent cannot hold it to block a stop.
+    ``stop`` unlinks it while holding it: a waiter that then gets the lock of
+    an unlinked file opens the name again.
+    """
+    name = _lock_name(router_id)
+    while True:
+        fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                     dir_fd=base_fd)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                named = os.stat(name, dir_fd=base_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                named = None
+            held = os.fstat(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        if named is not None and (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino):
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        os.close(fd)   # releases the lock
+
+
 # -- commands --------------------------------------------------------------------------------
 
 def _user_id(name: str) -> int:
@@ -281,6 +328,7 @@ def _hand_over(dir_fd: int, owner_uid: int | None) -> None:
 
 
 def start(router_id: str, netns: str | None, libipsec: bool, vici_owner: str | None) -> int:
+    """Start (or adopt) the router's charon; prints its VICI socket path."""
     path = router_dir(router_id)
     owner_uid = _user_id(vici_owner) if vici_owner else None
     if netns is not None:
@@ -289,6 +337,17 @@ def start(router_id: str, netns: str | None, libipsec: bool, vici_owner: str | N
                                 "'_', '.', '-', not starting with '.' or '-'")
         if not os.path.exists(f"/run/netns/{netns}"):
             raise LauncherError(f"network namespace {netns} does not exist")
+    base_fd = open_root_dir(RUN_DIR, create=True)
+    assert base_fd is not None
+    try:
+        with _router_lock(base_fd, router_id):
+            return _start_locked(router_id, path, netns, libipsec, owner_uid)
+    finally:
+        os.close(base_fd)
+
+
+def _start_locked(router_id: str, path: str, netns: str | None, libipsec: bool,
+                  owner_uid: int | None) -> int:
     dir_fd = open_root_dir(path, create=True)
     assert dir_fd is not None
     try:
@@ -321,21 +380,23 @@ def start(router_id: str, netns: str | None, libipsec: bool, vici_owner: str | N
 
 
 def stop(router_id: str) -> int:
-    """Stop the router's charon (if running) and remove its directory."""
+    """Stop the router's charon (if running) and remove its directory and lock file."""
     path = router_dir(router_id)
-    dir_fd = open_root_dir(path, create=False)
-    if dir_fd is None:
+    base_fd = open_root_dir(RUN_DIR, create=False)
+    if base_fd is None:
         return 0
     try:
-        _stop_charon(dir_fd)
+        with _router_lock(base_fd, router_id):
+            dir_fd = open_root_dir(path, create=False)
+            if dir_fd is not None:
+                try:
+                    _stop_charon(dir_fd)
+                finally:
+                    os.close(dir_fd)
+                shutil.rmtree(router_id, dir_fd=base_fd)
+            _unlink(base_fd, _lock_name(router_id))
     finally:
-        os.close(dir_fd)
-    base_fd = open_root_dir(RUN_DIR, create=False)
-    if base_fd is not None:
-        try:
-            shutil.rmtree(router_id, dir_fd=base_fd)
-        finally:
-            os.close(base_fd)
+        os.close(base_fd)
     return 0
 
 
