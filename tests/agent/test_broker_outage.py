@@ -9,15 +9,14 @@ can bring changes and statuses back within the hang guards.
 
 from __future__ import annotations
 
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
 from tests.agent.conftest import wait_until
-from tests.agent.test_rabbitmq import (ISTHMUS, Cluster, conn_status, connection, site,
-                                       vhost)  # noqa: F401  (vhost: a fixture)
+from tests.agent.test_rabbitmq import (Cluster, conn_status, connection, proxy,  # noqa: F401
+                                       site, vhost)  # (proxy, vhost: fixtures)
 from tests.api.test_vpn_resources import CONNS, SERVICES
 from tests.api.topology import ok
 from tests.rpc.forwarding_proxy import ForwardingProxy
@@ -25,23 +24,12 @@ from tests.rpc.forwarding_proxy import ForwardingProxy
 HANG_GUARD_S = 20
 
 
-@pytest.fixture
-def proxy():
-    p = ForwardingProxy(5672).start()
-    yield p
-    p.close()
-
-
 def proxied_cluster(tmp_path, vhost: str, proxy: ForwardingProxy,  # noqa: F811
                     agent_down_time: int) -> Cluster:
     """A server and one agent ``agent-a`` that reach RabbitMQ through ``proxy``."""
-    c = Cluster(tmp_path, vhost)
-    c.common = (f"[DEFAULT]\nbind_host = 127.0.0.1\nbind_port = {c.port}\n"
-                f"state_path = {tmp_path}\ntransport_url = {proxy.url(vhost)}\n"
-                f"agent_down_time = {agent_down_time}\n\n[vpnagent]\nreport_interval = 1\n"
-                "resync_interval = 600\nstatus_check_interval = 1\nrpc_timeout = 5\n")
-    subprocess.run([ISTHMUS, "db", "upgrade", "--config-file", str(c.conf("server-host"))],
-                   check=True, capture_output=True)
+    c = Cluster(tmp_path, proxy.url(vhost), agent_down_time=agent_down_time,
+                resync_interval=600)
+    c.upgrade_db()
     c.start_server()
     c.start_agent("agent-a")
     return c
@@ -109,9 +97,7 @@ def test_api_answers_while_the_broker_is_down_and_changes_reach_the_agent_after(
         wait_until(lambda: conn_status(member, conns[0]) == "DOWN", timeout_s=HANG_GUARD_S)
         assert conn_status(member, conns[1]) == "ACTIVE"
     finally:
-        for name in list(cluster.procs):
-            cluster.stop(name)
-        print(cluster.logs())
+        cluster.stop_all()
 
 
 def test_agent_declared_dead_during_an_outage_is_active_again_soon_after(
@@ -134,6 +120,4 @@ def test_agent_declared_dead_during_an_outage_is_active_again_soon_after(
         services = member.get(SERVICES).json()["vpnservices"]
         assert {s["status"] for s in services} == {"ACTIVE"}
     finally:
-        for name in list(cluster.procs):
-            cluster.stop(name)
-        print(cluster.logs())
+        cluster.stop_all()

@@ -10,21 +10,12 @@ import logging
 import threading
 from collections import Counter
 
-import pytest
 from oslo_config import cfg
 
 from isthmus.rpc import AgentEndpoint, AgentNotifier, RouterUpdateSender, get_transport
 from isthmus.rpc.client import start_agent_rpc_server
 from tests.agent.conftest import wait_until
-from tests.agent.test_rabbitmq import vhost  # noqa: F401  (fixture)
-from tests.rpc.forwarding_proxy import ForwardingProxy
-
-
-@pytest.fixture
-def proxy():
-    p = ForwardingProxy(5672).start()
-    yield p
-    p.close()
+from tests.agent.test_rabbitmq import proxy, vhost  # noqa: F401  (fixtures)
 
 
 def test_updates_made_while_the_broker_is_down_are_coalesced_and_sent_when_it_is_back(
