@@ -24,7 +24,7 @@ MAX_RETRY_S = 8.0
 
 
 class RouterUpdateSender:
-    """Casts ``cast(host, router_id)`` in the background, coalesced per router, resent on failure."""
+    """Runs ``cast(host, router_id)`` in the background, one per router, again on failure."""
 
     def __init__(self, cast: Callable[[str, str], None], *, first_retry_s: float = FIRST_RETRY_S,
                  max_retry_s: float = MAX_RETRY_S) -> None:
