@@ -21,7 +21,8 @@ from isthmus.api.policy import Policy
 from isthmus.db import Database, upgrade
 from isthmus.drivers.service.providers import Providers, parse_providers
 from isthmus.periodic import Periodic
-from isthmus.rpc import AgentNotifier, ServerEndpoint, get_transport, start_rpc_server
+from isthmus.rpc import (AgentNotifier, RouterUpdateSender, ServerEndpoint, get_transport,
+                         start_rpc_server)
 from isthmus.services import Services
 
 LOG = logging.getLogger(__name__)
@@ -74,7 +75,8 @@ def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) ->
     services = Services(Database(url, max_retries=conf.database.db_max_retries))
     services.agents.down_time_s = conf.agent_down_time
     transport = transport or get_transport(conf)
-    notifier = AgentNotifier(transport)
+    # Casts leave from a thread of their own: the broker never holds up an API request.
+    notifier = RouterUpdateSender(AgentNotifier(transport).vpnservice_updated).start()
 
     def notify_router(router_id: str) -> None:
         with services.db.write() as conn:
@@ -87,10 +89,13 @@ def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) ->
             return
         notifier.vpnservice_updated(host, router_id)
 
-    def on_agent_alive(host: str) -> None:
+    def on_agent_alive(host: str, how: str) -> None:
         with services.db.write() as conn:
             placed = services.agents.schedule(conn, services.agents.unplaced_vpn_routers(conn))
-        for router_id, router_host in placed.items():
+            # Back from the dead: its routers were set DOWN, so have it re-sync them now
+            # (and report their real statuses) instead of at its next periodic resync.
+            own = services.agents.vpn_routers_on(conn, host) if how == "back" else []
+        for router_id, router_host in [*placed.items(), *((r, host) for r in own)]:
             notifier.vpnservice_updated(router_host, router_id)
 
     providers = load_providers(conf, services, notify_router)
@@ -100,6 +105,7 @@ def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) ->
 
     rpc_server = start_rpc_server(transport, conf.host,
                                   ServerEndpoint(services.db, services.agents, on_agent_alive))
+    runtime._stoppers.append(notifier.stop)
     runtime._stoppers.append(lambda: (rpc_server.stop(), rpc_server.wait()))
 
     def mark_dead() -> None:

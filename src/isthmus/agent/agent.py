@@ -5,14 +5,18 @@ On start it fetches everything for its host and syncs all routers in parallel;
 catches anything missed (and removes routers that are gone); statuses go back
 as they change, a periodic poll catches device-side changes, and heartbeats
 tell the server the agent is alive. When the server or RabbitMQ is away, calls
-fail, are logged, and the next round retries: nothing is lost, because the
-server's state is always fetched whole.
+fail at once (they are never queued in the client) and the agent notes it; it
+then tries a heartbeat and a full resync after 0.5 s, 1 s, 2 s ... (at most
+every 4 s) until one succeeds, so that everything set DOWN meanwhile is synced
+and reported within seconds of the broker's return, not at the next periodic
+resync. Nothing is lost, because the server's state is always fetched whole.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from typing import Any, Mapping, Sequence
 
@@ -25,6 +29,8 @@ from isthmus.rpc.topics import AGENT_TOPIC
 LOG = logging.getLogger(__name__)
 
 BINARY = "isthmus-agent"
+RECONNECT_FIRST_S = 0.5   # first retry of a resync after the server was unreachable
+RECONNECT_MAX_S = 4.0     # the retries double up to this
 
 
 class VPNAgent:
@@ -35,7 +41,8 @@ class VPNAgent:
         self.host = host
         self.transport = transport
         self.drivers = list(drivers)
-        self.server = ServerClient(transport, host, timeout_s=rpc_timeout_s)
+        self.server = ServerClient(transport, host, timeout_s=rpc_timeout_s,
+                                   on_unreachable=self._server_unreachable)
         self.queue = RouterWorkQueue(self._sync_router, workers)
         self.intervals = (resync_interval_s, status_interval_s, report_interval_s)
         self._known: dict[str, RouterState] = {}        # router id -> last synced state
@@ -45,6 +52,11 @@ class VPNAgent:
         self._started = False
         self._loops: list[Periodic] = []
         self._rpc_server: Any = None
+        self._unreachable_since: float | None = None   # set while RPC to the server fails
+        self._resync_wake = threading.Condition(self._lock)
+        self._stopping = False
+        self._resync_thread = threading.Thread(target=self._resync_loop, name="full-resync",
+                                               daemon=True)
 
     @staticmethod
     def context(host: str, conf: Any = None) -> AgentContext:
@@ -60,14 +72,17 @@ class VPNAgent:
                                                   AgentEndpoint(self.router_updated))
         resync, status, report = self.intervals
         self._loops = [Periodic("heartbeat", report, self.heartbeat, run_first=True).start(),
-                       Periodic("full-resync", resync, self.full_resync, run_first=True).start(),
                        Periodic("status-poll", status, self.poll_statuses).start()]
+        self._resync_thread.start()
         LOG.info("VPN agent on host %s started with %s", self.host,
                  ", ".join(type(d).__name__ for d in self.drivers))
 
     def stop(self) -> None:
         for loop in self._loops:
             loop.stop()
+        with self._lock:
+            self._stopping = True
+            self._resync_wake.notify_all()
         if self._rpc_server is not None:
             self._rpc_server.stop()
             self._rpc_server.wait()
@@ -77,6 +92,13 @@ class VPNAgent:
 
     # -- triggers ---------------------------------------------------------
     def heartbeat(self) -> None:
+        try:
+            self._report_state()
+        except Exception:
+            if self._unreachable_since is None:  # not a lost server: say what went wrong
+                raise
+
+    def _report_state(self) -> None:
         self.server.report_state({
             "host": self.host, "binary": BINARY, "topic": AGENT_TOPIC,
             "start_flag": not self._started,
@@ -90,6 +112,51 @@ class VPNAgent:
 
     def router_updated(self, router_id: str) -> None:
         self.queue.submit(router_id)
+
+    def _server_unreachable(self, error: Exception) -> None:
+        """An RPC to the server failed (broker or server away): resync once it answers."""
+        with self._lock:
+            if self._unreachable_since is not None:
+                return
+            self._unreachable_since = time.monotonic()
+            self._resync_wake.notify_all()
+        LOG.warning("Server unreachable (%s); resyncing as soon as it answers again", error)
+
+    def _resync_loop(self) -> None:
+        """Full resync at start, every ``resync_interval``, and soon after the server is back.
+
+        While the server is unreachable the next attempt comes after 0.5 s, 1 s, 2 s ...
+        (at most ``RECONNECT_MAX_S``), not after ``resync_interval``; a heartbeat goes
+        first so that the server counts the agent alive before its status reports.
+        """
+        resync_interval_s = self.intervals[0]
+        retry_s = RECONNECT_FIRST_S
+        wait_s = 0.0
+        while True:
+            with self._lock:
+                # A loss noticed elsewhere (a heartbeat, a status report) wakes the loop.
+                self._resync_wake.wait_for(lambda: self._stopping or (
+                    self._unreachable_since is not None and wait_s > retry_s), wait_s)
+                if self._stopping:
+                    return
+                lost_since = self._unreachable_since
+            try:
+                if lost_since is not None:
+                    self._report_state()
+                self.full_resync()
+            except Exception:
+                if self._unreachable_since is None:
+                    LOG.exception("Full resync failed; retrying in %ss", resync_interval_s)
+                    wait_s = resync_interval_s
+                else:
+                    wait_s, retry_s = retry_s, min(retry_s * 2, RECONNECT_MAX_S)
+                continue
+            with self._lock:
+                if self._unreachable_since is not None:
+                    LOG.info("Server reachable again after %.1fs; full resync started",
+                             time.monotonic() - self._unreachable_since)
+                    self._unreachable_since = None
+            wait_s, retry_s = resync_interval_s, RECONNECT_FIRST_S
 
     def full_resync(self) -> None:
         services = self.server.get_vpn_services_on_host()

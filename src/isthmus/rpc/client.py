@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+import contextlib
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import oslo_messaging as messaging
 
@@ -10,24 +11,47 @@ from isthmus.rpc import topics
 
 
 class ServerClient:
-    """Agent → server calls (``get_vpn_services_on_host``, ``update_status``, ``report_state``)."""
+    """Agent → server calls (``get_vpn_services_on_host``, ``update_status``, ``report_state``).
 
-    def __init__(self, transport: Any, host: str, timeout_s: int = 20) -> None:
+    Each message is published once (``retry=0``): with the broker down a call fails
+    at once instead of reconnecting forever, and ``on_unreachable(error)`` tells the
+    agent, which then resyncs as soon as the server answers again.
+    """
+
+    def __init__(self, transport: Any, host: str, timeout_s: int = 20,
+                 on_unreachable: Callable[[Exception], None] | None = None) -> None:
         self.host = host
+        self.on_unreachable = on_unreachable
         target = messaging.Target(topic=topics.SERVER_TOPIC, version=topics.VERSION)
-        self.client = messaging.get_rpc_client(transport, target, timeout=timeout_s)
+        self.client = messaging.get_rpc_client(transport, target, timeout=timeout_s,
+                                               retry=0)
 
     def get_vpn_services_on_host(self, router_ids: Sequence[str] | None = None) -> list[dict]:
         kwargs: dict[str, Any] = {"host": self.host}
         if router_ids is not None:
             kwargs["router_ids"] = list(router_ids)
-        return self.client.call({}, "get_vpn_services_on_host", **kwargs)
+        with self._watch():
+            return self.client.call({}, "get_vpn_services_on_host", **kwargs)
 
     def update_status(self, statuses: list[dict]) -> int:
-        return self.client.call({}, "update_status", statuses=statuses)
+        with self._watch():
+            return self.client.call({}, "update_status", statuses=statuses)
 
     def report_state(self, agent_state: Mapping[str, Any]) -> None:
-        self.client.cast({}, "report_state", agent_state=dict(agent_state))
+        with self._watch():
+            self.client.cast({}, "report_state", agent_state=dict(agent_state))
+
+    @contextlib.contextmanager
+    def _watch(self) -> Iterator[None]:
+        """Report a lost broker or server (not an error raised by the server) and re-raise."""
+        try:
+            yield
+        except messaging.RemoteError:
+            raise
+        except messaging.MessagingException as err:
+            if self.on_unreachable is not None:
+                self.on_unreachable(err)
+            raise
 
 
 class AgentEndpoint:

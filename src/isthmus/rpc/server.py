@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import oslo_messaging as messaging
 
@@ -20,7 +20,8 @@ class ServerEndpoint:
 
     target = messaging.Target(version=topics.VERSION)
 
-    def __init__(self, db: Database, agents: Agents, on_agent_alive=None) -> None:
+    def __init__(self, db: Database, agents: Agents,
+                 on_agent_alive: Callable[[str, str], None] | None = None) -> None:
         self.db = db
         self.agents = agents
         self.on_agent_alive = on_agent_alive
@@ -43,11 +44,16 @@ class ServerEndpoint:
         with self.db.write() as conn:
             revived = self.agents.heartbeat(conn, agent_state)
         if revived and self.on_agent_alive is not None:
-            self.on_agent_alive(agent_state["host"])
+            self.on_agent_alive(agent_state["host"], revived)
 
 
 class AgentNotifier:
-    """Server → agent: ``vpnservice_updated(router_id)``, cast to the router's host."""
+    """Server → agent: ``vpnservice_updated(router_id)``, cast to the router's host.
+
+    One attempt per cast (``retry=0``): with the broker down it raises at once
+    instead of reconnecting forever; :class:`~isthmus.rpc.sender.RouterUpdateSender`
+    calls it from its own thread and owns the retries.
+    """
 
     def __init__(self, transport: Any) -> None:
         target = messaging.Target(topic=topics.AGENT_TOPIC, version=topics.VERSION)
@@ -55,7 +61,8 @@ class AgentNotifier:
 
     def vpnservice_updated(self, host: str, router_id: str) -> None:
         LOG.debug("Casting vpnservice_updated(%s) to %s", router_id, host)
-        self.client.prepare(server=host).cast({}, "vpnservice_updated", router_id=router_id)
+        self.client.prepare(server=host, retry=0).cast({}, "vpnservice_updated",
+                                                       router_id=router_id)
 
 
 def start_rpc_server(transport: Any, host: str, endpoint: ServerEndpoint) -> Any:

@@ -81,8 +81,11 @@ class Agents(Collection):
                 "availability_zone": None}
 
     # -- heartbeats and placement -----------------------------------------
-    def heartbeat(self, conn: Connection, state: Mapping[str, Any]) -> bool:
-        """Record an agent's ``report_state``; returns True for a new or restarted agent."""
+    def heartbeat(self, conn: Connection, state: Mapping[str, Any]) -> str | None:
+        """Record an agent's ``report_state``; says whether the agent is ``"new"``,
+        ``"restarted"`` or ``"back"`` (it had been dead: its heartbeats did not arrive,
+        e.g. while the broker was down); ``None`` for an agent that was alive.
+        """
         at = now()
         row = conn.execute(sa.select(AGENTS).where(AGENTS.c.host == state["host"])
                            .with_for_update()).first()
@@ -95,14 +98,15 @@ class Agents(Collection):
                                                   admin_state_up=True, created_at=at,
                                                   started_at=at, **values))
             LOG.info("New agent on host %s", state["host"])
-            return True
-        revived = state.get("start_flag") or not self.alive(row, at)
+            return "new"
+        revived = "restarted" if state.get("start_flag") else \
+            None if self.alive(row, at) else "back"
         if state.get("start_flag"):
             values["started_at"] = at
         conn.execute(sa.update(AGENTS).where(AGENTS.c.id == row.id).values(**values))
         if revived:
-            LOG.info("Agent on host %s is (back) alive", state["host"])
-        return bool(revived)
+            LOG.info("Agent on host %s is alive (%s)", state["host"], revived)
+        return revived
 
     def live_hosts(self, conn: Connection) -> list[str]:
         cutoff = now() - timedelta(seconds=self.down_time_s)
@@ -135,6 +139,13 @@ class Agents(Collection):
                  .join(SERVICES, SERVICES.c.router_id == ROUTERS.c.id)
                  .where(ROUTERS.c.agent_host.is_(None)))
         return [r for (r,) in conn.execute(query)]
+
+    def vpn_routers_on(self, conn: Connection, host: str) -> list[str]:
+        """The routers with VPN services that ``host`` serves."""
+        return [r for (r,) in conn.execute(
+            sa.select(ROUTERS.c.id).distinct()
+            .join(SERVICES, SERVICES.c.router_id == ROUTERS.c.id)
+            .where(ROUTERS.c.agent_host == host))]
 
     def routers_of_dead_agents(self, conn: Connection) -> list[str]:
         cutoff = now() - timedelta(seconds=self.down_time_s)
