@@ -6,36 +6,16 @@ import shutil
 import subprocess
 import uuid
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import psycopg
-import pytest
 
-from tests.cli.test_commands import ISTHMUS, free_port, wait_for
+from tests.cli.test_commands import ISTHMUS, free_port, run, wait_for  # noqa: F401 (fixture)
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-@pytest.fixture
-def start() -> Iterator:
-    procs: list[subprocess.Popen] = []
-
-    def start(*args: str) -> subprocess.Popen:
-        proc = subprocess.Popen([ISTHMUS, *args], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
-        procs.append(proc)
-        return proc
-    yield start
-    for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def server(start, tmp_path: Path, extra: str = "", database: str = "") -> str:
+def server(run, tmp_path: Path, extra: str = "", database: str = "") -> str:
     port = free_port()
     conf = tmp_path / "isthmus.conf"
     conf.write_text(f"[DEFAULT]\nbind_host = 127.0.0.1\nbind_port = {port}\n"
@@ -44,7 +24,7 @@ def server(start, tmp_path: Path, extra: str = "", database: str = "") -> str:
     subprocess.run([ISTHMUS, "db", "upgrade", "--config-file", str(conf)], check=True,
                    capture_output=True, timeout=90)
     url = f"http://127.0.0.1:{port}"
-    wait_for(url + "/", start("server", "--config-file", str(conf)))
+    wait_for(url + "/", run("server", "--config-file", str(conf)))
     return url
 
 
@@ -53,10 +33,10 @@ def health(url: str, json: bool = False) -> httpx.Response:
                      headers={"Accept": "application/json"} if json else {})
 
 
-def test_up_is_healthy_without_credentials(tmp_path, start):
+def test_up_is_healthy_without_credentials(tmp_path, run):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    wait_for(url + "/", start("up", "--data-dir", str(tmp_path), "--port", str(port)))
+    wait_for(url + "/", run("up", "--data-dir", str(tmp_path), "--port", str(port)))
     answer = health(url)
     assert (answer.status_code, answer.text) == (200, "OK\n")
     detail = health(url, json=True).json()
@@ -65,8 +45,8 @@ def test_up_is_healthy_without_credentials(tmp_path, start):
     assert detail["checks"]["message bus"]["available"] is True
 
 
-def test_503_when_the_sqlite_directory_is_removed(tmp_path, start):
-    url = server(start, tmp_path, "transport_url = fake://")
+def test_503_when_the_sqlite_directory_is_removed(tmp_path, run):
+    url = server(run, tmp_path, "transport_url = fake://")
     assert health(url).status_code == 200
     shutil.rmtree(tmp_path / "state")
     answer = health(url)
@@ -75,12 +55,12 @@ def test_503_when_the_sqlite_directory_is_removed(tmp_path, start):
     assert health(url, json=True).json()["checks"]["database"]["available"] is False
 
 
-def test_503_when_the_postgresql_database_is_dropped(tmp_path, start):
+def test_503_when_the_postgresql_database_is_dropped(tmp_path, run):
     name = f"isthmus_health_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
     try:
-        url = server(start, tmp_path, "transport_url = fake://",
+        url = server(run, tmp_path, "transport_url = fake://",
                      database=f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
         assert health(url).status_code == 200
     finally:
@@ -91,9 +71,9 @@ def test_503_when_the_postgresql_database_is_dropped(tmp_path, start):
     assert f'database "{name}" does not exist' in answer.text
 
 
-def test_503_when_rabbitmq_is_unreachable_and_no_password_shown(tmp_path, start):
+def test_503_when_rabbitmq_is_unreachable_and_no_password_shown(tmp_path, run):
     closed = free_port()
-    url = server(start, tmp_path,
+    url = server(run, tmp_path,
                  f"transport_url = rabbit://isthmus:s3cret@127.0.0.1:{closed}/")
     answer = health(url)
     assert answer.status_code == 503
@@ -108,7 +88,7 @@ def test_503_when_rabbitmq_is_unreachable_and_no_password_shown(tmp_path, start)
     assert httpx.get(url + "/v2.0/vpn/ikepolicies", timeout=30).status_code == 200
 
 
-def test_200_with_a_reachable_rabbitmq(tmp_path, start):
-    url = server(start, tmp_path, "transport_url = rabbit://guest:guest@127.0.0.1:5672/")
+def test_200_with_a_reachable_rabbitmq(tmp_path, run):
+    url = server(run, tmp_path, "transport_url = rabbit://guest:guest@127.0.0.1:5672/")
     answer = health(url)
     assert (answer.status_code, answer.text) == (200, "OK\n")
