@@ -70,6 +70,8 @@ def serve_until_stopped(app: Any, stop: StopSignals, grace_s: float, **waitress_
     Draining: the listening socket is closed (new clients are refused), idle
     keep-alive connections are closed, and requests already received are
     answered; whatever is still running after ``grace_s`` is abandoned.
+    waitress has no drain of its own, so this runs its poll loop itself and reads
+    its channels' state (``requests``, ``request``, ``total_outbufs_len``).
     """
     from waitress import wasyncore
     from waitress.server import create_server
