@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import warnings
+import contextlib
 import sys
+import warnings
 from pathlib import Path
 
 from isthmus import __version__
+from isthmus.lifecycle import StartupError, StopRequested, StopSignals, run_bounded
+
+
+# Stopping RPC and the database after the API drained; a broker gone away must not hang exit.
+STOP_TIMEOUT_S = 10
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
+    stop = StopSignals().install()
     from isthmus import config, server
     from isthmus.agent.service import build_agent
+    from isthmus.drivers.device.noop import NoopDeviceDriver
     from isthmus.rpc.transport import EMBEDDED_URL, get_transport
 
     data_dir = Path(args.data_dir).expanduser().resolve()
@@ -22,59 +30,57 @@ def _cmd_up(args: argparse.Namespace) -> int:
     conf.set_override("bind_host", args.host)
     conf.set_override("bind_port", args.port)
     server.setup_logging(args.debug)
-    # Server and agent share one in-memory transport: nothing else to run.
-    transport = get_transport(conf, EMBEDDED_URL)
-    runtime = server.build(conf, migrate=True, transport=transport)
-    agent = build_agent(conf, transport)
-    agent.start()
-    print(f"Isthmus {__version__}: API on http://{args.host}:{args.port}/ "
-          f"(SQLite in {data_dir}, agent '{conf.host}' in process)", flush=True)
-    try:
-        server.serve(runtime.app, conf)
-    finally:
-        agent.stop()
-        runtime.stop()
+    with contextlib.ExitStack() as stopping:
+        # Server and agent share one in-memory transport: nothing else to run.
+        transport = get_transport(conf, EMBEDDED_URL)
+        runtime = server.build(conf, migrate=True, transport=transport)
+        stopping.callback(run_bounded, "server", runtime.stop, STOP_TIMEOUT_S)
+        agent = build_agent(conf, transport)
+        stopping.callback(run_bounded, "agent", agent.stop, STOP_TIMEOUT_S)
+        agent.start()
+        simulated = "; noop device driver: statuses are simulated, no tunnels are built" \
+            if all(isinstance(d, NoopDeviceDriver) for d in agent.drivers) else ""
+        print(f"Isthmus {__version__}: API on http://{args.host}:{args.port}/ "
+              f"(SQLite in {data_dir}, agent '{conf.host}' in process{simulated})", flush=True)
+        server.serve(runtime.app, conf, stop)
     return 0
 
 
 def _cmd_server(args: argparse.Namespace) -> int:
+    stop = StopSignals().install()
     from isthmus import config, server
 
     conf = config.load([], args.config_file)
     server.setup_logging(conf.debug)
-    runtime = server.build(conf, migrate=False)
-    try:
-        server.serve(runtime.app, conf)
-    finally:
-        runtime.stop()
+    with contextlib.ExitStack() as stopping:
+        runtime = server.build(conf, migrate=False)
+        stopping.callback(run_bounded, "server", runtime.stop, STOP_TIMEOUT_S)
+        server.serve(runtime.app, conf, stop)
     return 0
 
 
 def _cmd_agent(args: argparse.Namespace) -> int:
-    import signal
-    import threading
-
+    stop = StopSignals().install()
     from isthmus import config, server
     from isthmus.agent.service import build_agent
     from isthmus.rpc.transport import get_transport
 
     conf = config.load([], args.config_file)
     server.setup_logging(conf.debug)
-    agent = build_agent(conf, get_transport(conf))
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    agent.start()
-    try:
-        stopped.wait()
-    finally:
-        agent.stop()
+    with contextlib.ExitStack() as stopping:
+        agent = build_agent(conf, get_transport(conf))
+        stopping.callback(run_bounded, "agent", agent.stop, STOP_TIMEOUT_S)
+        agent.start()   # a stop signal interrupts it, even while the broker is unreachable
+        stop.serving()
+        stop.requested.wait()
     return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    stop = StopSignals().install()
     from isthmus.demo.run import demo
 
-    return demo(check=args.check)
+    return demo(check=args.check, stop=stop)
 
 
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -85,6 +91,10 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
     url = config.database_url(conf)
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    else:
+        from isthmus.server import require_database
+
+        require_database(conf, url)
     migrate.upgrade(url, args.revision)
     print(f"Database at revision {migrate.current(url)}")
     return 0
@@ -136,8 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
+    except StopRequested as stopped:   # a stop signal during start-up: stopping is success
+        print(f"isthmus: {stopped} received while starting; stopped", file=sys.stderr)
+        return 0
     except KeyboardInterrupt:
         return 130
+    except StartupError as err:
+        print(f"isthmus: error: {err}", file=sys.stderr)
+        return 1
     except Exception as err:  # a readable error, not a traceback, for operators
         from oslo_config import cfg
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 from oslo_config import cfg
 
@@ -40,6 +41,11 @@ DEFAULT_OPTS = [
                help="Largest request line plus headers, in bytes; a larger request is "
                     "refused (431) before it reaches the API. Keystone (Fernet) tokens "
                     "are a few hundred bytes."),
+    cfg.IntOpt("graceful_shutdown_timeout", default=30, min=0,
+               help="Seconds the API server (and ``isthmus up``) gives requests in flight to "
+                    "finish after SIGTERM or SIGINT; it stops accepting connections at once. "
+                    "Then RPC and the database are closed (at most 10 seconds more) and the "
+                    "process exits 0."),
     cfg.IntOpt("pagination_max_limit", default=-1,
                help="Largest page a list returns; -1 means no limit."),
     cfg.StrOpt("state_path", default="/var/lib/isthmus",
@@ -85,6 +91,10 @@ DATABASE_OPTS = [
                     "(a deadlock, a serialization failure, an IP address it picked taken "
                     "meanwhile) is run again, after a short random pause, before the request "
                     "fails with 409 Conflict. 0 turns retrying off."),
+    cfg.IntOpt("startup_timeout", default=30, min=0,
+               help="Seconds ``isthmus server`` and ``isthmus db upgrade`` keep retrying "
+                    "(every second) to reach the database at start-up before they exit 1 "
+                    "with the reason; covers a database that starts after Isthmus."),
 ]
 
 
@@ -117,9 +127,9 @@ def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
 def option_origin(conf: cfg.ConfigOpts, group: str, name: str) -> str:
     """``option [group] name in FILE`` for error messages (FILE: where it was set)."""
     try:
-        location = conf.get_location(name, group)
+        location = conf.get_location(name, None if group == "DEFAULT" else group)
         where = location.detail if location and location.detail else "the defaults"
-    except (cfg.NoSuchOptError, AttributeError):
+    except (cfg.NoSuchOptError, cfg.NoSuchGroupError, AttributeError):
         where = "the defaults"
     return f"option [{group}] {name} in {where}"
 
@@ -133,4 +143,47 @@ def load(args: list[str], config_files: list[str] | None = None) -> cfg.ConfigOp
     conf = cfg.ConfigOpts()
     register_opts(conf)
     conf(args=args, project="isthmus", default_config_files=config_files or [])
+    _check_values(conf)
     return conf
+
+
+class BadOptionValue(cfg.Error):
+    """A value in a config file that its option's type refuses, with file and line."""
+
+
+def _check_values(conf: cfg.ConfigOpts) -> None:
+    """Read every option once, so a bad value fails at start naming file, line and cause.
+
+    oslo.config converts values when they are first read, which may be long
+    after start-up, and its message names neither the line nor the expected type.
+    """
+    for group, opts in list_opts():
+        section = conf[group] if group else conf
+        for opt in opts:
+            try:
+                section[opt.dest]
+            except cfg.ConfigSourceValueError as err:
+                group_name = group or "DEFAULT"
+                found = [(path, line) for path in conf.config_file or []
+                         if (line := _line_of(path, group_name, opt.name))]
+                where = "{}:{}".format(*found[-1]) if found else "a config file"
+                cause = str(err).rpartition("is not valid: ")[2]
+                raise BadOptionValue(
+                    f"{where}: option [{group_name}] {opt.name}: {cause} "
+                    f"(expected: {opt.type.type_name})") from None
+
+
+def _line_of(path: str, group: str, name: str) -> int | None:
+    """The line number of the last ``name = ...`` in section ``[group]`` of ``path``."""
+    section, found = None, None
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for number, text in enumerate(lines, start=1):
+        stripped = text.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            section = stripped[1:-1].strip()
+        elif section == group and stripped.partition("=")[0].strip() == name:
+            found = number
+    return found

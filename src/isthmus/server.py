@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import resource
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -18,11 +19,16 @@ from oslo_config import cfg
 from isthmus import config
 from isthmus.api import create_app, with_keystone
 from isthmus.api.policy import Policy
+from isthmus.api.health import HealthCheck, with_healthcheck
 from isthmus.db import Database, upgrade
+from isthmus.db.probe import BadDatabaseURL, wait_until_reachable
+from isthmus.db.probe import probe as probe_database
+from isthmus.lifecycle import StartupError, StopSignals, serve_until_stopped
 from isthmus.drivers.service.providers import Providers, parse_providers
 from isthmus.periodic import Periodic
 from isthmus.rpc import (AgentNotifier, RouterUpdateSender, ServerEndpoint, get_transport,
                          start_rpc_server)
+from isthmus.rpc.probe import probe as probe_bus
 from isthmus.services import Services
 
 LOG = logging.getLogger(__name__)
@@ -70,10 +76,13 @@ def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) ->
     url = config.database_url(conf)
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    else:
+        require_database(conf, url)
     if migrate:
         upgrade(url)
     services = Services(Database(url, max_retries=conf.database.db_max_retries))
     services.agents.down_time_s = conf.agent_down_time
+    in_process_transport = transport is not None
     transport = transport or get_transport(conf)
     # Casts leave from a thread of their own: the broker never holds up an API request.
     notifier = RouterUpdateSender(AgentNotifier(transport).vpnservice_updated).start()
@@ -103,10 +112,9 @@ def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) ->
     services.vpnservices.default_provider = providers.default
     runtime = Runtime(app=None, services=services, providers=providers, transport=transport)
 
-    rpc_server = start_rpc_server(transport, conf.host,
-                                  ServerEndpoint(services.db, services.agents, on_agent_alive))
     runtime._stoppers.append(notifier.stop)
-    runtime._stoppers.append(lambda: (rpc_server.stop(), rpc_server.wait()))
+    runtime._stoppers.append(_start_in_background("RPC server", lambda: start_rpc_server(
+        transport, conf.host, ServerEndpoint(services.db, services.agents, on_agent_alive))))
 
     def mark_dead() -> None:
         with services.db.write() as conn:
@@ -119,8 +127,52 @@ def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) ->
     app = create_app(services, auth_strategy=conf.auth_strategy,
                      pagination_max_limit=conf.pagination_max_limit,
                      service_providers=providers.describe, policy=policy)
-    runtime.app = with_keystone(app, conf) if conf.auth_strategy == "keystone" else app
+    app = with_keystone(app, conf) if conf.auth_strategy == "keystone" else app
+    # The in-process bus of ``isthmus up`` cannot be unreachable.
+    runtime.app = with_healthcheck(app, HealthCheck({
+        "database": lambda: probe_database(url),
+        "message bus": (lambda: None) if in_process_transport else lambda: probe_bus(conf)}))
     return runtime
+
+
+def require_database(conf: cfg.ConfigOpts, url: str) -> None:
+    """Wait up to ``[database] startup_timeout`` for the database; :class:`StartupError` if not.
+
+    A database that starts a little after Isthmus is waited for; a wrong URL or a
+    database that stays away ends the process with one line saying why.
+    """
+    origin = config.option_origin(conf, "database", "connection")
+    try:
+        reason = wait_until_reachable(url, conf.database.startup_timeout)
+    except BadDatabaseURL as err:
+        raise StartupError(f"{origin} {err}") from None
+    if reason is not None:
+        raise StartupError(
+            f"{origin}: the database did not answer within startup_timeout "
+            f"({conf.database.startup_timeout} s): {reason}. Start the database, or fix the "
+            "URL's host, port, user, password or database name")
+
+
+def _start_in_background(name: str, start: Callable[[], Any]) -> Callable[[], None]:
+    """Start an RPC server without waiting for the broker; returns its stopper.
+
+    oslo.messaging's ``start()`` retries until RabbitMQ answers. Meanwhile the
+    API serves (``/healthcheck`` says the bus is down) and a stop signal is not
+    held up: a server still starting has nothing to stop.
+    """
+    started: list[Any] = []
+
+    def run() -> None:
+        started.append(start())
+        LOG.info("%s connected", name)
+
+    threading.Thread(target=run, name=f"start-{name}", daemon=True).start()
+
+    def stop() -> None:
+        if started:
+            started[0].stop()
+            started[0].wait()
+    return stop
 
 
 # Descriptors kept free beside client connections: database pool, log files, RPC,
@@ -150,23 +202,23 @@ def open_files_for(connection_limit: int) -> int:
     return connection_limit
 
 
-def serve(app: Any, conf: cfg.ConfigOpts) -> None:
-    """Serve ``app`` with waitress until interrupted, sized for many slow clients.
+def serve(app: Any, conf: cfg.ConfigOpts, stop: StopSignals) -> None:
+    """Serve ``app`` with waitress until a stop signal, sized for many slow clients.
 
     waitress's defaults let 100 clients that send headers slowly take every
     connection slot (connection_limit 100) and select() cannot watch descriptors
     above 1023; here the slots are many, poll() watches them, idle clients are
     dropped after ``api_idle_timeout`` and headers are capped. docs/api.md
     (Defences) has the measurements and the reverse proxy to put in front.
+    On SIGTERM/SIGINT, requests in flight get ``graceful_shutdown_timeout`` to finish.
     """
-    import waitress
-
     connection_limit = open_files_for(conf.api_connection_limit)
     LOG.info("Isthmus API listening on http://%s:%d/ (at most %d connections)",
              conf.bind_host, conf.bind_port, connection_limit)
-    waitress.serve(app, host=conf.bind_host, port=conf.bind_port, threads=conf.api_threads,
-                   ident="isthmus", clear_untrusted_proxy_headers=True,
-                   asyncore_use_poll=True, connection_limit=connection_limit,
-                   channel_timeout=conf.api_idle_timeout,
-                   cleanup_interval=max(1, min(30, conf.api_idle_timeout // 2)),
-                   max_request_header_size=conf.api_max_header_bytes)
+    serve_until_stopped(app, stop, conf.graceful_shutdown_timeout,
+                        host=conf.bind_host, port=conf.bind_port, threads=conf.api_threads,
+                        ident="isthmus", clear_untrusted_proxy_headers=True,
+                        asyncore_use_poll=True, connection_limit=connection_limit,
+                        channel_timeout=conf.api_idle_timeout,
+                        cleanup_interval=max(1, min(30, conf.api_idle_timeout // 2)),
+                        max_request_header_size=conf.api_max_header_bytes)

@@ -168,3 +168,11 @@ def test_bad_provider_line_refuses_to_start(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "no default provider" in result.stderr and str(conf) in result.stderr
+
+
+def test_up_says_the_noop_driver_only_simulates(tmp_path, run):
+    proc = run("up", "--data-dir", str(tmp_path / "data"), "--port", str(free_port()))
+    for line in proc.stdout:
+        if line.startswith("Isthmus "):
+            break
+    assert "noop device driver: statuses are simulated, no tunnels are built" in line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +56,31 @@ def _named_netns() -> set[int | None]:
         except OSError:
             pass
     return named
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_demo_stopped_after_a_successful_run_exits_0_and_cleans_up(signum):
+    if os.geteuid() != 0:
+        pytest.skip("the demo needs root")
+    proc = subprocess.Popen([ISTHMUS, "demo"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        output = []
+        for line in proc.stdout:   # the demo waits for Ctrl-C after this line
+            output.append(line)
+            if "Ctrl-C cleans up" in line:
+                break
+        assert "traffic crossed the tunnel" in "".join(output), "".join(output)
+        proc.send_signal(signum)
+        rest, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    output.append(rest)
+    assert proc.returncode == 0, "".join(output)
+    assert "removed namespaces" in rest
+    prefix = re.search(r"network namespaces (ism[0-9a-f]+)-\*", "".join(output)).group(1)
+    left = [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                      text=True).stdout.split() if n.startswith(prefix)]
+    assert not left, f"namespaces left behind: {left}"

@@ -25,6 +25,7 @@ from typing import Any, Iterator
 
 from isthmus.demo import privileged
 from isthmus.demo.sites import LAN, WAN, Sites, charon_pids, stop_charons_under
+from isthmus.lifecycle import StopRequested, StopSignals
 
 CHARON = "/usr/lib/ipsec/charon"
 
@@ -140,7 +141,12 @@ def embedded_isthmus(state: Path, host: str = "demo-agent") -> Iterator[Api]:
         privileged.stop_daemon(rootwrap)
 
 
-def demo(check: bool) -> int:
+def demo(check: bool, stop: StopSignals) -> int:
+    """Run the demo; SIGTERM/SIGINT (Ctrl-C) at any point cleans up and ends it.
+
+    Exit 0 when nothing was left behind, unless ``--check`` found no traffic
+    or was interrupted before its check finished.
+    """
     if os.geteuid() != 0:
         print("isthmus demo: run it as root (it creates network namespaces and runs charon)")
         return 2
@@ -156,9 +162,10 @@ def demo(check: bool) -> int:
         _say(f"building two sites in network namespaces {sites.prefix}-*")
         sites.create()
         with embedded_isthmus(state) as api:
-            ok = _show_tunnel(api, sites, check)
-    except KeyboardInterrupt:
-        pass
+            ok = _show_tunnel(api, sites, check, stop)
+    except StopRequested:
+        _say(f"{stop.received} received: stopping")
+        ok = not check   # stopping the show is a normal end; an unfinished check is not
     finally:
         _say("cleaning up")
         leftovers = charon_pids(sites, "ra") + charon_pids(sites, "rb")
@@ -175,8 +182,11 @@ def demo(check: bool) -> int:
     return 0 if ok else 1
 
 
-def _show_tunnel(api: Api, sites: Sites, check: bool) -> bool:
-    """Create the VPN, wait for ACTIVE, ping across; True if traffic crossed."""
+def _show_tunnel(api: Api, sites: Sites, check: bool, stop: StopSignals) -> bool:
+    """Create the VPN, wait for ACTIVE, ping across; True if traffic crossed.
+
+    Without ``check`` it then waits for a stop signal, leaving the tunnel up to try.
+    """
     _say(f"Isthmus API on {api.url}/ (server, agent and strongSwan driver in this process)")
     conns = build_vpn(api, sites)
     _say("created networks, routers, policies, VPN services and 2 site connections")
@@ -195,6 +205,8 @@ def _show_tunnel(api: Api, sites: Sites, check: bool) -> bool:
     ok = ping.returncode == 0 and all(s == "ACTIVE" for s in statuses)
     _say("traffic crossed the tunnel" if ok else "the tunnel did NOT carry traffic")
     if not check:
+        stop.serving()   # from here a signal ends a successful run
         _say(f"try: ip netns exec {sites.ns('ha')} ping {LAN['b']}.2   — Ctrl-C cleans up")
-        threading.Event().wait()
+        stop.requested.wait()
+        _say(f"{stop.received} received: stopping")
     return ok

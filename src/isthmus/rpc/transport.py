@@ -23,7 +23,18 @@ def get_transport(conf: cfg.ConfigOpts, url: str | None = None) -> Any:
     messaging.set_transport_defaults("isthmus")
     set_defaults()
     register_opts(conf)
-    return messaging.get_rpc_transport(conf, url=url)
+    try:
+        return messaging.get_rpc_transport(conf, url=url)
+    except (messaging.InvalidTransportURL, messaging.DriverLoadFailure):
+        from isthmus.config import option_origin
+        from isthmus.lifecycle import StartupError
+
+        # The URL itself is not shown: it holds the broker password.
+        scheme = (url or conf.transport_url or "").partition(":")[0]
+        raise StartupError(
+            f"{option_origin(conf, 'DEFAULT', 'transport_url')}: no message bus driver for "
+            f"the scheme '{scheme}' (expected rabbit://USER:PASSWORD@HOST:5672/ for RabbitMQ)"
+        ) from None
 
 
 def set_defaults() -> None:

@@ -1,0 +1,121 @@
+"""Process lifecycle: SIGTERM/SIGINT, draining the API, stopping in bounded time.
+
+Every long-running command (``up``, ``server``, ``agent``, ``demo``) installs
+:class:`StopSignals` first. While the process is still starting (connecting to
+a broker that does not answer, migrating) a signal interrupts that work at
+once; once it serves, a signal only asks it to stop, so the API can finish the
+requests already in flight (:func:`serve_until_stopped`) before the RPC and
+the database are closed (:func:`run_bounded`). Either way the process exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from types import FrameType
+from typing import Any, Callable
+
+LOG = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+# How often the serving loop looks at the stop flag; a signal is noticed within this.
+_POLL_S = 0.2
+
+
+class StopRequested(BaseException):
+    """Raised in the main thread when a stop signal arrives during start-up.
+
+    A BaseException, like KeyboardInterrupt, so start-up code that retries on
+    ``except Exception`` (oslo.messaging connecting to an absent broker) lets it through.
+    """
+
+
+class StartupError(Exception):
+    """A process cannot start: the message is one line naming the option, cause and fix."""
+
+
+class StopSignals:
+    """SIGTERM and SIGINT as a request to stop, installed for the whole process."""
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self.received: str | None = None
+        self._interrupt = True
+
+    def install(self) -> "StopSignals":
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._on_signal)
+        return self
+
+    def serving(self) -> None:
+        """From now on a signal sets :attr:`requested` instead of interrupting."""
+        self._interrupt = False
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.received = signal.Signals(signum).name
+        self.requested.set()
+        if self._interrupt:
+            # Interrupt once: the clean-up that follows must not be interrupted too.
+            self._interrupt = False
+            raise StopRequested(self.received)
+
+
+def serve_until_stopped(app: Any, stop: StopSignals, grace_s: float, **waitress_options: Any
+                        ) -> None:
+    """Serve ``app`` with waitress until a stop signal, then drain for up to ``grace_s``.
+
+    Draining: the listening socket is closed (new clients are refused), idle
+    keep-alive connections are closed, and requests already received are
+    answered; whatever is still running after ``grace_s`` is abandoned.
+    waitress has no drain of its own, so this runs its poll loop itself and reads
+    its channels' state (``requests``, ``request``, ``total_outbufs_len``).
+    """
+    from waitress import wasyncore
+    from waitress.server import create_server
+
+    server = create_server(app, **waitress_options)
+    stop.serving()
+    try:
+        while not stop.requested.is_set():
+            wasyncore.loop(timeout=_POLL_S, map=server._map, use_poll=True, count=1)
+        LOG.info("%s received: refusing new connections, finishing requests in flight "
+                 "(at most %ss)", stop.received, grace_s)
+        _drain(server, grace_s)
+    finally:
+        server.task_dispatcher.shutdown(timeout=1)
+        wasyncore.close_all(server._map)
+
+
+def _drain(server: Any, grace_s: float) -> None:
+    from waitress import wasyncore
+
+    wasyncore.dispatcher.close(server)   # the listening socket only; the trigger stays
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        busy = 0
+        for channel in list(server.active_channels.values()):
+            if channel.requests or channel.request is not None or channel.total_outbufs_len:
+                busy += 1
+            else:
+                channel.will_close = True   # idle keep-alive: closed on the next round
+        if not busy:
+            return
+        wasyncore.loop(timeout=_POLL_S, map=server._map, use_poll=True, count=1)
+    LOG.warning("graceful_shutdown_timeout (%ss) reached with %d requests unfinished",
+                grace_s, busy)
+
+
+def run_bounded(name: str, fn: Callable[[], None], timeout_s: float) -> None:
+    """Run ``fn`` (a stop step), giving up after ``timeout_s`` with a warning.
+
+    Stopping RPC can block on a broker that went away; the process must still end.
+    """
+    worker = threading.Thread(target=fn, name=f"stop-{name}", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        LOG.warning("Stopping %s took longer than %ss; exiting without waiting", name,
+                    timeout_s)
