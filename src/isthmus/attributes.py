@@ -318,3 +318,33 @@ ADMIN_STATE_UP = Attr("admin_state_up", post=True, put=True, default=True, parse
 STATUS = Attr("status", schema={"type": "string"})
 
 COMMON = (ID, PROJECT_ID, TENANT_ID, NAME, DESCRIPTION)
+
+# Neutron's standard attributes, on networks, subnets and routers (not on VPN objects,
+# as in Neutron 29). Tags change through /tags (isthmus.api.controllers.TagsEndpoint).
+STANDARD = (
+    Attr("tags", schema={"type": "array", "items": {"type": "string"}}),
+    Attr("created_at", schema={"type": ["string", "null"]}),
+    Attr("updated_at", schema={"type": ["string", "null"]}),
+    Attr("revision_number", schema={"type": "integer"}, filter_parse=integer),
+)
+MAX_TAG_LEN = 255   # neutron/extensions/tagging.py
+MAX_TAGS = 50       # per object, as Neutron's MAX_TAGS_COUNT
+
+
+def tag(value: Any) -> str:
+    """One tag: a string of at most 255 characters (commas allowed, as in Neutron)."""
+    if not isinstance(value, str):
+        raise InvalidValue(f"'{shown(value)}' is not a valid string")
+    if len(value) > MAX_TAG_LEN:
+        raise InvalidValue(f"'{shown(value)}' exceeds maximum length of {MAX_TAG_LEN}")
+    if "\x00" in value:
+        raise InvalidValue(f"'{shown(value)!r}' contains a NUL character")
+    return value
+
+
+def tag_list(value: Any) -> list[str]:
+    """The ``tags`` of a ``PUT .../tags`` body: unique tags (the count is checked apart,
+    after policy, as Neutron does)."""
+    if not isinstance(value, list):
+        raise InvalidValue(f"'{shown(value)}' is not a list")
+    return as_list(tag)(value)

@@ -157,3 +157,34 @@ class Services:
         LOG.info("Router %s: %s interface on subnet %s", router_id, action, info["subnet_id"])
         self.hooks.changed(ctx, "routers", f"{action}_router_interface", info, None)
         return info
+
+    def router_routes(self, ctx: RequestContext, router_id: str, action: str,
+                      routes: list[dict[str, str]]) -> dict[str, Any]:
+        """``add`` or ``remove`` extra routes of a router, atomically."""
+        def work(conn: Connection) -> tuple[dict[str, Any], dict[str, Any]]:
+            old = self.routers.get(conn, ctx, router_id)
+            return old, self.routers.change_routes(conn, ctx, router_id, action, routes)
+        old, new = self._write(work)
+        LOG.info("Router %s: %s %d extra routes", router_id, action, len(routes))
+        self.hooks.changed(ctx, "routers", "update", new, old)
+        return new
+
+    # -- tags (standard-attr-tag) -------------------------------------------
+    def tags(self, ctx: RequestContext, plural: str, id_: str) -> list[str]:
+        collection = self.collections[plural]
+        with self._read() as conn:
+            collection.get_row(conn, ctx, id_)
+            return collection.tags(conn, id_)
+
+    def change_tags(self, ctx: RequestContext, plural: str, id_: str,
+                    change: Callable[[list[str]], list[str]]) -> list[str]:
+        """Set an object's tags to ``change(current tags)``, in one transaction; a change
+        is a new revision of the object."""
+        collection = self.collections[plural]
+
+        def work(conn: Connection) -> list[str]:
+            collection.get_row(conn, ctx, id_, lock=True)
+            return collection.set_tags(conn, id_, change(collection.tags(conn, id_)))
+        tags = self._write(work)
+        LOG.info("Tags of %s %s: %d", collection.resource.singular, id_, len(tags))
+        return tags

@@ -110,7 +110,9 @@ def test_ascii_numeric_strings_still_parse(member):
     response = member.post("/v2.0/vpn/ikepolicies", json={"ikepolicy": {
         "lifetime": {"units": "seconds", "value": " 7200 "}}})
     assert response.status_code == 201
-    assert response.json()["ikepolicy"]["lifetime"]["value"] == 7200
+    policy_id = response.json()["ikepolicy"]["id"]
+    shown = member.get(f"/v2.0/vpn/ikepolicies/{policy_id}").json()["ikepolicy"]
+    assert shown["lifetime"]["value"] == 7200
 
 
 @pytest.mark.parametrize("resource", WRITABLE, ids=lambda r: r.plural)

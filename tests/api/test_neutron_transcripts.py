@@ -37,17 +37,20 @@ DECISIONS: dict[str, tuple[int, str | None]] = {
 EXTENSION_KEYS = {"provider", "isthmus:traffic"}
 # Isthmus answers these with its own content (its provider is named after its driver).
 STATUS_ONLY = {"service-providers"}
-# Neutron attributes Isthmus does not implement (timestamps, provider networks, tags...).
+# The Neutron core attributes Isthmus implements (not: provider networks, availability
+# zones, address scopes, flavors...). Timestamps are compared by format (TIMESTAMP).
+STANDARD_KEYS = {"tags", "created_at", "updated_at", "revision_number"}
 CORE_KEYS = {
     "network": {"id", "name", "tenant_id", "project_id", "admin_state_up", "status",
-                "subnets", "shared", "router:external", "description"},
+                "subnets", "shared", "router:external", "description", *STANDARD_KEYS},
     "subnet": {"id", "name", "project_id", "tenant_id", "network_id", "ip_version",
                "subnetpool_id", "enable_dhcp", "ipv6_ra_mode", "ipv6_address_mode",
                "gateway_ip", "cidr", "allocation_pools", "host_routes", "dns_nameservers",
-               "description", "router:external"},
+               "description", "router:external", *STANDARD_KEYS},
     "router": {"id", "name", "project_id", "tenant_id", "admin_state_up", "status",
-               "external_gateway_info", "description", "routes"},
+               "external_gateway_info", "description", "routes", *STANDARD_KEYS},
 }
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 # Steps after which the recording set statuses in the database (standing in for an agent).
 SET_ACTIVE_BEFORE = "vpnservice-show-active"
 
@@ -95,7 +98,9 @@ def _trim(body: Any) -> Any:
         body = {k: v for k, v in body.items() if k not in EXTENSION_KEYS}
         for kind, keys in CORE_KEYS.items():
             if kind in body and isinstance(body[kind], dict):
-                return {kind: {k: v for k, v in body[kind].items() if k in keys}}
+                return {kind: {k: "<timestamp>" if k in ("created_at", "updated_at")
+                               and isinstance(v, str) and TIMESTAMP.fullmatch(v) else v
+                               for k, v in body[kind].items() if k in keys}}
         for key, value in body.items():
             if isinstance(value, list) and key.endswith("_links"):
                 body = {**body, key: [{**link, "href": link["href"].split("/v2.0/", 1)[1]}

@@ -93,3 +93,36 @@ def test_full_lifecycle(conn):
     for n in (private, public):
         net.delete_network(n, ignore_missing=False)
     assert list(net.networks()) == [] and list(net.ports()) == []
+
+
+def test_tags_timestamps_and_extra_routes(conn):
+    """What openstacksdk's tag mixin and Terraform's ``tags`` do: set, add, remove and
+    filter by tags; timestamps and revision parse; extra routes set and cleared."""
+    net = conn.network
+    assert net.find_extension("standard-attr-tag") is not None
+    assert net.find_extension("extraroute") is not None
+    private = net.create_network(name="private")
+    subnet = net.create_subnet(network_id=private.id, ip_version=4, cidr="10.1.0.0/24")
+    red = net.create_router(name="red")
+    blue = net.create_router(name="blue")
+    net.add_interface_to_router(red, subnet=subnet.id)
+    net.set_tags(red, ["red", "team:a"])
+    net.set_tags(blue, ["blue", "team:a"])
+    net.add_tag(blue, "extra")
+    net.remove_tag(blue, "extra")
+    assert net.get_router(red).tags == ["red", "team:a"]
+    assert [r.name for r in net.routers(tags="red")] == ["red"]
+    assert {r.name for r in net.routers(tags="team:a")} == {"red", "blue"}
+    assert [r.name for r in net.routers(any_tags="blue,green")] == ["blue"]
+    assert [r.name for r in net.routers(not_any_tags="red")] == ["blue"]
+    shown = net.get_router(red)
+    assert shown.created_at and shown.updated_at and shown.revision_number >= 2
+    routes = [{"destination": "10.50.0.0/24", "nexthop": "10.1.0.50"}]
+    assert net.update_router(red, routes=routes).routes == routes
+    assert net.update_router(red, routes=[]).routes == []
+    net.remove_tag(red, "red")
+    assert net.get_router(red).tags == ["team:a"]
+    net.remove_interface_from_router(red, subnet=subnet.id)
+    for router in (red, blue):
+        net.delete_router(router, ignore_missing=False)
+    net.delete_network(private, ignore_missing=False)

@@ -72,16 +72,37 @@ def test_accepted_modern_algorithms(member):
         ok(member.post(IPSEC, json={"ipsecpolicy": {"pfs": pfs}}))
 
 
-def test_lifetime_string_value_is_stored_as_integer(member):
-    policy = ok(member.post(IKE, json={"ikepolicy": {"lifetime": {"value": "7200"}}}))
-    assert policy["ikepolicy"]["lifetime"] == {"units": "seconds", "value": 7200}
+@pytest.mark.parametrize("path,key", [(IKE, "ikepolicy"), (IPSEC, "ipsecpolicy")])
+def test_lifetime_value_is_echoed_as_sent_and_read_back_as_integer(member, path, key):
+    """Neutron 29 + neutron-vpnaas 29, observed on a local server (2026-12-01), for both
+    IKE and IPsec policies: the create (201) and update (200) answers echo
+    ``lifetime.value`` exactly as sent ("2000" stays a string, " 3100 " keeps its
+    spaces, 3200.0 stays a float); it is validated as an integer and stored as one,
+    so a later show and list give 2000. An update without a lifetime value (a name,
+    or only ``units``) shows the stored integer. neutron-tempest-plugin's
+    test_create_update_delete_ipsec_policy asserts the string echo."""
+    created = ok(member.post(path, json={key: {"lifetime": {"value": "2000"}}}))[key]
+    assert created["lifetime"] == {"units": "seconds", "value": "2000"}
+    pid = created["id"]
+    for sent in ("2500", " 3100 ", 3200.0, 3300):
+        updated = ok(member.put(f"{path}/{pid}", json={
+            key: {"lifetime": {"units": "seconds", "value": sent}}}), 200)[key]
+        assert updated["lifetime"] == {"units": "seconds", "value": sent}
+    assert ok(member.get(f"{path}/{pid}"), 200)[key]["lifetime"]["value"] == 3300
+    listed = ok(member.get(path, params={"id": pid}), 200)[key.replace("y", "ies")]
+    assert listed[0]["lifetime"]["value"] == 3300
+    renamed = ok(member.put(f"{path}/{pid}", json={key: {"name": "x"}}), 200)[key]
+    assert renamed["lifetime"] == {"units": "seconds", "value": 3300}
+    units_only = ok(member.put(f"{path}/{pid}", json={key: {"lifetime": {"units": "seconds"}}}),
+                    200)[key]
+    assert units_only["lifetime"] == {"units": "seconds", "value": 3300}
 
 
 def test_partial_lifetime_update_keeps_units(member):
     pid = ok(member.post(IKE, json={"ikepolicy": {"lifetime": {"value": 7200}}}))["ikepolicy"]["id"]
-    updated = ok(member.put(f"{IKE}/{pid}", json={"ikepolicy": {"lifetime": {"value": "4000"}}}),
-                 200)["ikepolicy"]
-    assert updated["lifetime"] == {"units": "seconds", "value": 4000}
+    ok(member.put(f"{IKE}/{pid}", json={"ikepolicy": {"lifetime": {"value": "4000"}}}), 200)
+    shown = ok(member.get(f"{IKE}/{pid}"), 200)["ikepolicy"]
+    assert shown["lifetime"] == {"units": "seconds", "value": 4000}
 
 
 @pytest.mark.parametrize("body,message", [

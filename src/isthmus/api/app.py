@@ -53,6 +53,14 @@ def create_app(services: Services, *, auth_strategy: str = "noauth",
     for action in ("add", "remove"):
         app.add_route(f"/v2.0/routers/{{id_}}/{action}_router_interface",
                       controllers.RouterInterfaceEndpoint(services, policy, action))
+        app.add_route(f"/v2.0/routers/{{id_}}/{action}_extraroutes",
+                      controllers.RouterRoutesEndpoint(services, policy, action))
+    for resource in resources:
+        if "tags" in resource.by_name:
+            app.add_route(resource.path + "/{id_}/tags",
+                          controllers.TagsEndpoint(services, policy, resource))
+            app.add_route(resource.path + "/{id_}/tags/{tag}",
+                          controllers.TagEndpoint(services, policy, resource))
     app.add_route("/openapi.json", controllers.OpenAPIEndpoint(openapi.document(resources)))
     return app
 

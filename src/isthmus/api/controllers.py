@@ -16,7 +16,9 @@ from isthmus import attributes as a
 from isthmus.api import discovery, listing, request
 from isthmus.api.policy import Policy
 from isthmus.context import RequestContext
-from isthmus.exceptions import HTTPNotFound, IsthmusError, shown
+from isthmus.exceptions import (BadRequest, HTTPNotFound, InvalidInput, IsthmusError,
+                                shown)
+from isthmus.network.exceptions import TagNotFound
 from isthmus.services import Services
 
 LOG = logging.getLogger("isthmus.api")
@@ -216,6 +218,122 @@ class RouterInterfaceEndpoint:
         self.policy.authorize_change(ctx, f"{self.action}_router_interface",
                                      self.services.routers.resource, router)
         _json(resp, self.services.router_interface(ctx, id_, self.action, _read_body(req)))
+
+
+class RouterRoutesEndpoint(_Endpoint):
+    """``PUT /v2.0/routers/{id}/add_extraroutes`` and ``remove_extraroutes``
+    (``extraroute-atomic``): body ``{"router": {"routes": [...]}}``, answer the router."""
+
+    def __init__(self, services: Services, policy: Policy, action: str) -> None:
+        super().__init__(services, policy, services.routers.resource)
+        self.action = action
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, id_: str) -> None:
+        ctx = req.context.ctx
+        _, target = self.visible_item(ctx, id_)
+        self.policy.authorize(ctx, f"{self.action}_extraroutes", target)
+        routes = request.parse_routes_body(self.resource, _read_body(req))
+        item = self.services.router_routes(ctx, id_, self.action, routes)
+        _json(resp, {"router": self.view(ctx, item, self.targets([item])[0])})
+
+
+def _tags_body(body: Any) -> list[str]:
+    """``{"tags": [...]}``, refused with Neutron's ``InvalidInput`` messages."""
+    if not isinstance(body, dict) or "tags" not in body:
+        raise InvalidInput(error_message="Invalid tags body")
+    try:
+        return a.tag_list(body["tags"])
+    except a.InvalidValue as err:
+        raise InvalidInput(error_message=str(err)) from None
+
+
+def _tag(value: str) -> str:
+    try:
+        return a.tag(value)
+    except a.InvalidValue as err:
+        raise InvalidInput(error_message=str(err)) from None
+
+
+class _TagsBase(_Endpoint):
+    """Tags of one object (``standard-attr-tag``): ``<action>_<resource>:tags`` rules
+    on the object, after the 404 a caller who may not see it gets."""
+
+    def authorize_tags(self, ctx: RequestContext, id_: str, action: str) -> None:
+        _, target = self.visible_item(ctx, id_)
+        self.policy.authorize(ctx, f"{action}_{self.resource.singular}:tags", target)
+
+    def check_count(self, tags: list[str]) -> list[str]:
+        if len(tags) > a.MAX_TAGS:
+            raise BadRequest(resource=self.plural, msg=(
+                f"The number of tags exceed the per-resource limit of {a.MAX_TAGS}"))
+        return tags
+
+
+class TagsEndpoint(_TagsBase):
+    """``/v2.0/<resource>/{id}/tags``: list (GET), replace (PUT), add several (POST),
+    remove all (DELETE)."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, id_: str) -> None:
+        ctx = req.context.ctx
+        self.authorize_tags(ctx, id_, "get")
+        _json(resp, {"tags": self.services.tags(ctx, self.plural, id_)})
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, id_: str) -> None:
+        ctx = req.context.ctx
+        tags = _tags_body(_read_body(req))
+        self.authorize_tags(ctx, id_, "update")
+        self.check_count(tags)
+        _json(resp, {"tags": self.services.change_tags(ctx, self.plural, id_,
+                                                       lambda current: tags)})
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, id_: str) -> None:
+        ctx = req.context.ctx
+        tags = _tags_body(_read_body(req))
+        self.authorize_tags(ctx, id_, "create")
+        self.check_count(tags)
+        self.services.change_tags(ctx, self.plural, id_, lambda current: self.check_count(
+            current + [t for t in tags if t not in current]))
+        _json(resp, {"tags": tags}, falcon.HTTP_201)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, id_: str) -> None:
+        ctx = req.context.ctx
+        self.authorize_tags(ctx, id_, "delete")
+        self.services.change_tags(ctx, self.plural, id_, lambda current: [])
+        resp.status = falcon.HTTP_204
+
+
+class TagEndpoint(_TagsBase):
+    """``/v2.0/<resource>/{id}/tags/{tag}``: check (GET, 204 or 404), add (PUT, 201),
+    remove (DELETE, 204 or 404)."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, id_: str, tag: str) -> None:
+        ctx = req.context.ctx
+        tag = _tag(tag)
+        self.authorize_tags(ctx, id_, "get")
+        if tag not in self.services.tags(ctx, self.plural, id_):
+            raise TagNotFound(tag=tag)
+        resp.status = falcon.HTTP_204
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, id_: str, tag: str) -> None:
+        ctx = req.context.ctx
+        tag = _tag(tag)
+        self.authorize_tags(ctx, id_, "update")
+        self.services.change_tags(ctx, self.plural, id_, lambda current: current if tag in
+                                  current else self.check_count(current + [tag]))
+        _json(resp, None, falcon.HTTP_201)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, id_: str,
+                  tag: str) -> None:
+        ctx = req.context.ctx
+        tag = _tag(tag)
+        self.authorize_tags(ctx, id_, "delete")
+
+        def without(current: list[str]) -> list[str]:
+            if tag not in current:
+                raise TagNotFound(tag=tag)
+            return [t for t in current if t != tag]
+        self.services.change_tags(ctx, self.plural, id_, without)
+        resp.status = falcon.HTTP_204
 
 
 class VersionsEndpoint:

@@ -32,6 +32,22 @@ EXTENSIONS: list[dict[str, Any]] = [
     {"alias": "service-type", "name": "Neutron Service Type Management",
      "description": "API for retrieving service providers for Neutron advanced services",
      "updated": "2013-01-20T00:00:00-00:00"},
+    {"alias": "extraroute", "name": "Neutron Extra Route",
+     "description": "Extra routes configuration for L3 router",
+     "updated": "2013-02-01T10:00:00-00:00"},
+    {"alias": "extraroute-atomic", "name": "Atomically add/remove extra routes",
+     "description": "Edit extra routes of a router on server side by atomically adding/"
+                    "removing extra routes", "updated": "2019-07-10T00:00:00+00:00"},
+    {"alias": "standard-attr-tag",
+     "name": "Tag support for resources with standard attribute: subnet, network, router",
+     "description": "Enables to set tag on resources with standard attribute.",
+     "updated": "2017-01-01T00:00:00-00:00"},
+    {"alias": "standard-attr-timestamp", "name": "Resource timestamps",
+     "description": "Adds created_at and updated_at fields to all Neutron resources that "
+                    "have Neutron standard attributes.", "updated": "2016-09-12T10:00:00-00:00"},
+    {"alias": "standard-attr-revisions", "name": "Resource revision numbers",
+     "description": "This extension will display the revision number of neutron resources.",
+     "updated": "2016-04-11T10:00:00-00:00"},
     {"alias": "isthmus-router-placement", "name": "Isthmus router placement",
      "description": "Admin-only router attributes isthmus:agent_host (the agent host that "
                     "serves the router) and isthmus:namespace (its network namespace)",

@@ -5,6 +5,9 @@ name no attribute are ignored, as Neutron did before 2026. Sorting and
 pagination happen after filtering, as Neutron's emulation does for VPN.
 Attributes the policy hides from the caller count as unknown, and :func:`apply`
 works on what the caller is shown, so hidden values never decide a result.
+Tagged resources take Neutron's tag filters (comma-separated, repeatable):
+``tags`` (has all), ``tags-any`` (has one), ``not-tags`` (lacks one of them),
+``not-tags-any`` (has none).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from isthmus.exceptions import HTTPBadRequest, InvalidAttribute, shown
 CONTROL_KEYS = frozenset({"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"})
 # ASCII digits only: str.isdigit() also takes "²", which int() then refuses.
 _LIMIT = re.compile(r"[0-9]{1,10}")
+TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
 
 
 @dataclass
@@ -30,6 +34,7 @@ class ListQuery:
     limit: int | None = None
     marker: str | None = None
     page_reverse: bool = False
+    tag_filters: dict[str, set[str]] = field(default_factory=dict)
 
 
 def _one(params: Mapping[str, list[str]], key: str) -> str | None:
@@ -45,6 +50,9 @@ def parse_query(resource: a.Resource, params: Mapping[str, list[str]],
     query = ListQuery()
     for key, values in params.items():
         if key in CONTROL_KEYS:
+            continue
+        if key in TAG_FILTERS and "tags" in resource.by_name and "tags" not in hidden:
+            query.tag_filters[key] = {tag for value in values for tag in value.split(",")}
             continue
         name = aliases.get(key, key)
         attr = resource.by_name.get(name)
@@ -107,6 +115,14 @@ def _matches(item: Mapping[str, Any], filters: Mapping[str, list[Any]]) -> bool:
     return True
 
 
+def _tags_match(tags: set[str], filters: Mapping[str, set[str]]) -> bool:
+    every, any_of = filters.get("tags"), filters.get("tags-any")
+    not_every, none_of = filters.get("not-tags"), filters.get("not-tags-any")
+    return ((every is None or every <= tags) and (any_of is None or bool(any_of & tags))
+            and (not_every is None or not not_every <= tags)
+            and (none_of is None or not none_of & tags))
+
+
 def _fixed_ip_matches(fixed_ip: Mapping[str, str], wanted: Any) -> bool:
     if isinstance(wanted, tuple):
         return fixed_ip.get(wanted[0]) == wanted[1]
@@ -123,6 +139,8 @@ def apply(items: list[dict[str, Any]], query: ListQuery, not_found) -> tuple[
     """Filter, sort and page ``items``; also say whether a further page may exist."""
     if query.filters:
         items = [i for i in items if _matches(i, query.filters)]
+    if query.tag_filters:
+        items = [i for i in items if _tags_match(set(i.get("tags", ())), query.tag_filters)]
     if query.sort:
         for key, descending in reversed([*query.sort, ("id", query.sort[-1][1])]):
             items.sort(key=lambda i: _sort_value(i.get(key)), reverse=descending)

@@ -123,13 +123,44 @@ _GATEWAY_RULES = {"external_gateway_info": ADMIN_OR_PROJECT_MEMBER,
                   "external_gateway_info:external_fixed_ips": ADMIN}
 
 _EXTRA_ACTIONS = [
-    oslo.DocumentedRuleDefault(
+    *(oslo.DocumentedRuleDefault(
         name=f"{action}_router_interface", check_str=ADMIN_OR_PROJECT_MEMBER,
         description=f"{action.capitalize()} an interface {'to' if action == 'add' else 'from'} "
                     "a router",
         operations=[{"method": "PUT", "path": f"/routers/{{id}}/{action}_router_interface"}],
         scope_types=["project"])
-    for action in ("add", "remove")]
+      for action in ("add", "remove")),
+    *(oslo.DocumentedRuleDefault(
+        name=f"{action}_extraroutes", check_str=ADMIN_OR_PROJECT_MEMBER,
+        description=f"{action.capitalize()} extra routes {'to' if action == 'add' else 'from'} "
+                    "a router",
+        operations=[{"method": "PUT", "path": f"/routers/{{id}}/{action}_extraroutes"}],
+        scope_types=["project"])
+      for action in ("add", "remove")),
+]
+
+# Tag rules (neutron/conf/policies/{network,subnet,router}.py, 2025.1+ names
+# ``<action>_<resource>:tags``): reading tags as reading the object, changing them as
+# updating it.
+_TAG_OPERATIONS = {"get": ("GET", ("/tags", "/tags/{tag}")),
+                   "create": ("POST", ("/tags",)),
+                   "update": ("PUT", ("/tags", "/tags/{tag}")),
+                   "delete": ("DELETE", ("/tags", "/tags/{tag}"))}
+
+
+def _tag_rules(resource: a.Resource) -> list[oslo.RuleDefault]:
+    collection = resource.path.removeprefix("/v2.0")
+    label = resource.singular.replace("_", " ")
+    rules: list[oslo.RuleDefault] = []
+    for action, (method, suffixes) in _TAG_OPERATIONS.items():
+        check = _ACTIONS[resource.singular]["get" if action == "get" else "update"]
+        rules.append(oslo.DocumentedRuleDefault(
+            name=f"{action}_{resource.singular}:tags", check_str=check,
+            description=f"{action.capitalize()} the tags of a {label}",
+            operations=[{"method": method, "path": f"{collection}/{{id}}{suffix}"}
+                        for suffix in suffixes],
+            scope_types=["project"]))
+    return rules
 
 
 def _operations(resource: a.Resource, action: str) -> list[dict[str, str]]:
@@ -166,6 +197,8 @@ def _resource_rules(resource: a.Resource) -> list[oslo.RuleDefault]:
             name=f"get_{resource.singular}:{name}", check_str=check,
             description=f"See ``{name}`` of a {label}",
             operations=_operations(resource, "get"), scope_types=["project"]))
+    if "tags" in resource.by_name:
+        rules += _tag_rules(resource)
     if resource is ROUTER_RESOURCE:
         for action in ("create", "update"):
             for key, check in _GATEWAY_RULES.items():

@@ -144,3 +144,13 @@ def parse_update(resource: a.Resource, body: Any) -> dict[str, Any]:
         if not resource.by_name[key].put:
             raise HTTPBadRequest(f"Cannot update read-only attribute {shown(key)}")
     return {key: _parse(resource.by_name[key], value) for key, value in data.items()}
+
+
+def parse_routes_body(resource: a.Resource, body: Any) -> list[dict[str, str]]:
+    """The routes of an ``add_extraroutes``/``remove_extraroutes`` body,
+    ``{"router": {"routes": [...]}}`` and nothing else."""
+    data = _resource_body(resource, body)
+    if set(data) != {"routes"}:
+        raise HTTPBadRequest(f"Expected only 'routes' in '{resource.singular}', found "
+                             f"{shown(', '.join(sorted(map(str, data))) or 'nothing')}")
+    return _parse(resource.by_name["routes"], data["routes"])

@@ -3,12 +3,15 @@
 Resource modules subclass :class:`Collection`, say which table and resource
 they serve and how a row becomes the API dict; scoping by project, lookups
 that hide other projects' objects as 404, and SQL-side filters on plain
-columns are done here once.
+columns are done here once. So are Neutron's standard attributes of the
+collections that have them (``created_at``, ``updated_at``, ``revision_number``
+and ``tags``: networks, subnets and routers).
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
@@ -16,12 +19,23 @@ from sqlalchemy.engine import Connection, Row
 
 from isthmus.attributes import Resource
 from isthmus.context import RequestContext
+from isthmus.db import models
 
 Filters = Mapping[str, Sequence[Any]]
+TAGS = models.Tag.__table__
 
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+def now() -> datetime:
+    """UTC, to the second: what Neutron stores and shows (``2026-11-20T10:00:00Z``)."""
+    return datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None)
+
+
+def timestamp(value: datetime | None) -> str | None:
+    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Collection:
@@ -31,6 +45,12 @@ class Collection:
     table: sa.Table
     # API attribute -> column, for attributes a filter can test in SQL.
     columns: Mapping[str, str] = {}
+    # Neutron's standard attributes (timestamps, revision_number, tags): the table has
+    # the columns of models._StandardAttributes. A new object starts at
+    # ``created_revision``: what Neutron 29 shows right after a create (a network 1,
+    # a subnet 0, a router 1; its internal updates during the create bump it).
+    standard_attributes = False
+    created_revision = 0
 
     # -- what subclasses provide ------------------------------------------
     def to_api(self, row: Row, extras: Any) -> dict[str, Any]:
@@ -58,8 +78,7 @@ class Collection:
             if column is not None and values:
                 query = query.where(self.table.c[column].in_(list(values)))
         rows = conn.execute(query.order_by(self.table.c.id)).all()
-        extras = self.load_extras(conn, rows)
-        return [self.to_api(row, extras) for row in rows]
+        return self.show_rows(conn, rows)
 
     def find_row(self, conn: Connection, ctx: RequestContext | None, id_: str,
                  lock: bool = False) -> Row | None:
@@ -80,24 +99,77 @@ class Collection:
         return row
 
     def get(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
-        row = self.get_row(conn, ctx, id_)
-        return self.to_api(row, self.load_extras(conn, [row]))
+        return self.show_row(conn, self.get_row(conn, ctx, id_))
 
     def show_row(self, conn: Connection, row: Row) -> dict[str, Any]:
-        return self.to_api(row, self.load_extras(conn, [row]))
+        return self.show_rows(conn, [row])[0]
+
+    def show_rows(self, conn: Connection, rows: Sequence[Row]) -> list[dict[str, Any]]:
+        """The API dicts of ``rows``, standard attributes included where the table has them."""
+        extras = self.load_extras(conn, rows)
+        shown = [self.to_api(row, extras) for row in rows]
+        if self.standard_attributes:
+            tags = children(conn, TAGS, "resource_id", "tag", [row.id for row in rows])
+            for row, item in zip(rows, shown):
+                item.update(tags=tags[row.id], created_at=timestamp(row.created_at),
+                            updated_at=timestamp(row.updated_at),
+                            revision_number=row.revision_number)
+        return shown
 
     # -- writes -----------------------------------------------------------
     def insert(self, conn: Connection, values: Mapping[str, Any]) -> Row:
+        if self.standard_attributes:
+            created = now()
+            values = {**values, "created_at": created, "updated_at": created,
+                      "revision_number": self.created_revision}
         conn.execute(sa.insert(self.table).values(**values))
         return self.get_row(conn, None, values["id"])
 
-    def update_row(self, conn: Connection, id_: str, values: Mapping[str, Any]) -> Row:
+    def update_row(self, conn: Connection, id_: str, values: Mapping[str, Any],
+                   revise: bool = True) -> Row:
+        """Set ``values``; with standard attributes, a value that changes makes a new
+        revision (unless ``revise`` is False: the caller revises once for the request)."""
         if values:
+            changed = self.standard_attributes and revise and bool(
+                self.changes(self.get_row(conn, None, id_), values))
             conn.execute(sa.update(self.table).where(self.table.c.id == id_).values(**values))
+            if changed:
+                self.revise(conn, id_)
         return self.get_row(conn, None, id_)
 
+    def changes(self, row: Row, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The part of ``values`` that differs from ``row``: Neutron revises an object
+        only when something changes (an update to the same name is no revision)."""
+        stored = row._mapping
+        return {key: value for key, value in values.items() if stored[key] != value}
+
+    def revise(self, conn: Connection, id_: str) -> None:
+        """A new revision of the object, updated now (no-op without standard attributes)."""
+        if self.standard_attributes:
+            conn.execute(sa.update(self.table).where(self.table.c.id == id_).values(
+                revision_number=self.table.c.revision_number + 1, updated_at=now()))
+
     def delete_row(self, conn: Connection, id_: str) -> None:
+        if self.standard_attributes:
+            conn.execute(sa.delete(TAGS).where(TAGS.c.resource_id == id_))
         conn.execute(sa.delete(self.table).where(self.table.c.id == id_))
+
+    # -- tags (standard-attr-tag) -------------------------------------------
+    def tags(self, conn: Connection, id_: str) -> list[str]:
+        return children(conn, TAGS, "resource_id", "tag", [id_])[id_]
+
+    def set_tags(self, conn: Connection, id_: str, tags: Iterable[str]) -> list[str]:
+        """Replace the object's tags; a change is a new revision. Returns the tags."""
+        old, new = set(self.tags(conn, id_)), set(tags)
+        if old != new:
+            if old - new:
+                conn.execute(sa.delete(TAGS).where(TAGS.c.resource_id == id_,
+                                                   TAGS.c.tag.in_(sorted(old - new))))
+            if new - old:
+                conn.execute(sa.insert(TAGS), [{"resource_id": id_, "tag": tag}
+                                               for tag in sorted(new - old)])
+            self.revise(conn, id_)
+        return sorted(new)
 
 
 def owner_project(ctx: RequestContext, body: Mapping[str, Any]) -> str:

@@ -37,9 +37,19 @@ class _Owned:
     description: Mapped[str] = mapped_column(NAME, default="")
 
 
+class _StandardAttributes:
+    """Neutron's standard attributes of networks, subnets and routers (timestamps,
+    revision); their tags are rows of :class:`Tag`. The timestamps are nullable only so
+    that migration 0004 could add them to existing rows (it dates those by the upgrade)."""
+
+    created_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    revision_number: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
 # ---------------------------------------------------------------- networking
 
-class Network(_Owned, Base):
+class Network(_Owned, _StandardAttributes, Base):
     __tablename__ = "networks"
     admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
     shared: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -48,7 +58,7 @@ class Network(_Owned, Base):
     status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
 
 
-class Subnet(_Owned, Base):
+class Subnet(_Owned, _StandardAttributes, Base):
     __tablename__ = "subnets"
     network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), index=True)
     ip_version: Mapped[int] = mapped_column(Integer)
@@ -62,7 +72,7 @@ class Subnet(_Owned, Base):
     ipv6_address_mode: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
-class Router(_Owned, Base):
+class Router(_Owned, _StandardAttributes, Base):
     __tablename__ = "routers"
     admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
     status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
@@ -70,6 +80,28 @@ class Router(_Owned, Base):
     enable_snat: Mapped[bool] = mapped_column(Boolean, default=True)
     agent_host: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
     namespace: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class RouterRoute(Base):
+    """One extra route of a router (Neutron's ``extraroute``)."""
+
+    __tablename__ = "router_routes"
+    router_id: Mapped[str] = mapped_column(ForeignKey("routers.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    destination: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nexthop: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class Tag(Base):
+    """One tag of a network, subnet or router (Neutron's ``standard-attr-tag``).
+
+    Keyed by the object's id (UUIDs do not collide across tables), so no foreign key:
+    the collection deletes an object's tags with it.
+    """
+
+    __tablename__ = "tags"
+    resource_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tag: Mapped[str] = mapped_column(String(255), primary_key=True)
 
 
 class Port(_Owned, Base):

@@ -69,3 +69,22 @@ class OverlappingAllocationPools(Conflict):
 class RouterInUseByPorts(InUse):
     error_type = "RouterInUse"
     message = "Router %(router_id)s still has ports"
+
+
+class InvalidRoutes(BadRequest):
+    """``routes`` lists the router's routes as they would be, Python-printed, as Neutron's."""
+
+    message = "Invalid format for routes: %(routes)s, %(reason)s"
+
+
+class RouterInterfaceInUseByRoute(InUse):
+    message = ("Router interface for subnet %(subnet_id)s on router %(router_id)s cannot be "
+               "deleted, as it is required by one or more routes.")
+
+
+class OverQuota(Conflict):
+    message = "Quota exceeded for resources: %(overs)s."
+
+
+class TagNotFound(NotFound):
+    message = "Tag %(tag)s could not be found."

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection, Row
 from isthmus import attributes as a
 from isthmus.context import RequestContext
 from isthmus.db import models
-from isthmus.db.collection import Collection, children, new_id, owner_project
+from isthmus.db.collection import TAGS, Collection, children, new_id, owner_project
 from isthmus.exceptions import InvalidInput, shown
 from isthmus.network import exceptions as nexc
 from isthmus.network import ipam
@@ -27,7 +27,7 @@ NETWORK_RESOURCE = a.Resource(
     singular="network", plural="networks", path="/v2.0/networks",
     description="Networks (only what VPN services need)",
     not_found=lambda id_: nexc.NetworkNotFound(net_id=id_),
-    attrs=(*a.COMMON, a.ADMIN_STATE_UP, a.STATUS,
+    attrs=(*a.COMMON, a.ADMIN_STATE_UP, a.STATUS, *a.STANDARD,
            a.Attr("subnets", schema={"type": "array", "items": {"type": "string"}}),
            a.Attr("shared", post=True, put=True, default=False, parse=a.boolean,
                   admin_only=True, schema={"type": "boolean"}, filter_parse=a.boolean),
@@ -65,7 +65,7 @@ SUBNET_RESOURCE = a.Resource(
     singular="subnet", plural="subnets", path="/v2.0/subnets",
     description="IPv4 and IPv6 subnets",
     not_found=lambda id_: nexc.SubnetNotFound(subnet_id=id_),
-    attrs=(*a.COMMON,
+    attrs=(*a.COMMON, *a.STANDARD,
            a.Attr("network_id", post=True, default=a.REQUIRED, parse=a.uuid_str),
            a.Attr("ip_version", post=True, default=a.REQUIRED, parse=_ip_version,
                   schema={"type": "integer", "enum": [4, 6]}, filter_parse=a.integer),
@@ -101,6 +101,8 @@ class Networks(Collection):
                "project_id": "project_id", "tenant_id": "project_id",
                "admin_state_up": "admin_state_up", "status": "status", "shared": "shared",
                "router:external": "router_external", "mtu": "mtu"}
+    standard_attributes = True
+    created_revision = 1
 
     def __init__(self, guards: list[NetworkGuard]) -> None:
         self.guards = guards
@@ -152,6 +154,7 @@ class Networks(Collection):
         for subnet_id in shown["subnets"]:
             for guard in self.guards:
                 guard.before_subnet_delete(conn, subnet_id)
+        conn.execute(sa.delete(TAGS).where(TAGS.c.resource_id.in_(shown["subnets"])))
         conn.execute(sa.delete(SUBNETS).where(SUBNETS.c.network_id == id_))
         self.delete_row(conn, id_)
         return shown
@@ -169,6 +172,7 @@ class Subnets(Collection):
                "project_id": "project_id", "tenant_id": "project_id",
                "network_id": "network_id", "ip_version": "ip_version", "cidr": "cidr",
                "gateway_ip": "gateway_ip", "enable_dhcp": "enable_dhcp"}
+    standard_attributes = True
 
     def __init__(self, networks: Networks) -> None:
         self.networks = networks
@@ -223,7 +227,9 @@ class Subnets(Collection):
                   "host_routes": json.dumps(body["host_routes"]),
                   "ipv6_ra_mode": body["ipv6_ra_mode"],
                   "ipv6_address_mode": body["ipv6_address_mode"]}
-        return self.show_row(conn, self.insert(conn, values))
+        subnet = self.insert(conn, values)
+        self.networks.revise(conn, body["network_id"])   # Neutron: a new network revision
+        return self.show_row(conn, subnet)
 
     def _check_overlap(self, conn: Connection, network_id: str, net: ipam.IPNetwork) -> None:
         for (other,) in conn.execute(sa.select(SUBNETS.c.cidr)
@@ -292,6 +298,7 @@ class Subnets(Collection):
             guard.before_subnet_delete(conn, id_)
         shown = self.show_row(conn, row)
         self.delete_row(conn, id_)
+        self.networks.revise(conn, row.network_id)
         return shown
 
 

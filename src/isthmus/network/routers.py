@@ -1,4 +1,9 @@
-"""Routers: external gateway, interfaces, and where (host, namespace) they live."""
+"""Routers: external gateway, interfaces, extra routes, and where (host, namespace) they live.
+
+Extra routes (Neutron's ``extraroute`` and ``extraroute-atomic``) are stored and
+shown, validated as Neutron 29 validates them; Isthmus's agents serve VPN
+connections only and do not install them in the router's namespace.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,9 @@ from isthmus import attributes as a
 from isthmus.context import RequestContext
 from isthmus.db import models
 from isthmus.db.collection import Collection, new_id, owner_project
-from isthmus.exceptions import BadRequest
+from isthmus.exceptions import BadRequest, shown
 from isthmus.network import exceptions as nexc
+from isthmus.network import ipam
 from isthmus.network.networks import Networks, Subnets
 from isthmus.network.ports import (GATEWAY_OWNER, INTERFACE_OWNER, FixedIp, Ports,
                                    allocate_ip)
@@ -22,6 +28,10 @@ ROUTERS = models.Router.__table__
 SUBNETS = models.Subnet.__table__
 ALLOCATIONS = models.IPAllocation.__table__
 PORTS = models.Port.__table__
+ROUTES = models.RouterRoute.__table__
+
+MAX_ROUTES = 30
+"""Extra routes per router: Neutron 29's default ``quota_router_route`` (was ``max_routes``)."""
 
 AGENT_HOST = "isthmus:agent_host"
 NAMESPACE = "isthmus:namespace"
@@ -44,6 +54,45 @@ def _gateway_info(value: Any) -> dict[str, Any] | None:
     return parsed
 
 
+def _route_destination(value: Any) -> str:
+    """A network with its prefix and no host bits, kept as written (Neutron's hostroute)."""
+    try:
+        valid = isinstance(value, str) and value == value.strip() and "/" in value and \
+            bool(ipaddress.ip_network(value, strict=True))
+    except ValueError:
+        valid = False
+    if not valid:
+        raise a.InvalidValue(f"'{shown(value)}' is not a valid CIDR")
+    return value
+
+
+Route = dict[str, str]
+
+
+def parse_routes(value: Any) -> list[Route]:
+    """A router's ``routes``: ``[{"destination": CIDR, "nexthop": IP}]``, no duplicates;
+    ``null`` is ``[]``. Whether each nexthop is reachable is checked against the router."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise a.InvalidValue(f"Invalid data format for hostroute: '{shown(value)}'")
+    routes: list[Route] = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise a.InvalidValue(f"Invalid input. '{shown(item)}' must be a dictionary with "
+                                 "keys: ['destination', 'nexthop']")
+        if set(item) != {"destination", "nexthop"}:
+            provided = ", ".join(repr(shown(k)) for k in sorted(map(str, item)))
+            raise a.InvalidValue("Validation of dictionary's keys failed. Expected keys: "
+                                 f"{{'destination', 'nexthop'}} Provided keys: {{{provided}}}")
+        route = {"destination": _route_destination(item["destination"]),
+                 "nexthop": a.ip_address(item["nexthop"])}
+        if route in routes:
+            raise a.InvalidValue(f"Duplicate hostroute '{route}'")
+        routes.append(route)
+    return routes
+
+
 def _host_or_none(value: Any) -> str | None:
     return None if value is None else a.string(255)(value)
 
@@ -52,10 +101,11 @@ ROUTER_RESOURCE = a.Resource(
     singular="router", plural="routers", path="/v2.0/routers",
     description="Routers with an external gateway and interfaces",
     not_found=lambda id_: nexc.RouterNotFound(router_id=id_),
-    attrs=(*a.COMMON, a.ADMIN_STATE_UP, a.STATUS,
+    attrs=(*a.COMMON, a.ADMIN_STATE_UP, a.STATUS, *a.STANDARD,
            a.Attr("external_gateway_info", post=True, put=True, default=None,
                   parse=_gateway_info, schema={"type": ["object", "null"]}),
-           a.Attr("routes", schema={"type": "array", "items": {"type": "object"}}),
+           a.Attr("routes", put=True, default=[], parse=parse_routes,
+                  schema={"type": ["array", "null"], "items": {"type": "object"}}),
            a.Attr(AGENT_HOST, post=True, put=True, default=None, parse=_host_or_none,
                   admin_only=True, member_visible=False, schema={"type": ["string", "null"]}),
            a.Attr(NAMESPACE, post=True, put=True, default=None, parse=_host_or_none,
@@ -71,6 +121,8 @@ class Routers(Collection):
                "project_id": "project_id", "tenant_id": "project_id",
                "admin_state_up": "admin_state_up", "status": "status",
                AGENT_HOST: "agent_host", NAMESPACE: "namespace"}
+    standard_attributes = True
+    created_revision = 1
 
     def __init__(self, networks: Networks, subnets: Subnets, ports: Ports) -> None:
         self.networks = networks
@@ -88,19 +140,27 @@ class Routers(Collection):
                      .where(PORTS.c.device_id.in_(ids), PORTS.c.device_owner == GATEWAY_OWNER))
             for device_id, subnet_id, ip in conn.execute(query):
                 gateway_ips[device_id].append({"subnet_id": subnet_id, "ip_address": ip})
-        return gateway_ips
+        routes: dict[str, list[Route]] = {r.id: [] for r in rows}
+        if routes:
+            query = sa.select(ROUTES).where(ROUTES.c.router_id.in_(list(routes))).order_by(
+                ROUTES.c.destination, ROUTES.c.nexthop)
+            for route in conn.execute(query):
+                routes[route.router_id].append({"destination": route.destination,
+                                                "nexthop": route.nexthop})
+        return gateway_ips, routes
 
     def to_api(self, row: Row, extras: Any) -> dict[str, Any]:
+        gateway_ips, routes = extras
         gateway = None
         if row.gw_network_id:
-            fixed = sorted(extras.get(row.id, []),
+            fixed = sorted(gateway_ips.get(row.id, []),
                            key=lambda f: ipaddress.ip_address(f["ip_address"]).version)
             gateway = {"network_id": row.gw_network_id, "external_fixed_ips": fixed,
                        "enable_snat": row.enable_snat}
         return {"id": row.id, "name": row.name, "tenant_id": row.project_id,
                 "project_id": row.project_id, "admin_state_up": row.admin_state_up,
                 "status": row.status, "external_gateway_info": gateway,
-                "description": row.description, "routes": [],
+                "description": row.description, "routes": routes[row.id],
                 AGENT_HOST: row.agent_host, NAMESPACE: row.namespace}
 
     # -- gateway -----------------------------------------------------------
@@ -161,6 +221,7 @@ class Routers(Collection):
         router = self.insert(conn, values)
         if info:
             self._set_gateway(conn, ctx, router, info)
+            self.revise(conn, router.id)   # Neutron 29 shows revision 2 for this create
         return self.show_row(conn, self.get_row(conn, None, router.id))
 
     def update(self, conn: Connection, ctx: RequestContext, id_: str,
@@ -172,18 +233,27 @@ class Routers(Collection):
             values["agent_host"] = body[AGENT_HOST]
         if NAMESPACE in body:
             values["namespace"] = body[NAMESPACE]
-        self.update_row(conn, id_, values)
+        # One new revision for the whole request, whatever changed.
+        changed = bool(self.changes(router, values))
+        self.update_row(conn, id_, values, revise=False)
+        if "routes" in body:   # first, against the interfaces as they are (as Neutron)
+            changed |= self._set_routes(conn, id_, body["routes"])
         if "external_gateway_info" in body:
             info = body["external_gateway_info"]
             if info and router.gw_network_id == info["network_id"] \
                     and "external_fixed_ips" not in info:
+                snat = info.get("enable_snat", router.enable_snat)
+                changed |= snat != router.enable_snat
                 conn.execute(sa.update(ROUTERS).where(ROUTERS.c.id == id_).values(
-                    enable_snat=info.get("enable_snat", router.enable_snat)))
+                    enable_snat=snat))
             else:
+                changed |= bool(router.gw_network_id or info)
                 if router.gw_network_id:
                     self._clear_gateway(conn, router)
                 if info:
                     self._set_gateway(conn, ctx, router, info)
+        if changed:
+            self.revise(conn, id_)
         return self.show_row(conn, self.get_row(conn, None, id_))
 
     def delete(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
@@ -193,8 +263,64 @@ class Routers(Collection):
         shown = self.show_row(conn, router)
         if router.gw_network_id:
             self._clear_gateway(conn, router)
+        conn.execute(sa.delete(ROUTES).where(ROUTES.c.router_id == id_))
         self.delete_row(conn, id_)
         return shown
+
+    # -- extra routes ------------------------------------------------------
+    def _routes(self, conn: Connection, id_: str) -> list[Route]:
+        query = sa.select(ROUTES.c.destination, ROUTES.c.nexthop).where(
+            ROUTES.c.router_id == id_).order_by(ROUTES.c.destination, ROUTES.c.nexthop)
+        return [{"destination": d, "nexthop": n} for d, n in conn.execute(query)]
+
+    def _connected(self, conn: Connection, id_: str) -> tuple[list[ipam.IPNetwork],
+                                                             set[ipam.IPAddress]]:
+        """The subnets the router has a port on (gateway included), and its own addresses."""
+        query = (sa.select(SUBNETS.c.cidr, ALLOCATIONS.c.ip_address)
+                 .join(ALLOCATIONS, ALLOCATIONS.c.subnet_id == SUBNETS.c.id)
+                 .join(PORTS, PORTS.c.id == ALLOCATIONS.c.port_id)
+                 .where(PORTS.c.device_id == id_))
+        rows = conn.execute(query).all()
+        return ([ipaddress.ip_network(cidr) for cidr, _ in rows],
+                {ipaddress.ip_address(ip) for _, ip in rows})
+
+    def _set_routes(self, conn: Connection, id_: str, routes: list[Route]) -> bool:
+        """Make ``routes`` the router's extra routes, checked as Neutron checks them
+        (each nexthop on one of the router's subnets and not the router's own address,
+        then the count); say whether anything changed."""
+        networks, own = self._connected(conn, id_)
+        for route in routes:
+            nexthop = ipaddress.ip_address(route["nexthop"])
+            if not any(nexthop in network for network in networks):
+                raise nexc.InvalidRoutes(routes=str(routes),
+                                         reason="the nexthop is not connected with router")
+            if nexthop in own:
+                raise nexc.InvalidRoutes(routes=str(routes),
+                                         reason="the nexthop is used by router")
+        if len(routes) > MAX_ROUTES:
+            raise nexc.OverQuota(overs="['router_route']")
+        old = self._routes(conn, id_)
+        gone = [r for r in old if r not in routes]
+        added = [r for r in routes if r not in old]
+        for route in gone:
+            conn.execute(sa.delete(ROUTES).where(ROUTES.c.router_id == id_,
+                                                 ROUTES.c.destination == route["destination"],
+                                                 ROUTES.c.nexthop == route["nexthop"]))
+        if added:
+            conn.execute(sa.insert(ROUTES), [{"router_id": id_, **r} for r in added])
+        return bool(gone or added)
+
+    def change_routes(self, conn: Connection, ctx: RequestContext, id_: str, action: str,
+                      routes: list[Route]) -> dict[str, Any]:
+        """``add`` or ``remove`` extra routes (``extraroute-atomic``): routes already
+        there are not added twice, routes not there are not an error, as in Neutron."""
+        self.get_row(conn, ctx, id_, lock=True)
+        old = self._routes(conn, id_)
+        new = old + [r for r in routes if r not in old] if action == "add" \
+            else [r for r in old if r not in routes]
+        if self._set_routes(conn, id_, new):
+            self.revise(conn, id_)
+        return self.show_row(conn, self.get_row(conn, None, id_))
 
     # -- interfaces --------------------------------------------------------
     def add_interface(self, conn: Connection, ctx: RequestContext, id_: str,
@@ -224,6 +350,7 @@ class Routers(Collection):
         port = self.ports.create_port(conn, router.project_id, subnet.network_id, id_,
                                       INTERFACE_OWNER,
                                       [allocate_ip(conn, subnet, subnet.gateway_ip)])
+        self.revise(conn, id_)
         return _interface_info(router, port, subnet_id)
 
     def remove_interface(self, conn: Connection, ctx: RequestContext, id_: str,
@@ -234,7 +361,12 @@ class Routers(Collection):
             if any(f["subnet_id"] == subnet_id for f in port["fixed_ips"]):
                 for guard in self.guards:
                     guard.before_interface_removal(conn, id_, subnet_id)
+                network = ipaddress.ip_network(self.subnets.get_row(conn, None, subnet_id).cidr)
+                if any(ipaddress.ip_address(r["nexthop"]) in network
+                       for r in self._routes(conn, id_)):
+                    raise nexc.RouterInterfaceInUseByRoute(router_id=id_, subnet_id=subnet_id)
                 self.ports.delete_port(conn, port["id"])
+                self.revise(conn, id_)
                 return _interface_info(router, port, subnet_id)
         raise nexc.RouterInterfaceNotFoundForSubnet(router_id=id_, subnet_id=subnet_id)
 

@@ -19,8 +19,21 @@ from isthmus.db.collection import Collection, new_id, owner_project
 from isthmus.vpn import constants as c
 from isthmus.vpn import exceptions as vexc
 
+
+
+def _checked_as_sent(parse: a.Parser) -> a.Parser:
+    """Validate with ``parse`` but keep the client's value: Neutron 29 echoes a lifetime
+    value as sent (``"2000"`` stays a string) in the create and update answers, and
+    neutron-tempest-plugin asserts that echo; it stores (and later shows) the integer."""
+    def check(value: Any) -> Any:
+        parse(value)
+        return value
+    return check
+
+
+LIFETIME_VALUE = a.int_at_least(c.LIFETIME_MIN_SECONDS)
 LIFETIME = a.dict_of({"units": a.one_of(c.LIFETIME_UNITS),
-                      "value": a.int_at_least(c.LIFETIME_MIN_SECONDS)})
+                      "value": _checked_as_sent(LIFETIME_VALUE)})
 LIFETIME_SCHEMA = {"type": "object", "properties": {
     "units": {"type": "string", "enum": list(c.LIFETIME_UNITS)},
     "value": {"type": "integer", "minimum": c.LIFETIME_MIN_SECONDS}},
@@ -89,13 +102,22 @@ class _Policies(Collection):
         if used is not None:
             raise self.in_use_error(**{self.in_use_key: id_})
 
+    @staticmethod
+    def _echo_lifetime(shown: dict[str, Any], body: Mapping[str, Any]) -> dict[str, Any]:
+        """The write answer with the lifetime value as the client sent it (Neutron's echo)."""
+        sent = body.get("lifetime") or {}
+        if "value" in sent:
+            shown["lifetime"]["value"] = sent["value"]
+        return shown
+
     def create(self, conn: Connection, ctx: RequestContext,
                body: Mapping[str, Any]) -> dict[str, Any]:
         lifetime = {**c.DEFAULT_LIFETIME, **body["lifetime"]}
         values = {name: body[name] for name in self._scalars}
         values.update(id=new_id(), project_id=owner_project(ctx, body),
-                      lifetime_units=lifetime["units"], lifetime_value=lifetime["value"])
-        return self.to_api(self.insert(conn, values), None)
+                      lifetime_units=lifetime["units"],
+                      lifetime_value=LIFETIME_VALUE(lifetime["value"]))
+        return self._echo_lifetime(self.to_api(self.insert(conn, values), None), body)
 
     def update(self, conn: Connection, ctx: RequestContext, id_: str,
                body: Mapping[str, Any]) -> dict[str, Any]:
@@ -106,8 +128,8 @@ class _Policies(Collection):
         if "units" in lifetime:
             values["lifetime_units"] = lifetime["units"]
         if "value" in lifetime:
-            values["lifetime_value"] = lifetime["value"]
-        return self.to_api(self.update_row(conn, id_, values), None)
+            values["lifetime_value"] = LIFETIME_VALUE(lifetime["value"])
+        return self._echo_lifetime(self.to_api(self.update_row(conn, id_, values), None), body)
 
     def delete(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
         row = self.get_row(conn, ctx, id_, lock=True)
