@@ -39,7 +39,7 @@ from isthmus.privileged import (
     protocol,
 )
 from isthmus.privileged.audit import audit_line
-from isthmus.privileged.daemon import MAX_CONNECTIONS, ROOT_RESERVED_CONNECTIONS
+from isthmus.privileged.server import MAX_CONNECTIONS, ROOT_RESERVED_CONNECTIONS
 
 from .conftest import (
     SYSTEM_EXEC_DIRS,
