@@ -18,13 +18,16 @@ import logging
 import os
 import signal
 import sys
-from typing import NoReturn
 
 from isthmus.privileged.config import load_config
 from isthmus.privileged.exceptions import EXIT_CONFIG_ERROR, EXIT_NO_COMMAND, ConfigError
 from isthmus.privileged.execution import limit_open_files
 from isthmus.privileged.filterfile import load_filters
 from isthmus.privileged.server import AlreadyRunning, Daemon
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (daemon start-up)
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 LOG = logging.getLogger("isthmus.privileged.daemon")
 
