@@ -39,7 +39,7 @@ from isthmus.privileged import (
     protocol,
 )
 from isthmus.privileged.audit import audit_line
-from isthmus.privileged.daemon import MAX_CONNECTIONS, ROOT_RESERVED_CONNECTIONS
+from isthmus.privileged.server import MAX_CONNECTIONS, ROOT_RESERVED_CONNECTIONS
 
 from .conftest import (
     SYSTEM_EXEC_DIRS,
@@ -252,7 +252,7 @@ def raw_exec(path: str, argv: list[str], timeout_ms: int = 0) -> socket.socket:
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.settimeout(60)  # hang guard only
     conn.connect(path)
-    assert protocol.recv_message(conn, 65536).status == protocol.Status.OK
+    assert protocol.FrameReader(conn, 65536).read_message().status == protocol.Status.OK
     conn.sendall(protocol.encode(protocol.ExecRequest(1, argv, None, timeout_ms)))
     return conn
 
@@ -270,7 +270,7 @@ def test_default_timeout_applies_when_the_caller_gives_none(rootwrap: RootwrapSe
     daemon = start_daemon(rootwrap)
     try:
         conn = raw_exec(daemon.socket_path, ["sleep", sleep_marker], timeout_ms=0)
-        reply = protocol.recv_message(conn, protocol.MAX_REPLY_BYTES)
+        reply = protocol.FrameReader(conn, protocol.MAX_REPLY_BYTES).read_message()
         conn.close()
         assert reply.status == protocol.Status.TIMEOUT and reply.message == "killed after 1 s", reply
         with Client(daemon.socket_path, autostart=False) as client, pytest.raises(CommandTimeout):
@@ -284,7 +284,7 @@ def test_timeout_above_the_maximum_is_cut_to_the_maximum(rootwrap: RootwrapSetup
     daemon = start_daemon(rootwrap)
     try:
         conn = raw_exec(daemon.socket_path, ["sleep", sleep_marker], timeout_ms=10**9)
-        reply = protocol.recv_message(conn, protocol.MAX_REPLY_BYTES)
+        reply = protocol.FrameReader(conn, protocol.MAX_REPLY_BYTES).read_message()
         conn.close()
         assert reply.status == protocol.Status.TIMEOUT and reply.message == "killed after 2 s", reply
     finally:
@@ -326,7 +326,7 @@ FLOODER = textwrap.dedent("""
     for _ in range(count):
         s = socket.socket(socket.AF_UNIX)
         s.connect(path)
-        status = protocol.recv_message(s, 65536).status.name
+        status = protocol.FrameReader(s, 65536).read_message().status.name
         if status == "OK":
             held.append(s)
         else:
@@ -337,7 +337,7 @@ FLOODER = textwrap.dedent("""
         s.sendall(protocol.encode(protocol.ExecRequest(1, ["sleep", seconds])))
         while True:
             if select.select([s], [], [], 0.01)[0]:
-                status = protocol.recv_message(s, protocol.MAX_REPLY_BYTES).status.name
+                status = protocol.FrameReader(s, protocol.MAX_REPLY_BYTES).read_message().status.name
                 report["request_refused"][status] = report["request_refused"].get(status, 0) + 1
                 break
             if sleeps() > report["running"]:

@@ -20,6 +20,7 @@ from isthmus.privileged.filters import (
     RegExpFilter,
     match_command,
 )
+from tests.privileged.filter_checks import allows
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[2]
@@ -67,8 +68,8 @@ def test_vpnaas_filters_load_unchanged():
     ]
     rm = next(f for f in filters if f.name == "rm")
     assert isinstance(rm, RegExpFilter)
-    assert rm.match(["rm", "-rf", "/var/lib/neutron/ipsec/3f2a-77"])
-    assert rm.match(["rm", "-rf", "/var/lib/neutron/ipsec/x/etc/strongswan.d"])
+    assert allows(rm, ["rm", "-rf", "/var/lib/neutron/ipsec/3f2a-77"])
+    assert allows(rm, ["rm", "-rf", "/var/lib/neutron/ipsec/x/etc/strongswan.d"])
 
 
 def test_isthmus_agent_filters_load_and_allow_what_the_agent_needs():

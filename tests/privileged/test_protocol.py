@@ -53,7 +53,7 @@ def test_oversized_frame_is_refused_before_reading_it():
     try:
         left.sendall(struct.pack("!I", protocol.MAX_REQUEST_BYTES + 1))
         with pytest.raises(ProtocolError, match="exceeds the limit"):
-            protocol.recv_frame(right, protocol.MAX_REQUEST_BYTES)
+            protocol.FrameReader(right, protocol.MAX_REQUEST_BYTES).read_frame()
     finally:
         left.close()
         right.close()
@@ -65,13 +65,13 @@ def test_truncated_frame_and_clean_eof():
         left.sendall(struct.pack("!I", 100) + b"\x01\x02abc")
         left.shutdown(socket.SHUT_WR)
         with pytest.raises(ProtocolError, match="missing"):
-            protocol.recv_frame(right, 1000)
+            protocol.FrameReader(right, 1000).read_frame()
     finally:
         left.close()
         right.close()
     left, right = socket.socketpair()
     left.close()
-    assert protocol.recv_message(right, 1000) is None
+    assert protocol.FrameReader(right, 1000).read_message() is None
     right.close()
 
 
@@ -83,7 +83,7 @@ def test_large_frames_arrive_in_pieces():
 
         sender = threading.Thread(target=protocol.send_message, args=(left, message))
         sender.start()
-        assert protocol.recv_message(right, protocol.MAX_REPLY_BYTES) == message
+        assert protocol.FrameReader(right, protocol.MAX_REPLY_BYTES).read_message() == message
         sender.join()
     finally:
         left.close()

@@ -357,7 +357,7 @@ def test_unauthorized_raw_connection_gets_a_refusal_frame(daemon: DaemonProcess)
         from isthmus.privileged import protocol
         s = socket.socket(socket.AF_UNIX)
         s.connect({daemon.socket_path!r})
-        print(protocol.recv_message(s, 65536).status.name)
+        print(protocol.FrameReader(s, 65536).read_message().status.name)
         print(repr(s.recv(10)))
     """)
     result = run_as_nobody(code)
@@ -373,7 +373,7 @@ def raw_connection(path: str) -> socket.socket:
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.settimeout(10)
     conn.connect(path)
-    hello = protocol.recv_message(conn, 65536)
+    hello = protocol.FrameReader(conn, 65536).read_message()
     assert hello.status == protocol.Status.OK
     return conn
 
@@ -394,7 +394,7 @@ def test_malformed_frames_are_answered_and_daemon_keeps_serving(client, shared_d
     conn = raw_connection(shared_daemon.socket_path)
     try:
         conn.sendall(frame)
-        reply = protocol.recv_message(conn, protocol.MAX_REPLY_BYTES)
+        reply = protocol.FrameReader(conn, protocol.MAX_REPLY_BYTES).read_message()
         assert isinstance(reply, protocol.Reply) and reply.status == protocol.Status.BAD_REQUEST
         try:  # the daemon drops that connection only (a reset if bytes were left unread)
             assert conn.recv(10) == b""

@@ -15,7 +15,6 @@ import itertools
 import os
 import select
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from isthmus.privileged import protocol
+from isthmus.privileged.auth import peer_credentials
 from isthmus.privileged.config import DEFAULT_CONFIG_PATH, DEFAULT_SOCKET_PATH
 from isthmus.privileged.exceptions import (
     CallerLimitExceeded,
@@ -39,7 +39,6 @@ from isthmus.privileged.exceptions import (
 )
 from isthmus.privileged.ini import parse_ini
 
-_PEERCRED = struct.Struct("3i")
 _MAX_IDLE_CONNECTIONS = 16
 _REPLY_GRACE_S = 10.0
 
@@ -279,9 +278,7 @@ class Client:
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
             conn.connect(self.socket_path)
-            _, server_uid, _ = _PEERCRED.unpack(
-                conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
-            )
+            server_uid = peer_credentials(conn).uid
             if server_uid not in (0, os.geteuid()):
                 # Whoever listens there is not root: do not hand it our
                 # commands (or their stdin, which may hold secrets).

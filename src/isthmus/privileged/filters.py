@@ -198,23 +198,6 @@ class CommandFilter:
         for pattern in self.patterns:
             pattern.validate()
 
-    # oslo.rootwrap-compatible accessors, handy in tests and tools.
-    def match(self, argv: Sequence[str] | None) -> bool:
-        return bool(argv) and self.plan(list(argv)) is not None
-
-    def get_command(self, argv: Sequence[str], exec_dirs: Sequence[str] | None = None) -> list[str]:
-        plan = self.plan(list(argv), exec_dirs or ())
-        if plan is None:
-            raise NotAllowed(argv, f"filter {self.name} does not match")
-        resolved, reason = resolve_executable(plan.exec_path, exec_dirs or ())
-        if resolved is None:
-            raise ExecutableNotFound(plan.exec_path, self.name, reason)
-        return [resolved, *plan.args]
-
-    def get_environment(self, argv: Sequence[str]) -> dict[str, str]:
-        plan = self.plan(list(argv))
-        return dict(plan.env) if plan else {}
-
 
 class RegExpFilter(CommandFilter):
     """`RegExpFilter, exec_path, run_as, re0, re1, ...`: one pattern per argv word.
@@ -316,9 +299,6 @@ class KillFilter(CommandFilter):
                 and os.path.dirname(program) in set(exec_dirs)
             )
         return Plan(self.exec_path, list(argv[1:])) if ok else None
-
-    def match(self, argv: Sequence[str] | None, exec_dirs: Sequence[str] = ()) -> bool:  # type: ignore[override]
-        return bool(argv) and self.plan(list(argv), exec_dirs) is not None
 
 
 def _pid_executable(pid: int) -> str | None:
@@ -526,14 +506,6 @@ class ChainingFilter(CommandFilter):
         # A chaining filter never allows anything by itself; match_command
         # combines it with the filter that allows the inner command.
         return None
-
-    def match(self, argv: Sequence[str] | None) -> bool:
-        return bool(argv) and self.split(list(argv)) is not None
-
-    def exec_args(self, argv: Sequence[str]) -> list[str]:
-        """The inner command line (oslo.rootwrap's name for it)."""
-        parts = self.split(list(argv))
-        return parts[1] if parts else []
 
 
 class IpNetnsExecFilter(ChainingFilter):

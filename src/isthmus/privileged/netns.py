@@ -13,25 +13,16 @@ filters stay the one place that says what is allowed.
 
 from __future__ import annotations
 
-import ctypes
+import errno
 import os
 import threading
 
+from isthmus.privileged import syscalls
 from isthmus.privileged.exceptions import PrivilegedError
 from isthmus.privileged.filters import valid_netns_name
+from isthmus.privileged.protocol import NetnsOp
 
 NETNS_RUN_DIR = "/run/netns"
-
-_CLONE_NEWNET = 0x40000000
-_MS_BIND = 0x1000
-_MS_REC = 0x4000
-_MS_SHARED = 1 << 20
-_MNT_DETACH = 2
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-_libc.unshare.argtypes = [ctypes.c_int]
 
 
 class NetnsError(PrivilegedError):
@@ -67,12 +58,12 @@ def create_namespace(name: str, run_dir: str = NETNS_RUN_DIR) -> None:
     errors: list[str] = []
 
     def pin() -> None:
-        if _libc.unshare(_CLONE_NEWNET) != 0:
-            errors.append(f"unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())}")
-            return
-        source = f"/proc/self/task/{threading.get_native_id()}/ns/net"
-        if _libc.mount(source.encode(), path.encode(), b"none", _MS_BIND, None) != 0:
-            errors.append(f"bind mount on {path}: {os.strerror(ctypes.get_errno())}")
+        try:
+            syscalls.unshare(syscalls.CLONE_NEWNET, "unshare(CLONE_NEWNET)")
+            source = f"/proc/self/task/{threading.get_native_id()}/ns/net"
+            syscalls.mount(source, path, "none", syscalls.MS_BIND, f"bind mount on {path}")
+        except OSError as exc:
+            errors.append(exc.strerror)
 
     worker = threading.Thread(target=pin, name=f"netns-create-{name}")
     worker.start()
@@ -92,11 +83,30 @@ def delete_namespace(name: str, run_dir: str = NETNS_RUN_DIR) -> None:
     if not os.path.exists(path):
         raise NetnsError(f"network namespace {name!r} does not exist ({path})")
     # Lazy unmount, as ip does: processes still inside keep it alive.
-    _libc.umount2(path.encode(), _MNT_DETACH)
+    try:
+        syscalls.umount2(path, syscalls.MNT_DETACH, f"unmounting {path}")
+    except OSError:
+        pass  # not mounted (a leftover file): unlinking is all there is to do
     try:
         os.unlink(path)
     except OSError as exc:
         raise NetnsError(f"cannot remove {path}: {exc.strerror}") from None
+
+
+def perform(op: NetnsOp, name: str) -> bytes:
+    """Run one NETNS request of the daemon; its output as `ip netns` prints it. NetnsError on failure."""
+    if op == NetnsOp.LIST:
+        return "".join(f"{found}\n" for found in list_namespaces()).encode()
+    if op == NetnsOp.ADD:
+        create_namespace(name)
+    else:
+        delete_namespace(name)
+    return b""
+
+
+def equivalent_command(op: NetnsOp, name: str) -> list[str]:
+    """The `ip netns` command a NETNS request is authorized and audited as."""
+    return ["ip", "netns", op.name.lower()] + ([name] if op != NetnsOp.LIST else [])
 
 
 def _check_name(name: str) -> None:
@@ -109,12 +119,16 @@ def _check_name(name: str) -> None:
 
 def _make_shared_mount(run_dir: str) -> None:
     """Make run_dir a shared mount point, bind-mounting it on itself if needed."""
-    target = run_dir.encode()
-    if _libc.mount(b"", target, b"none", _MS_SHARED | _MS_REC, None) == 0:
+    shared = f"cannot make {run_dir} a shared mount"
+    try:
+        syscalls.mount("", run_dir, "none", syscalls.MS_SHARED | syscalls.MS_REC, shared)
         return
-    if ctypes.get_errno() != 22:  # EINVAL: not a mount point yet
-        raise NetnsError(f"cannot make {run_dir} a shared mount: {os.strerror(ctypes.get_errno())}")
-    if _libc.mount(target, target, b"none", _MS_BIND | _MS_REC, None) != 0:
-        raise NetnsError(f"cannot bind-mount {run_dir} on itself: {os.strerror(ctypes.get_errno())}")
-    if _libc.mount(b"", target, b"none", _MS_SHARED | _MS_REC, None) != 0:
-        raise NetnsError(f"cannot make {run_dir} a shared mount: {os.strerror(ctypes.get_errno())}")
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:  # EINVAL: not a mount point yet
+            raise NetnsError(exc.strerror) from None
+    try:
+        syscalls.mount(run_dir, run_dir, "none", syscalls.MS_BIND | syscalls.MS_REC,
+                       f"cannot bind-mount {run_dir} on itself")
+        syscalls.mount("", run_dir, "none", syscalls.MS_SHARED | syscalls.MS_REC, shared)
+    except OSError as exc:
+        raise NetnsError(exc.strerror) from None

@@ -155,32 +155,11 @@ def send_message(sock: socket.socket, message: Message) -> None:
     sock.sendall(encode(message))
 
 
-def recv_message(sock: socket.socket, max_bytes: int) -> Message | None:
-    """Read one framed message; None on a clean EOF between frames."""
-    payload = recv_frame(sock, max_bytes)
-    return None if payload is None else decode(payload)
-
-
-def recv_frame(sock: socket.socket, max_bytes: int) -> bytes | None:
-    """Read one frame's payload, refusing lengths over `max_bytes` unread."""
-    header = _recv_exact(sock, _LENGTH.size, allow_eof=True)
-    if header is None:
-        return None
-    (length,) = _LENGTH.unpack(header)
-    if length > max_bytes:
-        raise ProtocolError(f"frame of {length} bytes exceeds the limit of {max_bytes} bytes")
-    if length < _HEAD.size:
-        raise ProtocolError(f"frame of {length} bytes is too short to hold a message")
-    payload = _recv_exact(sock, length, allow_eof=False)
-    assert payload is not None
-    return payload
-
-
 class FrameReader:
     """Buffered frame reader for one connection: one recv per frame in the common case.
 
-    `recv_frame` needs two recv calls per frame (length, then payload);
-    on the hot path a request or reply fits one recv. `body_timeout_s`
+    A request or reply usually fits one recv (length and payload
+    together), so the hot path makes one system call. `body_timeout_s`
     bounds how long a frame may take to complete once its first byte has
     arrived (an idle connection may wait forever between frames).
     """
@@ -197,6 +176,7 @@ class FrameReader:
         return bool(self.buffer)
 
     def read_message(self) -> Message | None:
+        """The next decoded message, or None on a clean EOF between frames."""
         payload = self.read_frame()
         return None if payload is None else decode(payload)
 
@@ -243,23 +223,6 @@ class FrameReader:
         poller.register(self.sock, select.POLLIN)
         if remaining <= 0 or not poller.poll(remaining * 1000):
             raise ProtocolError(f"frame not completed within {self.body_timeout_s:g} s")
-
-
-def _recv_exact(sock: socket.socket, size: int, *, allow_eof: bool) -> bytes | None:
-    data = sock.recv(size)
-    if not data:
-        if allow_eof:
-            return None
-        raise ProtocolError(f"connection closed with {size} bytes of the frame missing")
-    if len(data) == size:
-        return data
-    buffer = bytearray(data)
-    while len(buffer) < size:
-        chunk = sock.recv(min(size - len(buffer), 1 << 20))
-        if not chunk:
-            raise ProtocolError(f"connection closed with {size - len(buffer)} bytes of the frame missing")
-        buffer += chunk
-    return bytes(buffer)
 
 
 def _put_bytes(out: bytearray, data: bytes) -> None:

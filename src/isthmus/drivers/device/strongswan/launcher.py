@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import errno
 import fcntl
 import os
@@ -49,6 +48,8 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from isthmus.privileged import syscalls
+
 CHARON = "/usr/lib/ipsec/charon"
 RUN_DIR = "/run/isthmus/charon"
 CONF, LOG, OLD_LOG, PID, VICI = (
@@ -56,11 +57,6 @@ CONF, LOG, OLD_LOG, PID, VICI = (
 TEMPLATE = Path(__file__).with_name("strongswan.conf.template")
 ROUTER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 NETNS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}")
-CLONE_NEWNS = 0x00020000
-CLONE_NEWNET = 0x40000000
-MS_BIND = 4096
-MS_REC = 16384
-MS_PRIVATE = 1 << 18
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
 LOG_TAIL_BYTES = 2000
@@ -182,16 +178,6 @@ def _new_log(dir_fd: int) -> int:
 
 # -- the charon process ------------------------------------------------------------------
 
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL("libc.so.6", use_errno=True)
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
 def _exec_charon(path: str, dir_fd: int, log_fd: int, netns: str | None) -> None:
     """In the grandchild: detach, enter the namespaces, become charon."""
     os.setsid()
@@ -199,14 +185,13 @@ def _exec_charon(path: str, dir_fd: int, log_fd: int, netns: str | None) -> None
     os.dup2(null, 0)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
-    libc = _libc()
     if netns:
         ns_fd = os.open(f"/run/netns/{netns}", os.O_RDONLY | os.O_NOFOLLOW)
-        _check(libc.setns(ns_fd, CLONE_NEWNET), f"entering network namespace {netns}")
+        syscalls.setns(ns_fd, syscalls.CLONE_NEWNET, f"entering network namespace {netns}")
         os.close(ns_fd)
-    _check(libc.unshare(CLONE_NEWNS), "creating a mount namespace")
-    _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "making / private")
-    _check(libc.mount(path.encode(), b"/run", None, MS_BIND, None), f"binding {path} over /run")
+    syscalls.unshare(syscalls.CLONE_NEWNS, "creating a mount namespace")
+    syscalls.mount("none", "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE, "making / private")
+    syscalls.mount(path, "/run", None, syscalls.MS_BIND, f"binding {path} over /run")
     mounted, checked = os.stat("/run"), os.fstat(dir_fd)
     if (mounted.st_dev, mounted.st_ino) != (checked.st_dev, checked.st_ino):
         raise OSError(f"{path} changed between its check and its mount")
