@@ -1,13 +1,15 @@
 """Check that a class keeps its kind's contract, as pluggy checks a plugin at registration.
 
 Base class, abstract methods (with the code to add), constructor, hook signatures,
-``providers``: each mismatch names the file and line and what to write instead.
+``providers``, ``options``: each mismatch names the file and line and what to write instead.
 """
 
 from __future__ import annotations
 
 import inspect
 from typing import Any
+
+from oslo_config import cfg
 
 from isthmus.drivers.diagnose import classes_hint, classes_in
 from isthmus.drivers.errors import Attempt
@@ -48,6 +50,7 @@ def check_class(attempt: Attempt, obj: Any, info: KindInfo) -> type:
     _check_constructor(attempt, obj, info)
     _check_hooks(attempt, obj, info)
     _check_providers(attempt, obj, info)
+    _check_options(attempt, obj)
     return obj
 
 
@@ -146,3 +149,20 @@ def _check_providers(attempt: Attempt, cls: type, info: KindInfo) -> None:
         f"{cls.__name__}.providers is {providers!r}; it must be a tuple of provider names "
         "(the <name> field of [service_providers] service_provider) or None for all",
         f"write: providers = {example}")
+
+
+def _check_options(attempt: Attempt, cls: type) -> None:
+    """``options`` must be ``[(group, [Opt, ...])]``: the loader registers it as such."""
+    options = getattr(cls, "options", ())
+    shape_ok = isinstance(options, (tuple, list)) and all(
+        isinstance(pair, (tuple, list)) and len(pair) == 2 and isinstance(pair[0], str)
+        and isinstance(pair[1], (tuple, list)) and all(isinstance(o, cfg.Opt) for o in pair[1])
+        for pair in options)
+    if shape_ok:
+        return
+    raise attempt.error(
+        f"{cls.__name__}.options is {options!r}; it must be a list of (group name, list of "
+        "oslo.config options) pairs",
+        "write, with a group of your driver's own:\n"
+        "    from oslo_config import cfg\n"
+        '    options = [("mydriver", [cfg.StrOpt("endpoint", help="...")])]')
