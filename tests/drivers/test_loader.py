@@ -416,13 +416,15 @@ def test_driver_new_package_loads_and_its_tests_pass(tmp_path, monkeypatch, clea
         "acme-vpn": "acme_vpn.service:AcmeVpnServiceDriver"}
     assert groups["isthmus.vpn.device_drivers"] == {
         "acme-vpn": "acme_vpn.device:AcmeVpnDeviceDriver"}
+    assert groups["oslo.config.opts"] == {"acme_vpn": "acme_vpn.device:list_opts"}
+    assert device.agent.conf.acme_vpn.device_address == "127.0.0.1"  # registered on load
 
     env = {**os.environ, "PYTHONPATH": str(root / "src")}
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                           "tests/test_acme_vpn.py"], cwd=root, env=env,
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "4 passed" in run.stdout  # the entry point test skips: the package is not installed
+    assert "5 passed" in run.stdout  # the entry point test skips: the package is not installed
 
 
 def test_check_driver_builds_device_drivers_with_a_stand_in_agent():

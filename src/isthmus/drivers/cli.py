@@ -122,7 +122,9 @@ Then configure the server and the agent:
   [service_providers]
   service_provider = VPN:{pkg}:{args.name}:default
   [vpnagent]
-  vpn_device_driver = {args.name}""")
+  vpn_device_driver = {args.name}
+  [{pkg}]
+  device_address = 127.0.0.1""")
     return 0
 
 
