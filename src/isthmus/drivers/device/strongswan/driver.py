@@ -137,9 +137,7 @@ class StrongSwanDeviceDriver(DeviceDriver):
                 name = mapping.connection_name(conn["id"])
                 if self.libipsec:  # libipsec only handles ESP in UDP
                     spec[name]["encap"] = "yes"
-                secret = mapping.shared_secret(service, conn)
-                secret["id"] = name   # one secret per connection, unloaded with it
-                desired[name] = (spec, secret)
+                desired[name] = (spec, mapping.shared_secret(service, conn))
         return desired
 
     def _statuses(self, router: RouterState, charon: Charon) -> dict[str, str]:
