@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Sequence
 
 from oslo_config import cfg
 
@@ -98,30 +99,16 @@ DATABASE_OPTS = [
 ]
 
 
-STRONGSWAN_OPTS = [
-    cfg.BoolOpt("kernel_libipsec", default=False,
-                help="Load strongSwan's kernel-libipsec plugin: ESP in userspace over a TUN "
-                     "device (always UDP-encapsulated), for kernels without ESP/XFRM. Only "
-                     "ESP in tunnel mode is possible then; the strongswan service driver "
-                     "refuses AH and transport mode."),
-    cfg.StrOpt("rootwrap_config", default="/etc/isthmus/rootwrap.conf",
-               help="rootwrap.conf of the privileged helper that starts and stops charon "
-                    "(filters in etc/isthmus/rootwrap.d/strongswan.filters)."),
-]
-
-
 def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(DEFAULT_OPTS)
     conf.register_opts(DATABASE_OPTS, group="database")
     conf.register_opts(SERVICE_PROVIDER_OPTS, group="service_providers")
     conf.register_opts(AGENT_OPTS, group="vpnagent")
-    conf.register_opts(STRONGSWAN_OPTS, group="strongswan")
 
 
 def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
     return [(None, DEFAULT_OPTS), ("database", DATABASE_OPTS),
-            ("service_providers", SERVICE_PROVIDER_OPTS), ("vpnagent", AGENT_OPTS),
-            ("strongswan", STRONGSWAN_OPTS)]
+            ("service_providers", SERVICE_PROVIDER_OPTS), ("vpnagent", AGENT_OPTS)]
 
 
 def option_origin(conf: cfg.ConfigOpts, group: str, name: str) -> str:
@@ -143,7 +130,7 @@ def load(args: list[str], config_files: list[str] | None = None) -> cfg.ConfigOp
     conf = cfg.ConfigOpts()
     register_opts(conf)
     conf(args=args, project="isthmus", default_config_files=config_files or [])
-    _check_values(conf)
+    check_values(conf, list_opts())
     return conf
 
 
@@ -151,15 +138,16 @@ class BadOptionValue(cfg.Error):
     """A value in a config file that its option's type refuses, with file and line."""
 
 
-def _check_values(conf: cfg.ConfigOpts) -> None:
-    """Read every option once, so a bad value fails at start naming file, line and cause.
+def check_values(conf: cfg.ConfigOpts, opts: Sequence[tuple[str | None, Sequence[cfg.Opt]]]
+                 ) -> None:
+    """Read each of ``opts`` once, so a bad value fails at start naming file, line and cause.
 
     oslo.config converts values when they are first read, which may be long
     after start-up, and its message names neither the line nor the expected type.
     """
-    for group, opts in list_opts():
+    for group, group_opts in opts:
         section = conf[group] if group else conf
-        for opt in opts:
+        for opt in group_opts:
             try:
                 section[opt.dest]
             except cfg.ConfigSourceValueError as err:

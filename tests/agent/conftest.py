@@ -11,6 +11,7 @@ import pytest
 
 from isthmus import config, server
 from isthmus.agent.service import build_agent
+from isthmus.demo.run import apply_settings
 from isthmus.rpc.transport import EMBEDDED_URL, get_transport
 from tests.api.topology import Topology, build
 from tests.conftest import RunningServer, start_server
@@ -53,9 +54,7 @@ def make_embedded(tmp_path, **overrides: Any) -> Embedded:
     conf = config.load([])
     conf.set_override("state_path", str(tmp_path))
     conf.set_override("host", "agent-embedded")
-    for name, value in overrides.items():
-        group, _, opt = name.rpartition(".")
-        conf.set_override(opt, value, group=group or None)
+    apply_settings(conf, overrides)
     transport = get_transport(conf, EMBEDDED_URL)
     runtime = server.build(conf, migrate=True, transport=transport)
     api, _, _ = start_server(config.database_url(conf), migrate=False, app=runtime.app,

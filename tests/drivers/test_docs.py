@@ -9,7 +9,8 @@ The scheme, block by block (fenced with a language tag; untagged blocks are pros
   snippets, in page order (they may use the files written above them);
 - ```ini: a configuration file; loaded with Isthmus's own options, and every
   driver it names is loaded through the loader with the origin the server uses;
-- ```toml: entry point tables; every entry point's target must load;
+- ```toml: entry point tables; every driver entry point's target must load, every
+  ``oslo.config.opts`` one must list options;
 - ```console: ``$ [VAR=value ...] isthmus driver ...`` runs through
   :func:`isthmus.drivers.cli.main`; the lines after it are the expected output,
   compared exactly, with ``/home/you/drivers`` standing for the folder above.
@@ -21,6 +22,7 @@ Then the documented drivers sync a router built from a realistic
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import re
 import shlex
 import tomllib
@@ -29,11 +31,12 @@ from typing import Any
 
 import jsonschema
 import pytest
+from oslo_config import cfg
 
 from isthmus import config
 from isthmus.drivers.cli import main
 from isthmus.drivers.device import RouterState
-from isthmus.drivers.loader import check_driver, load_driver
+from isthmus.drivers.loader import check_driver, register_options
 from isthmus.drivers.service.providers import parse_providers
 from isthmus.rpc import schema
 
@@ -77,13 +80,23 @@ def run_page(root: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
             done["configs"].append(number)
         elif lang == "toml":
             for group, eps in tomllib.loads(text)["project"]["entry-points"].items():
-                kind = {"isthmus.vpn.service_drivers": "service",
-                        "isthmus.vpn.device_drivers": "device"}[group]
                 for target in eps.values():
-                    check_driver(target, kind)
+                    check_entry_point(group, target)
         elif lang == "console":
             done["console"].append(run_console(root, text, capsys, where))
     return done
+
+
+def check_entry_point(group: str, target: str) -> None:
+    """A driver entry point's target loads; an oslo.config.opts one lists options."""
+    if group == "oslo.config.opts":
+        listed = pkgutil.resolve_name(target)()
+        assert listed and all(isinstance(name, str) and opts
+                              and all(isinstance(o, cfg.Opt) for o in opts)
+                              for name, opts in listed), f"{target} lists no options"
+        return
+    kind = {"isthmus.vpn.service_drivers": "service", "isthmus.vpn.device_drivers": "device"}
+    check_driver(target, kind[group])
 
 
 def check_config(path: Path, text: str) -> None:
@@ -95,9 +108,9 @@ def check_config(path: Path, text: str) -> None:
     providers = parse_providers(conf.service_providers.service_provider, origin)
     assert sum(p.default for p in providers) == 1
     for provider in providers:
-        load_driver(provider.driver, "service", origin=origin)
+        register_options(provider.driver, "service", conf, origin=origin)
     for spec in conf.vpnagent.vpn_device_driver:
-        load_driver(spec, "device", origin=origin)
+        register_options(spec, "device", conf, origin=origin)  # and reads each value once
 
 
 def run_console(root: Path, text: str, capsys: pytest.CaptureFixture[str], where: str) -> str:

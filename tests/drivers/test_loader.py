@@ -416,13 +416,15 @@ def test_driver_new_package_loads_and_its_tests_pass(tmp_path, monkeypatch, clea
         "acme-vpn": "acme_vpn.service:AcmeVpnServiceDriver"}
     assert groups["isthmus.vpn.device_drivers"] == {
         "acme-vpn": "acme_vpn.device:AcmeVpnDeviceDriver"}
+    assert groups["oslo.config.opts"] == {"acme_vpn": "acme_vpn.device:list_opts"}
+    assert device.agent.conf.acme_vpn.device_address == "127.0.0.1"  # registered on load
 
     env = {**os.environ, "PYTHONPATH": str(root / "src")}
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                           "tests/test_acme_vpn.py"], cwd=root, env=env,
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "4 passed" in run.stdout  # the entry point test skips: the package is not installed
+    assert "5 passed" in run.stdout  # the entry point test skips: the package is not installed
 
 
 def test_check_driver_builds_device_drivers_with_a_stand_in_agent():
@@ -497,3 +499,82 @@ def test_entry_point_naming_a_module(write_modules):
     message = load_error("acme")
     assert "'acmedrv.device' is a module" in message
     assert "name the class: 'acmedrv.device:AcmeDeviceDriver'" in message
+
+
+# ----------------------------------------------------------------------- driver options
+
+OPTIONS_DEVICE = """
+    from oslo_config import cfg
+
+    from isthmus.drivers.device import DeviceDriver
+
+
+    class AcmeDeviceDriver(DeviceDriver):
+        options = [({group!r}, [cfg.IntOpt({name!r}, default=7, help="An option.")])]
+
+        def sync(self, router):
+            return {{}}
+"""
+
+
+def agent_with_config(tmp_path, text: str = "") -> AgentContext:
+    from isthmus import config
+
+    path = tmp_path / "agent.conf"
+    path.write_text(text)
+    return AgentContext(host="h1", conf=config.load([], [str(path)]))
+
+
+def test_build_driver_registers_the_driver_options_before_building_it(write_modules, tmp_path):
+    from isthmus.drivers.loader import build_driver
+
+    write_modules({"acmedrv/__init__.py": "",
+                   "acmedrv/device.py": OPTIONS_DEVICE.format(group="acme", name="tunnels")})
+    agent = agent_with_config(tmp_path, "[acme]\ntunnels = 9\n")
+    build_driver("acmedrv.device:AcmeDeviceDriver", "device", agent, origin=ORIGIN)
+    assert agent.conf.acme.tunnels == 9
+    assert check_driver("acmedrv.device:AcmeDeviceDriver", "device").agent.conf.acme.tunnels == 7
+
+
+def test_a_bad_option_value_names_file_and_line(write_modules, tmp_path):
+    from isthmus.config import BadOptionValue
+    from isthmus.drivers.loader import build_driver
+
+    write_modules({"acmedrv/__init__.py": "",
+                   "acmedrv/device.py": OPTIONS_DEVICE.format(group="acme", name="tunnels")})
+    agent = agent_with_config(tmp_path, "[acme]\n\ntunnels = many\n")
+    with pytest.raises(BadOptionValue) as info:
+        build_driver("acmedrv.device:AcmeDeviceDriver", "device", agent, origin=ORIGIN)
+    assert f"{tmp_path / 'agent.conf'}:3: option [acme] tunnels" in str(info.value)
+    assert "(expected: integer value)" in str(info.value)
+
+
+def test_an_option_that_clashes_with_isthmus_own_is_refused(write_modules):
+    paths = write_modules({"acmedrv/__init__.py": "", "acmedrv/device.py":
+                           OPTIONS_DEVICE.format(group="vpnagent", name="workers")})
+    with pytest.raises(DriverLoadError) as info:
+        check_driver("acmedrv.device:AcmeDeviceDriver", "device", origin=ORIGIN)
+    message = str(info.value)
+    assert_names(message, "acmedrv.device:AcmeDeviceDriver")
+    assert (f"AcmeDeviceDriver.options ({paths['acmedrv/device.py']}:6) declares "
+            "[vpnagent] workers, which another definition") in message
+    assert "give your driver a group of its own, e.g. [acmedrv]" in message
+
+
+def test_options_of_the_wrong_shape_are_refused_at_load(write_modules):
+    write_modules({"acmedrv/__init__.py": "", "acmedrv/device.py": """
+        from oslo_config import cfg
+
+        from isthmus.drivers.device import DeviceDriver
+
+
+        class AcmeDeviceDriver(DeviceDriver):
+            options = [cfg.IntOpt("tunnels")]
+
+            def sync(self, router):
+                return {}
+    """})
+    message = load_error("acmedrv.device:AcmeDeviceDriver")
+    assert "AcmeDeviceDriver.options is [<oslo_config.cfg.IntOpt" in message
+    assert "it must be a list of (group name, list of oslo.config options) pairs" in message
+    assert 'options = [("mydriver", [cfg.StrOpt("endpoint", help="...")])]' in message

@@ -421,9 +421,9 @@ def test_names():
 
 # (local_id, shared secret)
 SECRET_ROWS = [
-    ("", {"id": "isthmus-psk-c1", "type": "IKE", "data": "secret",
+    ("", {"id": "isthmus-c1", "type": "IKE", "data": "secret",
           "owners": ["198.51.100.10", "198.51.100.20"]}),
-    ("site-a.example.org", {"id": "isthmus-psk-c1", "type": "IKE", "data": "secret",
+    ("site-a.example.org", {"id": "isthmus-c1", "type": "IKE", "data": "secret",
                             "owners": ["site-a.example.org", "198.51.100.20"]}),
 ]
 

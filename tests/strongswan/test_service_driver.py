@@ -8,6 +8,7 @@ import pytest
 
 from isthmus.context import RequestContext
 from isthmus.drivers import Change
+from isthmus.drivers.loader import StandInServer
 from isthmus.drivers.service.strongswan import StrongSwanServiceDriver
 from isthmus.exceptions import BadRequest
 from tests.agent.conftest import make_embedded
@@ -16,14 +17,6 @@ from tests.api.topology import build, ok
 from tests.strongswan.test_mapping import ikepolicy, ipsecpolicy
 
 PROVIDER = "VPN:strongswan:isthmus.drivers.service.strongswan.StrongSwanServiceDriver:default"
-
-
-class FakeServer:
-    def __init__(self) -> None:
-        self.notified: list[str] = []
-
-    def notify_router(self, router_id: str) -> None:
-        self.notified.append(router_id)
 
 
 def change(action: str = "create", new: dict | None = None, old: dict | None = None,
@@ -39,7 +32,7 @@ def change(action: str = "create", new: dict | None = None, old: dict | None = N
 
 
 def test_a_connection_with_an_ah_esp_policy_is_refused():
-    driver = StrongSwanServiceDriver(FakeServer())
+    driver = StrongSwanServiceDriver(StandInServer())
     with pytest.raises(BadRequest) as error:
         driver.validate(change(ipsec={"transform_protocol": "ah-esp"}))
     assert error.value.status == 400
@@ -51,12 +44,12 @@ def test_a_connection_with_an_ah_esp_policy_is_refused():
 
 
 def test_a_supported_connection_passes():
-    StrongSwanServiceDriver(FakeServer()).validate(change())
+    StrongSwanServiceDriver(StandInServer()).validate(change())
 
 
 def test_libipsec_is_a_class_default_overridable_per_instance():
     assert StrongSwanServiceDriver.libipsec is True
-    driver = StrongSwanServiceDriver(FakeServer())
+    driver = StrongSwanServiceDriver(StandInServer())
     with pytest.raises(BadRequest, match="transform_protocol 'ah'.*kernel-libipsec"):
         driver.validate(change(ipsec={"transform_protocol": "ah"}))
     driver.libipsec = False
@@ -65,7 +58,7 @@ def test_libipsec_is_a_class_default_overridable_per_instance():
 
 
 def test_an_update_checks_the_stored_connections_policies():
-    driver = StrongSwanServiceDriver(FakeServer())
+    driver = StrongSwanServiceDriver(StandInServer())
     stored = {"id": "c1", "ikepolicy_id": "ike-1", "ipsecpolicy_id": "ipsec-1"}
     with pytest.raises(BadRequest, match="phase1_negotiation_mode 'aggressive'"):
         driver.validate(change("update", new={"name": "renamed"}, old=stored,
@@ -73,7 +66,7 @@ def test_an_update_checks_the_stored_connections_policies():
 
 
 def test_an_update_switching_to_another_policy_checks_the_new_one():
-    driver = StrongSwanServiceDriver(FakeServer())
+    driver = StrongSwanServiceDriver(StandInServer())
     stored = {"id": "c1", "ikepolicy_id": "ike-1", "ipsecpolicy_id": "ipsec-1"}
     with pytest.raises(BadRequest, match="transform_protocol 'ah-esp'"):
         driver.validate(change("update", new={"ipsecpolicy_id": "ah-esp"}, old=stored))
@@ -85,18 +78,18 @@ def test_an_update_switching_to_another_policy_checks_the_new_one():
                                               ("ipsecpolicies", "create"),
                                               ("vpnservices", "update")])
 def test_other_changes_are_not_checked(resource, action):
-    StrongSwanServiceDriver(FakeServer()).validate(change(
+    StrongSwanServiceDriver(StandInServer()).validate(change(
         action, resource=resource, ipsec={"transform_protocol": "ah-esp"}))
 
 
 def test_a_missing_policy_is_left_to_the_api_404():
-    StrongSwanServiceDriver(FakeServer()).validate(change(new={
+    StrongSwanServiceDriver(StandInServer()).validate(change(new={
         "ikepolicy_id": "nope", "ipsecpolicy_id": "ipsec-1"}, ipsec={"transform_protocol":
                                                                       "ah-esp"}))
 
 
 def test_changes_still_notify_the_router():
-    server = FakeServer()
+    server = StandInServer()
     StrongSwanServiceDriver(server).changed(change("update", new={"id": "c1"}, old={"id": "c1"}))
     assert server.notified == ["r1"]
 

@@ -21,7 +21,7 @@ from collections import defaultdict
 from typing import Any, Mapping, Sequence
 
 from isthmus.agent.workqueue import RouterWorkQueue
-from isthmus.drivers.device.base import AgentContext, DeviceDriver, RouterState, Statuses
+from isthmus.drivers.device.base import DeviceDriver, RouterState, Statuses
 from isthmus.periodic import Periodic
 from isthmus.rpc.client import AgentEndpoint, ServerClient, start_agent_rpc_server
 from isthmus.rpc.topics import AGENT_TOPIC
@@ -57,10 +57,6 @@ class VPNAgent:
         self._stopping = False
         self._resync_thread = threading.Thread(target=self._resync_loop, name="full-resync",
                                                daemon=True)
-
-    @staticmethod
-    def context(host: str, conf: Any = None) -> AgentContext:
-        return AgentContext(host=host, conf=conf)
 
     # -- lifecycle --------------------------------------------------------
     def start(self) -> None:

@@ -108,6 +108,21 @@ def strongswan_settings(rootwrap_conf: Path) -> dict[str, Any]:
     }
 
 
+def apply_settings(conf: Any, settings: dict[str, Any]) -> None:
+    """Set options (``group.name``) on ``conf``: the demo's and the end-to-end tests' way.
+
+    The options of the device drivers ``settings`` names are registered first: the
+    agent would register them only when it loads the drivers, after these are set.
+    """
+    from isthmus.drivers.loader import register_options
+
+    for spec in settings.get("vpnagent.vpn_device_driver", ()):
+        register_options(spec, "device", conf)
+    for name, value in settings.items():
+        group, _, opt = name.rpartition(".")
+        conf.set_override(opt, value, group=group or None)
+
+
 @contextlib.contextmanager
 def embedded_isthmus(state: Path, host: str = "demo-agent") -> Iterator[Api]:
     """API, agent and the strongSwan driver (kernel-libipsec) in this process, on ``state``."""
@@ -117,10 +132,8 @@ def embedded_isthmus(state: Path, host: str = "demo-agent") -> Iterator[Api]:
 
     rootwrap = privileged.write_config(state)
     conf = config.load([])
-    settings = {"state_path": str(state), "host": host, **strongswan_settings(rootwrap)}
-    for name, value in settings.items():
-        group, _, opt = name.rpartition(".")
-        conf.set_override(opt, value, group=group or None)
+    apply_settings(conf, {"state_path": str(state), "host": host,
+                          **strongswan_settings(rootwrap)})
     transport = get_transport(conf, EMBEDDED_URL)
     runtime = server.build(conf, migrate=True, transport=transport)
     agent = http = None

@@ -11,6 +11,7 @@ import argparse
 import importlib.util
 import keyword
 import sys
+from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -121,7 +122,9 @@ Then configure the server and the agent:
   [service_providers]
   service_provider = VPN:{pkg}:{args.name}:default
   [vpnagent]
-  vpn_device_driver = {args.name}""")
+  vpn_device_driver = {args.name}
+  [{pkg}]
+  device_address = 127.0.0.1""")
     return 0
 
 
@@ -155,21 +158,27 @@ def new_driver_package(name: str, directory: Path) -> list[Path]:
         raise NewDriverError(f"--dir {directory} is not a directory")
 
     files = {
-        Path("pyproject.toml"): _PYPROJECT,
-        Path("README.md"): _README,
-        Path("src", pkg, "__init__.py"): _INIT,
-        Path("src", pkg, "service.py"): _SERVICE,
-        Path("src", pkg, "device.py"): _DEVICE,
-        Path("tests", f"test_{pkg}.py"): _TEST,
+        Path("pyproject.toml"): "pyproject.toml.tmpl",
+        Path("README.md"): "README.md.tmpl",
+        Path("src", pkg, "__init__.py"): "__init__.py.tmpl",
+        Path("src", pkg, "service.py"): "service.py.tmpl",
+        Path("src", pkg, "device.py"): "device.py.tmpl",
+        Path("tests", f"test_{pkg}.py"): "test.py.tmpl",
     }
     values = {"name": name, "pkg": pkg, "cls": _class_prefix(pkg)}
     written = []
     for relative, template in files.items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(template.lstrip("\n").format(**values), encoding="utf-8")
+        path.write_text(_template(template).format(**values), encoding="utf-8")
         written.append(path)
     return written
+
+
+def _template(name: str) -> str:
+    """A skeleton file from ``templates/``: str.format fields {name}, {pkg}, {cls}; literal
+    braces doubled."""
+    return (resources.files("isthmus.drivers") / "templates" / name).read_text(encoding="utf-8")
 
 
 def _existing_module(pkg: str) -> str | None:
@@ -189,215 +198,3 @@ def _class_prefix(pkg: str) -> str:
     """``acme_vpn`` -> ``AcmeVpn``, for AcmeVpnServiceDriver and AcmeVpnDeviceDriver."""
     return "".join(part[:1].upper() + part[1:] for part in pkg.split("_") if part) or "My"
 
-
-# --------------------------------------------------------------------------- templates
-# Formatted with str.format: {name}, {pkg}, {cls}; literal braces are doubled.
-
-_PYPROJECT = '''
-[build-system]
-requires = ["setuptools>=68"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "{name}"
-version = "0.1.0"
-description = "{name}: an Isthmus VPN provider (service driver and device driver)"
-requires-python = ">=3.11"
-dependencies = ["isthmus"]
-
-[project.optional-dependencies]
-test = ["pytest>=8.0"]
-
-# The names you write in the configuration:
-#   [service_providers] service_provider = VPN:{pkg}:{name}:default
-#   [vpnagent] vpn_device_driver = {name}
-[project.entry-points."isthmus.vpn.service_drivers"]
-{name} = "{pkg}.service:{cls}ServiceDriver"
-
-[project.entry-points."isthmus.vpn.device_drivers"]
-{name} = "{pkg}.device:{cls}DeviceDriver"
-
-[tool.setuptools.packages.find]
-where = ["src"]
-
-[tool.pytest.ini_options]
-pythonpath = ["src"]
-testpaths = ["tests"]
-'''
-
-_README = '''
-# {name}
-
-An Isthmus VPN provider: `{pkg}.service:{cls}ServiceDriver` runs in the server,
-`{pkg}.device:{cls}DeviceDriver` in each VPN agent. Both are registered as the
-entry point `{name}`.
-
-```
-python -m pip install -e .
-python -m pytest
-isthmus driver check {name}
-```
-
-Configure the server and the agent (see Isthmus's docs/drivers.md):
-
-```ini
-[service_providers]
-service_provider = VPN:{pkg}:{name}:default
-
-[vpnagent]
-vpn_device_driver = {name}
-```
-'''
-
-_INIT = '''
-"""{name}: an Isthmus VPN provider."""
-
-from {pkg}.device import {cls}DeviceDriver
-from {pkg}.service import {cls}ServiceDriver
-
-__all__ = ["{cls}DeviceDriver", "{cls}ServiceDriver"]
-'''
-
-_SERVICE = '''
-"""The server half of {name}: refuse what the device cannot do, then notify the agent."""
-
-from __future__ import annotations
-
-from isthmus.drivers.service import Change, IPsecServiceDriver
-from isthmus.exceptions import BadRequest
-
-MIN_MTU = 1280
-
-
-class {cls}ServiceDriver(IPsecServiceDriver):
-    """Validates site connections; IPsecServiceDriver.changed() casts vpnservice_updated."""
-
-    def validate(self, change: Change) -> None:
-        # An example to replace with your device's real limits: refuse site
-        # connections whose MTU is below IPv6's minimum. Raising an Isthmus error
-        # refuses the request before anything is written (BadRequest: a 400).
-        if change.resource != "ipsec_site_connections" or not change.new:
-            return
-        mtu = change.new.get("mtu")
-        if mtu is not None and mtu < MIN_MTU:
-            raise BadRequest(resource="ipsec_site_connection",
-                             msg=f"{name} needs an mtu of at least {{MIN_MTU}}, not {{mtu}}")
-'''
-
-_DEVICE = '''
-"""The agent half of {name}: make the device match the desired state of one router."""
-
-from __future__ import annotations
-
-import logging
-
-from isthmus.drivers.device import DeviceDriver, RouterState, Statuses
-
-LOG = logging.getLogger(__name__)
-
-
-class {cls}DeviceDriver(DeviceDriver):
-    """Configures nothing yet: logs what it would do, and reports it ACTIVE (or DOWN)."""
-
-    # Serve only the VPN services of these providers ([service_providers] names);
-    # None, the default, serves them all.
-    # providers = ("{pkg}",)
-
-    def sync(self, router: RouterState) -> Statuses:
-        statuses: dict[str, str] = {{}}
-        if not router.services:
-            LOG.info("router %s: no VPN services, remove its connections", router.router_id)
-        for service in router.services:
-            up = service["admin_state_up"]
-            statuses[service["id"]] = "ACTIVE" if up else "DOWN"
-            for conn in service["ipsec_site_connections"]:
-                # Configure the tunnel here: conn["peer_address"], conn["peer_cidrs"],
-                # conn["local_cidrs"], conn["psk"], conn["ikepolicy"], conn["ipsecpolicy"].
-                # Log ids, never conn["psk"] nor the whole conn (docs/api.md).
-                LOG.info("router %s: connection %s to %s", router.router_id, conn["id"],
-                         conn["peer_address"])
-                statuses[conn["id"]] = "ACTIVE" if up and conn["admin_state_up"] else "DOWN"
-        return statuses
-'''
-
-_TEST = '''
-"""{name} loads through Isthmus's driver loader, validates, notifies and syncs."""
-
-from __future__ import annotations
-
-from importlib.metadata import entry_points
-
-import pytest
-
-from isthmus.context import RequestContext
-from isthmus.drivers.device import RouterState
-from isthmus.drivers.loader import check_driver, load_driver
-from isthmus.drivers.service import Change
-from isthmus.exceptions import BadRequest
-
-SERVICE = "{pkg}.service:{cls}ServiceDriver"
-DEVICE = "{pkg}.device:{cls}DeviceDriver"
-INSTALLED = bool(entry_points(group="isthmus.vpn.device_drivers", name="{name}"))
-
-
-class FakeServer:
-    """Records the routers the service driver asks to re-sync."""
-
-    def __init__(self) -> None:
-        self.notified: list[str] = []
-
-    def notify_router(self, router_id: str) -> None:
-        self.notified.append(router_id)
-
-
-def connection(conn_id: str, up: bool = True) -> dict:
-    return {{
-        "id": conn_id, "admin_state_up": up, "peer_address": "203.0.113.9",
-        "peer_cidrs": ["10.2.0.0/24"], "local_cidrs": ["10.1.0.0/24"], "psk": "secret",
-        "ikepolicy": {{"ike_version": "v2", "encryption_algorithm": "aes-256",
-                      "auth_algorithm": "sha256", "pfs": "group14"}},
-        "ipsecpolicy": {{"transform_protocol": "esp", "encryption_algorithm": "aes-256",
-                        "auth_algorithm": "sha256", "pfs": "group14"}},
-    }}
-
-
-def test_both_drivers_load_and_build():
-    check_driver(SERVICE, "service")
-    check_driver(DEVICE, "device")
-
-
-@pytest.mark.skipif(not INSTALLED, reason="pip install -e . registers the entry points")
-def test_entry_points_load():
-    assert load_driver("{name}", "service").__name__ == "{cls}ServiceDriver"
-    assert load_driver("{name}", "device").__name__ == "{cls}DeviceDriver"
-
-
-def test_sync_reports_each_service_and_connection():
-    driver = check_driver(DEVICE, "device")
-    router = RouterState(router_id="r1", namespace="qrouter-r1", services=[{{
-        "id": "s1", "router_id": "r1", "admin_state_up": True, "status": "PENDING_CREATE",
-        "external_v4_ip": "198.51.100.1",
-        "ipsec_site_connections": [connection("c1"), connection("c2", up=False)],
-    }}])
-    assert driver.sync(router) == {{"s1": "ACTIVE", "c1": "ACTIVE", "c2": "DOWN"}}
-    assert driver.sync(RouterState(router_id="r1", namespace=None)) == {{}}
-
-
-def test_validate_refuses_a_small_mtu():
-    driver = load_driver(SERVICE, "service")(FakeServer())
-    change = Change(context=RequestContext.admin(), resource="ipsec_site_connections",
-                    action="create", new={{"mtu": 1000}}, old=None, router_id="r1")
-    with pytest.raises(BadRequest, match="mtu"):
-        driver.validate(change)
-    driver.validate(Change(context=RequestContext.admin(), resource="ipsec_site_connections",
-                           action="create", new={{"mtu": 1500}}, old=None, router_id="r1"))
-
-
-def test_changes_notify_the_router():
-    server = FakeServer()
-    driver = load_driver(SERVICE, "service")(server)
-    driver.changed(Change(context=RequestContext.admin(), resource="vpnservices",
-                          action="update", new={{"id": "s1"}}, old={{"id": "s1"}},
-                          router_id="r1"))
-    assert server.notified == ["r1"]
-'''

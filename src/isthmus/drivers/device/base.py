@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+if TYPE_CHECKING:
+    from oslo_config.cfg import Opt
 
 Statuses = Mapping[str, str]
 """``{object id: status}`` for VPN services and site connections: ACTIVE, DOWN or ERROR."""
@@ -41,6 +44,11 @@ class DeviceDriver(abc.ABC):
 
     #: Provider names (``[service_providers]``) this driver serves; ``None``: all.
     providers: tuple[str, ...] | None = None
+
+    #: Options this driver reads, as ``[(group, [oslo.config Opt, ...])]`` (the shape of
+    #: oslo-config-generator's ``list_opts()``). The loader registers them on the
+    #: agent's configuration before building the driver; read them from ``self.agent.conf``.
+    options: Sequence[tuple[str, Sequence[Opt]]] = ()
 
     def __init__(self, agent: AgentContext) -> None:
         self.agent = agent

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
 from isthmus.context import RequestContext
+
+if TYPE_CHECKING:
+    from oslo_config.cfg import Opt
 
 
 class DriverServer(Protocol):
@@ -46,6 +49,11 @@ class ServiceDriver:
     """
 
     name: str = ""
+
+    #: Options this driver reads, as ``[(group, [oslo.config Opt, ...])]`` (the shape of
+    #: oslo-config-generator's ``list_opts()``). The loader registers them on the
+    #: server's configuration before building the driver; read them from ``self.server.conf``.
+    options: Sequence[tuple[str, Sequence[Opt]]] = ()
 
     def __init__(self, server: DriverServer) -> None:
         self.server = server

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from isthmus.drivers.device.strongswan.mapping import unsupported
+from isthmus.drivers.device.strongswan.options import GROUP, list_opts
 from isthmus.drivers.service.base import Change
 from isthmus.drivers.service.ipsec import IPsecServiceDriver
 from isthmus.exceptions import BadRequest
@@ -29,13 +30,14 @@ class StrongSwanServiceDriver(IPsecServiceDriver):
     answer) when the server has none.
     """
 
+    options = list_opts()
     libipsec: bool = True
 
     def __init__(self, server: Any) -> None:
         super().__init__(server)
-        group = getattr(getattr(server, "conf", None), "strongswan", None)
-        if group is not None:
-            self.libipsec = bool(group.kernel_libipsec)
+        conf = getattr(server, "conf", None)
+        if conf is not None:
+            self.libipsec = conf[GROUP].kernel_libipsec
 
     def validate(self, change: Change) -> None:
         """Refuse a site connection create/update whose policies strongSwan cannot negotiate.

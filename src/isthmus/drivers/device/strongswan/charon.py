@@ -52,17 +52,10 @@ class Charon:
         self.run_privileged = run_privileged
         self.vici_path = launcher.vici_socket(router_id)   # what `isthmus-charon start` prints
         self._lock = threading.RLock()
-        self._listener: threading.Thread | None = None
 
     # -- process -------------------------------------------------------------
     def running(self) -> bool:
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.settimeout(1)
-                sock.connect(self.vici_path)
-            return True
-        except OSError:
-            return False
+        return launcher.vici_answers(self.vici_path)
 
     def ensure_running(self) -> bool:
         """Start charon if it is not answering; True if it had to be (re)started."""

@@ -25,6 +25,7 @@ from typing import Any, Mapping
 from isthmus.drivers.device.base import AgentContext, DeviceDriver, RouterState, Statuses
 from isthmus.drivers.device.strongswan import mapping
 from isthmus.drivers.device.strongswan.charon import Charon
+from isthmus.drivers.device.strongswan.options import GROUP, list_opts
 
 LOG = logging.getLogger(__name__)
 
@@ -32,12 +33,14 @@ LOG = logging.getLogger(__name__)
 class StrongSwanDeviceDriver(DeviceDriver):
     """Runs charon per router network namespace; options in ``[strongswan]``."""
 
+    options = list_opts()
+
     def __init__(self, agent: AgentContext) -> None:
         super().__init__(agent)
-        opts = _options(agent.conf)
-        self.base_dir = opts["state_dir"]
-        self.libipsec = opts["kernel_libipsec"]
-        self.rootwrap_config = opts["rootwrap_config"]
+        opts = agent.conf[GROUP]
+        self.base_dir = os.path.join(agent.conf.state_path, "strongswan")
+        self.libipsec: bool = opts.kernel_libipsec
+        self.rootwrap_config: str = opts.rootwrap_config
         self._client: Any = None
         self._charons: dict[str, Charon] = {}          # routers that should have a charon
         self._wanted: dict[str, RouterState] = {}      # ... and the state last synced for them
@@ -134,9 +137,7 @@ class StrongSwanDeviceDriver(DeviceDriver):
                 name = mapping.connection_name(conn["id"])
                 if self.libipsec:  # libipsec only handles ESP in UDP
                     spec[name]["encap"] = "yes"
-                secret = mapping.shared_secret(service, conn)
-                secret["id"] = name   # one secret per connection, unloaded with it
-                desired[name] = (spec, secret)
+                desired[name] = (spec, mapping.shared_secret(service, conn))
         return desired
 
     def _statuses(self, router: RouterState, charon: Charon) -> dict[str, str]:
@@ -181,13 +182,3 @@ class StrongSwanDeviceDriver(DeviceDriver):
         except OSError:
             LOG.info("Event stream of router %s ended (charon stopped)", router_id)
 
-
-def _options(conf: Any) -> dict[str, Any]:
-    group = getattr(conf, "strongswan", None) if conf is not None else None
-    state_path = getattr(conf, "state_path", "/var/lib/isthmus") if conf is not None \
-        else "/var/lib/isthmus"
-    return {
-        "state_dir": os.path.join(state_path, "strongswan"),
-        "kernel_libipsec": bool(getattr(group, "kernel_libipsec", False)),
-        "rootwrap_config": getattr(group, "rootwrap_config", "/etc/isthmus/rootwrap.conf"),
-    }

@@ -189,7 +189,6 @@ _IKEV1_PHASE1_ENCRYPTION = frozenset({"3des", "aes-128", "aes-192", "aes-256"})
 _IKEV1_PHASE1_INTEGRITY = frozenset({"sha1", "sha256", "sha384", "sha512"})
 _IKEV1_PHASE2_INTEGRITY = frozenset(INTEGRITY) - {"aes-cmac"}
 CONNECTION_PREFIX = "isthmus-"
-SECRET_PREFIX = "isthmus-psk-"
 
 
 class MappingError(ValueError):
@@ -286,8 +285,12 @@ def to_vici(service: Mapping[str, Any], conn: Mapping[str, Any]) -> dict[str, An
 
 
 def shared_secret(service: Mapping[str, Any], conn: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``load-shared`` body of a connection's PSK, owned by its local and peer IDs."""
-    return {"id": SECRET_PREFIX + conn["id"], "type": "IKE", "data": conn["psk"],
+    """The ``load-shared`` body of a connection's PSK, owned by its local and peer IDs.
+
+    Named like its connection (:func:`connection_name`): one secret per connection,
+    unloaded by that name when the connection is.
+    """
+    return {"id": connection_name(conn["id"]), "type": "IKE", "data": conn["psk"],
             "owners": [conn.get("local_id") or conn["external_ip"], conn["peer_id"]]}
 
 
