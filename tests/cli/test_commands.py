@@ -22,7 +22,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(url: str, proc: subprocess.Popen, timeout_s: float = 30) -> None:
+def wait_for(url: str, proc: subprocess.Popen, timeout_s: float = 120) -> None:
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -45,6 +45,11 @@ def run():
         procs.append(proc)
         return proc
     yield start
+    stop_all(procs)
+
+
+def stop_all(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM each process, SIGKILL what has not exited 10 s later."""
     for proc in procs:
         proc.terminate()
         try:

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 import httpx
 import pytest
 
-from tests.cli.test_commands import ISTHMUS, free_port, wait_for
+from tests.cli.test_commands import ISTHMUS, free_port, stop_all, wait_for
 
 SLOW_CLIENTS = 1000
 
@@ -43,12 +43,7 @@ def isthmus_up(tmp_path) -> Iterator[Callable[..., tuple[subprocess.Popen, str]]
         wait_for(url + "/", proc)
         return proc, url
     yield start
-    for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    stop_all(procs)
 
 
 @pytest.fixture
