@@ -86,10 +86,10 @@ def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) ->
     # Casts leave from a thread of their own: the broker never holds up an API request.
     notifier = RouterUpdateSender(AgentNotifier(transport).vpnservice_updated).start()
     placement = Placement(db, agents, notifier)
-    services = Services(db, lambda services: load_providers(conf, specs, services.lookup,
-                                                            placement.notify_router),
-                        agents=agents, default_provider=default_provider(specs))
-    providers = cast(Providers, services.hooks)   # built just above from ``specs``
+    services = Services(db, hooks_for=lambda built: load_providers(
+        conf, specs, built.lookup, placement.notify_router),
+        agents=agents, default_provider=default_provider(specs))
+    providers = cast(Providers, services.hooks)   # the hooks built just above
     runtime = Runtime(app=None, services=services, providers=providers, transport=transport)
 
     runtime._stoppers.append(notifier.stop)

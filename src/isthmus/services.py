@@ -42,10 +42,10 @@ class Services:
     """Every collection by plural name, with transactions and change hooks."""
 
     def __init__(self, db: Database,
-                 hooks: Callable[["Services"], ChangeHooks] | None = None, *,
+                 hooks_for: Callable[["Services"], ChangeHooks] | None = None, *,
                  agents: Agents | None = None, default_provider: str | None = None) -> None:
-        """``hooks(services)`` builds the change hooks, last: the service drivers behind
-        them read objects through these services (:meth:`lookup`)."""
+        """``hooks_for(services)`` builds the change hooks, last: the service drivers
+        behind them read objects through these services (:meth:`lookup`)."""
         self.db = db
         self.networks = Networks([VPNNetworkGuard()])
         self.subnets = Subnets(self.networks)
@@ -64,7 +64,7 @@ class Services:
                 self.networks, self.subnets, self.ports, self.routers, self.ikepolicies,
                 self.ipsecpolicies, self.vpnservices, self.endpoint_groups,
                 self.site_connections, self.agents)}
-        self.hooks: ChangeHooks = hooks(self) if hooks is not None else NoHooks()
+        self.hooks: ChangeHooks = hooks_for(self) if hooks_for is not None else NoHooks()
 
     def lookup(self, plural: str, id_: str,
                conn: Connection | None = None) -> dict[str, Any] | None:
