@@ -9,7 +9,8 @@ import warnings
 from pathlib import Path
 
 from isthmus import __version__
-from isthmus.lifecycle import StartupError, StopRequested, StopSignals, run_bounded
+from isthmus.lifecycle import (StartupError, StopRequested, StopSignals, run_bounded,
+                               setup_logging)
 
 
 # Stopping RPC and the database after the API drained; a broker gone away must not hang exit.
@@ -29,7 +30,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     conf.set_override("state_path", str(data_dir))
     conf.set_override("bind_host", args.host)
     conf.set_override("bind_port", args.port)
-    server.setup_logging(args.debug)
+    setup_logging(args.debug)
     with contextlib.ExitStack() as stopping:
         # Server and agent share one in-memory transport: nothing else to run.
         transport = get_transport(conf, EMBEDDED_URL)
@@ -51,7 +52,7 @@ def _cmd_server(args: argparse.Namespace) -> int:
     from isthmus import config, server
 
     conf = config.load([], args.config_file)
-    server.setup_logging(conf.debug)
+    setup_logging(conf.debug)
     with contextlib.ExitStack() as stopping:
         runtime = server.build(conf, migrate=False)
         stopping.callback(run_bounded, "server", runtime.stop, STOP_TIMEOUT_S)
@@ -61,12 +62,12 @@ def _cmd_server(args: argparse.Namespace) -> int:
 
 def _cmd_agent(args: argparse.Namespace) -> int:
     stop = StopSignals().install()
-    from isthmus import config, server
+    from isthmus import config
     from isthmus.agent.service import build_agent
     from isthmus.rpc.transport import get_transport
 
     conf = config.load([], args.config_file)
-    server.setup_logging(conf.debug)
+    setup_logging(conf.debug)
     with contextlib.ExitStack() as stopping:
         agent = build_agent(conf, get_transport(conf))
         stopping.callback(run_bounded, "agent", agent.stop, STOP_TIMEOUT_S)

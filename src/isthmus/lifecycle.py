@@ -25,6 +25,19 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _POLL_S = 0.2
 
 
+def setup_logging(debug: bool = False) -> None:
+    """Log to stderr for operators; the chatty libraries only from WARNING up.
+
+    Here, not in the server module, because agents log the same way and must not
+    import the server.
+    """
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    for noisy in ("oslo_messaging", "amqp", "kombu", "stevedore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 class StopRequested(BaseException):
     """Raised in the main thread when a stop signal arrives during start-up.
 

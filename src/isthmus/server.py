@@ -1,8 +1,10 @@
-"""Assembling and serving the server: API, providers (service drivers), RPC, agent watch.
+"""Assembling and serving the server: API, providers (service drivers), RPC, placement.
 
-:func:`build` wires everything from configuration and returns a :class:`Runtime`
-whose ``app`` is the WSGI application; ``isthmus up`` also starts an agent in
-the same process on the same in-memory transport.
+:func:`build` only wires: it constructs the parts from configuration, connects
+them and returns a :class:`Runtime` whose ``app`` is the WSGI application. The
+domain work it connects lives elsewhere (placing routers on agents and the
+dead-agent watch in :mod:`isthmus.vpn.placement`). ``isthmus up`` also starts an
+agent in the same process on the same in-memory transport.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import resource
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from oslo_config import cfg
 
@@ -24,22 +26,17 @@ from isthmus.db import Database, upgrade
 from isthmus.db.probe import BadDatabaseURL, wait_until_reachable
 from isthmus.db.probe import probe as probe_database
 from isthmus.lifecycle import StartupError, StopSignals, serve_until_stopped
-from isthmus.drivers.service.providers import Providers, parse_providers
-from isthmus.periodic import Periodic
-from isthmus.rpc import (AgentNotifier, RouterUpdateSender, ServerEndpoint, get_transport,
-                         start_rpc_server)
+from isthmus.drivers.service.providers import (ProviderSpec, Providers, default_provider,
+                                                parse_providers)
+from isthmus.rpc import get_transport
 from isthmus.rpc.probe import probe as probe_bus
+from isthmus.rpc.sender import RouterUpdateSender
+from isthmus.rpc.server_side import AgentNotifier, ServerEndpoint, start_rpc_server
 from isthmus.services import Services
+from isthmus.vpn.agents import Agents
+from isthmus.vpn.placement import Placement
 
 LOG = logging.getLogger(__name__)
-
-
-def setup_logging(debug: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    for noisy in ("oslo_messaging", "amqp", "kombu", "stevedore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @dataclass
@@ -58,16 +55,16 @@ class Runtime:
                 LOG.exception("Error while stopping")
 
 
-def load_providers(conf: cfg.ConfigOpts, services: Services,
+def load_providers(conf: cfg.ConfigOpts, specs: list[ProviderSpec],
+                   lookup: Callable[[str, str, Any], Any],
                    notify_router: Callable[[str], None]) -> Providers:
-    """Parse and load ``[service_providers]``; raises a clear error for any bad driver."""
+    """Load the drivers of ``[service_providers]``; raises a clear error for any bad driver."""
     from isthmus.drivers.loader import build_driver
 
     origin = config.option_origin(conf, "service_providers", "service_provider")
-    specs = parse_providers(conf.service_providers.service_provider, origin)
     return Providers(specs, lambda spec, server: build_driver(spec, "service", server,
                                                               origin=origin),
-                     services.lookup, notify_router, conf)
+                     lookup, notify_router, conf)
 
 
 def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) -> Runtime:
@@ -80,49 +77,26 @@ def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) ->
         require_database(conf, url)
     if migrate:
         upgrade(url)
-    services = Services(Database(url, max_retries=conf.database.db_max_retries))
-    services.agents.down_time_s = conf.agent_down_time
+    specs = parse_providers(conf.service_providers.service_provider,
+                            config.option_origin(conf, "service_providers", "service_provider"))
+    db = Database(url, max_retries=conf.database.db_max_retries)
+    agents = Agents(down_time_s=conf.agent_down_time)
     in_process_transport = transport is not None
     transport = transport or get_transport(conf)
     # Casts leave from a thread of their own: the broker never holds up an API request.
     notifier = RouterUpdateSender(AgentNotifier(transport).vpnservice_updated).start()
-
-    def notify_router(router_id: str) -> None:
-        with services.db.write() as conn:
-            host = services.routers.get_row(conn, None, router_id).agent_host
-            if host is None:
-                host = services.agents.schedule(conn, [router_id]).get(router_id)
-        if host is None:
-            LOG.warning("Router %s has VPN changes but no live agent to serve it; it will be "
-                        "placed when an agent reports", router_id)
-            return
-        notifier.vpnservice_updated(host, router_id)
-
-    def on_agent_alive(host: str, how: str) -> None:
-        with services.db.write() as conn:
-            placed = services.agents.schedule(conn, services.agents.unplaced_vpn_routers(conn))
-            # Back from the dead: its routers were set DOWN, so have it re-sync them now
-            # (and report their real statuses) instead of at its next periodic resync.
-            own = services.agents.vpn_routers_on(conn, host) if how == "back" else []
-        for router_id, router_host in [*placed.items(), *((r, host) for r in own)]:
-            notifier.vpnservice_updated(router_host, router_id)
-
-    providers = load_providers(conf, services, notify_router)
-    services.hooks = providers
-    services.vpnservices.default_provider = providers.default
+    placement = Placement(db, agents, notifier)
+    services = Services(db, hooks_for=lambda built: load_providers(
+        conf, specs, built.lookup, placement.notify_router),
+        agents=agents, default_provider=default_provider(specs))
+    providers = cast(Providers, services.hooks)   # the hooks built just above
     runtime = Runtime(app=None, services=services, providers=providers, transport=transport)
 
     runtime._stoppers.append(notifier.stop)
     runtime._stoppers.append(_start_in_background("RPC server", lambda: start_rpc_server(
-        transport, conf.host, ServerEndpoint(services.db, services.agents, on_agent_alive))))
-
-    def mark_dead() -> None:
-        with services.db.write() as conn:
-            services.agents.mark_dead_routers_down(conn)
-
-    watch = Periodic("dead-agent-watch", max(1.0, conf.agent_down_time / 3), mark_dead).start()
-    runtime._stoppers.append(watch.stop)
-    runtime._stoppers.append(services.db.dispose)
+        transport, conf.host, ServerEndpoint(db, agents, placement.on_agent_alive))))
+    runtime._stoppers.append(placement.start().stop)
+    runtime._stoppers.append(db.dispose)
 
     app = create_app(services, auth_strategy=conf.auth_strategy,
                      pagination_max_limit=conf.pagination_max_limit,

@@ -41,26 +41,30 @@ def first_line(error: BaseException) -> str:
 class Services:
     """Every collection by plural name, with transactions and change hooks."""
 
-    def __init__(self, db: Database, hooks: ChangeHooks | None = None) -> None:
+    def __init__(self, db: Database,
+                 hooks_for: Callable[["Services"], ChangeHooks] | None = None, *,
+                 agents: Agents | None = None, default_provider: str | None = None) -> None:
+        """``hooks_for(services)`` builds the change hooks, last: the service drivers
+        behind them read objects through these services (:meth:`lookup`)."""
         self.db = db
-        self.hooks: ChangeHooks = hooks or NoHooks()
         self.networks = Networks([VPNNetworkGuard()])
         self.subnets = Subnets(self.networks)
         self.ports = Ports()
         self.routers = Routers(self.networks, self.subnets, self.ports)
         self.ikepolicies = IKEPolicies()
         self.ipsecpolicies = IPsecPolicies()
-        self.vpnservices = VPNServices(self.routers)
+        self.vpnservices = VPNServices(self.routers, default_provider)
         self.endpoint_groups = EndpointGroups(self.subnets)
         self.site_connections = SiteConnections(self.vpnservices, self.ikepolicies,
                                                 self.ipsecpolicies, self.endpoint_groups,
                                                 self.subnets)
-        self.agents = Agents()
+        self.agents = agents or Agents()
         self.collections: dict[str, Collection] = {
             c.resource.plural: c for c in (
                 self.networks, self.subnets, self.ports, self.routers, self.ikepolicies,
                 self.ipsecpolicies, self.vpnservices, self.endpoint_groups,
                 self.site_connections, self.agents)}
+        self.hooks: ChangeHooks = hooks_for(self) if hooks_for is not None else NoHooks()
 
     def lookup(self, plural: str, id_: str,
                conn: Connection | None = None) -> dict[str, Any] | None:

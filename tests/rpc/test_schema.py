@@ -9,9 +9,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from isthmus.rpc.client import ServerClient
+from isthmus.rpc.agent_side import ServerClient
 from isthmus.rpc.schema import SCHEMAS
-from isthmus.rpc.server import AgentNotifier, ServerEndpoint
+from isthmus.rpc.server_side import AgentNotifier, ServerEndpoint
 from tests.agent.conftest import wait_until
 from tests.agent.test_embedded import create_connection, status
 from tests.api.test_vpn_resources import CONNS, SERVICES, group, make_policies

@@ -12,8 +12,10 @@ from collections import Counter
 
 from oslo_config import cfg
 
-from isthmus.rpc import AgentEndpoint, AgentNotifier, RouterUpdateSender, get_transport
-from isthmus.rpc.client import start_agent_rpc_server
+from isthmus.rpc import get_transport
+from isthmus.rpc.agent_side import AgentEndpoint, start_agent_rpc_server
+from isthmus.rpc.sender import RouterUpdateSender
+from isthmus.rpc.server_side import AgentNotifier
 from tests.agent.conftest import wait_until
 from tests.agent.test_rabbitmq import proxy, vhost  # noqa: F401  (fixtures)
 

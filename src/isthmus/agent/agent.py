@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 from isthmus.agent.workqueue import RouterWorkQueue
 from isthmus.drivers.device.base import DeviceDriver, RouterState, Statuses
 from isthmus.periodic import Periodic
-from isthmus.rpc.client import AgentEndpoint, ServerClient, start_agent_rpc_server
+from isthmus.rpc.agent_side import AgentEndpoint, ServerClient, start_agent_rpc_server
 from isthmus.rpc.topics import AGENT_TOPIC
 
 LOG = logging.getLogger(__name__)

@@ -80,9 +80,9 @@ class VPNServices(Collection):
                "admin_state_up": "admin_state_up", "external_v4_ip": "external_v4_ip",
                "external_v6_ip": "external_v6_ip", "status": "status", "provider": "provider"}
 
-    def __init__(self, routers: Routers) -> None:
+    def __init__(self, routers: Routers, default_provider: str | None = None) -> None:
         self.routers = routers
-        self.default_provider: str | None = None   # set by the server from its providers
+        self.default_provider = default_provider   # of [service_providers], for the server
 
     def to_api(self, row: Row, extras: Any) -> dict[str, Any]:
         return {"id": row.id, "name": row.name, "description": row.description,

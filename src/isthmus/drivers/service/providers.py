@@ -71,6 +71,11 @@ def parse_providers(lines: Sequence[str], origin: str) -> list[ProviderSpec]:
     return specs
 
 
+def default_provider(specs: Sequence[ProviderSpec]) -> str:
+    """The name of the provider marked ``:default`` (:func:`parse_providers` ensures one)."""
+    return next(s.name for s in specs if s.default)
+
+
 class Providers:
     """Service drivers by provider name; the API's change hooks; the drivers' server."""
 
@@ -79,7 +84,7 @@ class Providers:
                  lookup: Callable[[str, str, Connection | None], Mapping[str, Any] | None],
                  notify_router: Callable[[str], None], conf: Any = None) -> None:
         self.conf = conf
-        self.default = next(s.name for s in specs if s.default)
+        self.default = default_provider(specs)
         self._lookup = lookup
         self._notify_router = notify_router
         self.drivers: dict[str, ServiceDriver] = {}

@@ -1,4 +1,8 @@
-"""Server side of the RPC: answers agents, and casts router updates to them."""
+"""Server side of the RPC: answers agents from the database, and casts router updates.
+
+Only the server imports this module (it loads the database layer); agents use
+:mod:`isthmus.rpc.agent_side`.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Agent side of the RPC: calls to the server, and the endpoint for its casts."""
+"""Agent side of the RPC: calls to the server, and the endpoint for its casts.
+
+Imports only oslo.messaging and the shared names: it runs in every agent process.
+"""
 
 from __future__ import annotations
 

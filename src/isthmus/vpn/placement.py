@@ -1,0 +1,90 @@
+"""Placement: which agent serves each VPN router, and telling that agent when it changes.
+
+Three events move routers between agents and ask agents to look again:
+
+- a service driver's ``notify_router(router_id)``: a router without an agent is
+  placed on the live agent with the fewest routers, then its agent is told;
+- an agent that comes alive (``new``, ``restarted``, or ``back`` from the dead):
+  routers still waiting for an agent are placed, and an agent that was dead
+  re-syncs its own routers at once, since they were set DOWN meanwhile;
+- the dead-agent watch: every third of ``agent_down_time`` the routers of agents
+  that stopped sending heartbeats are set DOWN.
+
+Telling goes through a notifier (the server's background
+:class:`~isthmus.rpc.sender.RouterUpdateSender`), so no database transaction
+ever waits for the message bus: placement commits first, then notifies.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import sqlalchemy as sa
+
+from isthmus.db import Database, models
+from isthmus.network.exceptions import RouterNotFound
+from isthmus.periodic import Periodic
+from isthmus.vpn.agents import Agents
+
+LOG = logging.getLogger(__name__)
+
+ROUTERS = models.Router.__table__
+
+
+class RouterNotifier(Protocol):
+    """Tells the agent on ``host`` to re-sync ``router_id`` (without waiting for it)."""
+
+    def vpnservice_updated(self, host: str, router_id: str) -> None: ...
+
+
+class Placement:
+    """Schedules VPN routers onto live agents, notifies them, and watches for dead ones.
+
+    :meth:`start` starts the dead-agent watch, :meth:`stop` ends it.
+    """
+
+    def __init__(self, db: Database, agents: Agents, notifier: RouterNotifier) -> None:
+        self.db = db
+        self.agents = agents
+        self.notifier = notifier
+        # Three looks per down time: a dead agent's routers go DOWN within 4/3 of it.
+        self._watch = Periodic("dead-agent-watch", max(1.0, agents.down_time_s / 3),
+                               self.mark_dead_routers_down)
+
+    def start(self) -> "Placement":
+        self._watch.start()
+        return self
+
+    def stop(self) -> None:
+        self._watch.stop()
+
+    def notify_router(self, router_id: str) -> None:
+        """Tell the router's agent to re-sync it, placing the router first if it has none."""
+        with self.db.write() as conn:
+            row = conn.execute(sa.select(ROUTERS.c.agent_host)
+                               .where(ROUTERS.c.id == router_id)).first()
+            if row is None:
+                raise RouterNotFound(router_id=router_id)
+            host = row.agent_host
+            if host is None:
+                host = self.agents.schedule(conn, [router_id]).get(router_id)
+        if host is None:
+            LOG.warning("Router %s has VPN changes but no live agent to serve it; it will be "
+                        "placed when an agent reports", router_id)
+            return
+        self.notifier.vpnservice_updated(host, router_id)
+
+    def on_agent_alive(self, host: str, how: str) -> None:
+        """An agent is ``"new"``, ``"restarted"`` or ``"back"``: place waiting routers on it."""
+        with self.db.write() as conn:
+            placed = self.agents.schedule(conn, self.agents.unplaced_vpn_routers(conn))
+            # Back from the dead: its routers were set DOWN, so have it re-sync them now
+            # (and report their real statuses) instead of at its next periodic resync.
+            own = self.agents.vpn_routers_on(conn, host) if how == "back" else []
+        for router_id, router_host in [*placed.items(), *((r, host) for r in own)]:
+            self.notifier.vpnservice_updated(router_host, router_id)
+
+    def mark_dead_routers_down(self) -> None:
+        with self.db.write() as conn:
+            self.agents.mark_dead_routers_down(conn)
