@@ -23,6 +23,7 @@ from typing import Any, Mapping, Sequence
 from isthmus.agent.workqueue import RouterWorkQueue
 from isthmus.drivers.device.base import DeviceDriver, RouterState, Statuses
 from isthmus.periodic import Periodic
+from isthmus.rpc.payloads import Connection, ConnectionReport, Service, ServiceReport
 from isthmus.rpc.client import AgentEndpoint, ServerClient, start_agent_rpc_server
 from isthmus.rpc.topics import AGENT_TOPIC
 
@@ -156,7 +157,7 @@ class VPNAgent:
 
     def full_resync(self) -> None:
         services = self.server.get_vpn_services_on_host()
-        by_router: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+        by_router: dict[str, list[Service]] = defaultdict(list)
         for service in services:
             by_router[service["router_id"]].append(service)
         with self._lock:
@@ -176,7 +177,7 @@ class VPNAgent:
         return RouterState(router.router_id, router.namespace, tuple(
             s for s in router.services if s.get("provider") in driver.providers))
 
-    def _sync_router(self, router_id: str, services: Sequence[Mapping[str, Any]] | None) -> None:
+    def _sync_router(self, router_id: str, services: Sequence[Service] | None) -> None:
         if services is None:
             services = self.server.get_vpn_services_on_host(router_ids=[router_id])
         namespace = services[0].get("namespace") if services else None
@@ -224,7 +225,7 @@ class VPNAgent:
         After a sync the reference is the status in the payload (the server's own view,
         pending states included); after a poll or an event it is the last status sent.
         """
-        def differs(obj: Mapping[str, Any]) -> str | None:
+        def differs(obj: Service | Connection) -> str | None:
             status = statuses.get(obj["id"])
             if status is None:
                 return None
@@ -234,9 +235,9 @@ class VPNAgent:
 
         traffic = {k: dict(v) for k, v in (traffic or {}).items()
                    if self._traffic_sent.get(k) != dict(v)}
-        reports = []
+        reports: list[ServiceReport] = []
         for service in router.services:
-            conns: dict[str, dict[str, Any]] = {}
+            conns: dict[str, ConnectionReport] = {}
             for c in service["ipsec_site_connections"]:
                 st = differs(c)
                 if st or c["id"] in traffic:
