@@ -79,7 +79,6 @@ class Database:
         self.url = url
         self.max_retries = max_retries
         self.engine = create_engine(url)
-        self.is_sqlite = self.engine.dialect.name == "sqlite"
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
