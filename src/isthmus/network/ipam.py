@@ -9,6 +9,7 @@ anycast address (the network address) and a pool to the last address.
 from __future__ import annotations
 
 import ipaddress
+import json
 from typing import Iterable
 
 from isthmus.network import exceptions as nexc
@@ -44,6 +45,12 @@ def default_pools(net: IPNetwork, gateway: IPAddress | None) -> list[Pool]:
     if gateway < last:
         pools.append((gateway + 1, last))
     return pools
+
+
+def stored_pools(allocation_pools: str) -> list[Pool]:
+    """The pools of a subnet as stored: a JSON list of ``{"start": ..., "end": ...}``."""
+    return [(ipaddress.ip_address(p["start"]), ipaddress.ip_address(p["end"]))
+            for p in json.loads(allocation_pools)]
 
 
 def pool_text(pool: Pool) -> str:

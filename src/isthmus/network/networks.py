@@ -17,6 +17,7 @@ from isthmus.exceptions import InvalidInput, shown
 from isthmus.network import exceptions as nexc
 from isthmus.network import ipam
 from isthmus.network.guards import NetworkGuard
+from isthmus.network.ports import GATEWAY_OWNER, INTERFACE_OWNER
 
 NETWORKS = models.Network.__table__
 SUBNETS = models.Subnet.__table__
@@ -139,7 +140,7 @@ class Networks(Collection):
         if row.router_external and values.get("router_external") is False:
             gateway = conn.execute(sa.select(PORTS.c.id).where(
                 PORTS.c.network_id == id_,
-                PORTS.c.device_owner == "network:router_gateway").limit(1)).first()
+                PORTS.c.device_owner == GATEWAY_OWNER).limit(1)).first()
             if gateway is not None:
                 raise nexc.ExternalNetworkInUse(net_id=id_)
         return self.show_row(conn, self.update_row(conn, id_, values))
@@ -158,11 +159,6 @@ class Networks(Collection):
         conn.execute(sa.delete(SUBNETS).where(SUBNETS.c.network_id == id_))
         self.delete_row(conn, id_)
         return shown
-
-
-def subnet_pools(row: Row) -> list[ipam.Pool]:
-    return [(ipaddress.ip_address(p["start"]), ipaddress.ip_address(p["end"]))
-            for p in json.loads(row.allocation_pools)]
 
 
 class Subnets(Collection):
@@ -281,7 +277,7 @@ class Subnets(Collection):
         if "allocation_pools" in body:
             pools = self._pools(net, body["allocation_pools"], gateway)
         else:
-            pools = subnet_pools(row)
+            pools = ipam.stored_pools(row.allocation_pools)
             if gateway is not None:
                 ipam.check_pools(net, pools, gateway)
         values["allocation_pools"] = json.dumps(_pools_json(pools))
@@ -306,7 +302,7 @@ def _router_interface_on(conn: Connection, subnet_id: str) -> str | None:
     found = conn.execute(
         sa.select(PORTS.c.id).join(ALLOCATIONS, ALLOCATIONS.c.port_id == PORTS.c.id)
         .where(ALLOCATIONS.c.subnet_id == subnet_id,
-               PORTS.c.device_owner == "network:router_interface").limit(1)).first()
+               PORTS.c.device_owner == INTERFACE_OWNER).limit(1)).first()
     return None if found is None else found[0]
 
 

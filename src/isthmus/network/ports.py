@@ -16,7 +16,6 @@ from isthmus.db.collection import Collection, new_id
 from isthmus.db.retry import RetryRequest, is_unique_violation
 from isthmus.network import exceptions as nexc
 from isthmus.network import ipam
-from isthmus.network.networks import subnet_pools
 
 PORTS = models.Port.__table__
 ALLOCATIONS = models.IPAllocation.__table__
@@ -146,7 +145,7 @@ def allocate_ip(conn: Connection, subnet: Row, requested: str | None = None) -> 
         return FixedIp(subnet.id, requested, requested=True)
     if subnet.gateway_ip:
         used.add(subnet.gateway_ip)
-    free = ipam.first_free(subnet_pools(subnet), used)
+    free = ipam.first_free(ipam.stored_pools(subnet.allocation_pools), used)
     if free is None:
         raise nexc.IpAddressGenerationFailure(net_id=subnet.network_id)
     return FixedIp(subnet.id, str(free), requested=False)
