@@ -35,6 +35,12 @@ RECONNECT_MAX_S = 4.0     # the retries double up to this
 
 
 class VPNAgent:
+    """One host's VPN agent: fetches the desired state of its routers, hands it to its
+    device drivers router by router, and reports statuses and heartbeats to the server.
+
+    Start and stop it with :meth:`start` and :meth:`stop`; everything else runs on its
+    own threads (the work queue, the periodic loops, the resync loop)."""
+
     def __init__(self, host: str, transport: Any, drivers: Sequence[DeviceDriver],
                  *, workers: int = 8, resync_interval_s: float = 60,
                  status_interval_s: float = 10, report_interval_s: float = 10,
@@ -61,6 +67,7 @@ class VPNAgent:
 
     # -- lifecycle --------------------------------------------------------
     def start(self) -> None:
+        """Start the drivers, the RPC listener, the heartbeat and status loops and the resync loop."""
         for driver in self.drivers:
             driver.agent.report = self.report_event
             driver.agent.router = self.router_state
@@ -75,6 +82,7 @@ class VPNAgent:
                  ", ".join(type(d).__name__ for d in self.drivers))
 
     def stop(self) -> None:
+        """Stop the loops and the RPC listener, let running syncs finish, then stop the drivers."""
         for loop in self._loops:
             loop.stop()
         with self._lock:
@@ -89,6 +97,7 @@ class VPNAgent:
 
     # -- triggers ---------------------------------------------------------
     def heartbeat(self) -> None:
+        """Cast ``report_state``; a lost server is not an error here (the resync loop handles it)."""
         try:
             self._report_state()
         except Exception:
@@ -104,10 +113,12 @@ class VPNAgent:
         self._started = True
 
     def router_state(self, router_id: str) -> RouterState | None:
+        """The state last synced for ``router_id``, ``None`` if the agent has none (for drivers)."""
         with self._lock:
             return self._known.get(router_id)
 
     def router_updated(self, router_id: str) -> None:
+        """The server's ``vpnservice_updated``: queue a sync of the router (it fetches afresh)."""
         self.queue.submit(router_id)
 
     def _server_unreachable(self, error: Exception) -> None:
@@ -156,6 +167,7 @@ class VPNAgent:
             wait_s, retry_s = resync_interval_s, RECONNECT_FIRST_S
 
     def full_resync(self) -> None:
+        """Fetch the whole host's state and queue every router, with no services for routers gone."""
         services = self.server.get_vpn_services_on_host()
         by_router: dict[str, list[Service]] = defaultdict(list)
         for service in services:
@@ -193,6 +205,7 @@ class VPNAgent:
         self._report(state, statuses, resolves_pending=True)
 
     def poll_statuses(self) -> None:
+        """Ask each driver for current statuses and traffic, and report what changed."""
         with self._lock:
             routers = list(self._known.values())
         for router in routers:

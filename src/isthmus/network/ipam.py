@@ -29,6 +29,7 @@ def usable_range(net: IPNetwork) -> Pool:
 
 
 def default_gateway(net: IPNetwork) -> IPAddress:
+    """The gateway Neutron 29 picks: the first usable address (IPv6: the network address)."""
     if net.version == 6:
         return net.network_address
     return usable_range(net)[0]
@@ -54,6 +55,7 @@ def stored_pools(allocation_pools: str) -> list[Pool]:
 
 
 def pool_text(pool: Pool) -> str:
+    """``start-end``, as Neutron's error messages show a pool."""
     return f"{pool[0]}-{pool[1]}"
 
 

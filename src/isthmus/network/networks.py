@@ -96,6 +96,10 @@ SUBNET_RESOURCE = a.Resource(
 
 
 class Networks(Collection):
+    """Networks (Neutron's ``networks``), with ``router:external`` for gateways.
+
+    Deleting a network deletes its subnets, after each :class:`NetworkGuard` agreed."""
+
     resource = NETWORK_RESOURCE
     table = NETWORKS
     columns = {"id": "id", "name": "name", "description": "description",
@@ -126,6 +130,7 @@ class Networks(Collection):
 
     def create(self, conn: Connection, ctx: RequestContext,
                body: Mapping[str, Any]) -> dict[str, Any]:
+        """Insert a network from a parsed API body; answer it as the API shows it."""
         values = {"id": new_id(), "project_id": owner_project(ctx, body), "name": body["name"],
                   "description": body["description"], "admin_state_up": body["admin_state_up"],
                   "shared": body["shared"], "router_external": body["router:external"],
@@ -134,6 +139,7 @@ class Networks(Collection):
 
     def update(self, conn: Connection, ctx: RequestContext, id_: str,
                body: Mapping[str, Any]) -> dict[str, Any]:
+        """Change a network; ``router:external`` cannot be turned off while a router uses it."""
         row = self.get_row(conn, ctx, id_, lock=True)
         values = {("router_external" if k == "router:external" else k): v
                   for k, v in body.items()}
@@ -146,6 +152,7 @@ class Networks(Collection):
         return self.show_row(conn, self.update_row(conn, id_, values))
 
     def delete(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
+        """Delete a network and its subnets; answer what was deleted (for change hooks)."""
         row = self.get_row(conn, ctx, id_, lock=True)
         port = conn.execute(sa.select(PORTS.c.id).where(PORTS.c.network_id == id_)
                             .limit(1)).first()
@@ -162,6 +169,8 @@ class Networks(Collection):
 
 
 class Subnets(Collection):
+    """Subnets of a network, with the gateway and allocation pools Neutron 29 would choose."""
+
     resource = SUBNET_RESOURCE
     table = SUBNETS
     columns = {"id": "id", "name": "name", "description": "description",
@@ -202,6 +211,7 @@ class Subnets(Collection):
 
     def create(self, conn: Connection, ctx: RequestContext,
                body: Mapping[str, Any]) -> dict[str, Any]:
+        """Insert a subnet: default or check gateway and pools, refuse overlapping CIDRs."""
         self.networks.get_row(conn, ctx, body["network_id"])  # unseen: a 404
         net = ipaddress.ip_network(body["cidr"], strict=False)
         if net.version != body["ip_version"]:
@@ -260,6 +270,8 @@ class Subnets(Collection):
 
     def update(self, conn: Connection, ctx: RequestContext, id_: str,
                body: Mapping[str, Any]) -> dict[str, Any]:
+        """Change a subnet; the gateway cannot move while a router interface uses it, and the
+        pools are checked against the (new) gateway again."""
         row = self.get_row(conn, ctx, id_, lock=True)
         net = ipaddress.ip_network(row.cidr)
         values: dict[str, Any] = {k: v for k, v in body.items()
@@ -284,6 +296,7 @@ class Subnets(Collection):
         return self.show_row(conn, self.update_row(conn, id_, values))
 
     def delete(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
+        """Delete a subnet no port or guard still needs; answer what was deleted."""
         row = self.get_row(conn, ctx, id_, lock=True)
         used = conn.execute(sa.select(ALLOCATIONS.c.port_id)
                             .where(ALLOCATIONS.c.subnet_id == id_).limit(1)).first()
