@@ -32,8 +32,10 @@ class NoHooks:
 
     def validate(self, conn: Connection, ctx: RequestContext, collection: str, action: str,
                  request: Mapping[str, Any], current: Mapping[str, Any] | None) -> None:
+        """Accept every change."""
         return None
 
     def changed(self, ctx: RequestContext, collection: str, action: str,
                 new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> None:
+        """Tell no one."""
         return None
