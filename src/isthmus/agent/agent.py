@@ -23,7 +23,8 @@ from typing import Any, Mapping, Sequence
 from isthmus.agent.workqueue import RouterWorkQueue
 from isthmus.drivers.device.base import DeviceDriver, RouterState, Statuses
 from isthmus.periodic import Periodic
-from isthmus.rpc.payloads import Connection, ConnectionReport, Service, ServiceReport
+from isthmus.rpc.payloads import (AgentState, Connection, ConnectionReport, Service,
+                                  ServiceReport)
 from isthmus.rpc.client import AgentEndpoint, ServerClient, start_agent_rpc_server
 from isthmus.rpc.topics import AGENT_TOPIC
 
@@ -105,11 +106,12 @@ class VPNAgent:
                 raise
 
     def _report_state(self) -> None:
-        self.server.report_state({
+        state: AgentState = {
             "host": self.host, "binary": BINARY, "topic": AGENT_TOPIC,
             "start_flag": not self._started,
             "configurations": {"device_drivers": [type(d).__name__ for d in self.drivers],
-                               "routers": len(self._known)}})
+                               "routers": len(self._known)}}
+        self.server.report_state(state)
         self._started = True
 
     def router_state(self, router_id: str) -> RouterState | None:
