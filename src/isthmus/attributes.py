@@ -58,6 +58,7 @@ class Attr:
 
     @property
     def required(self) -> bool:
+        """Whether a POST must give this attribute."""
         return self.default is REQUIRED
 
     @property
@@ -83,10 +84,12 @@ class Resource:
     description: str = ""
 
     def attr(self, name: str) -> Attr:
+        """The attribute named ``name`` (KeyError if there is none)."""
         return self.by_name[name]
 
     @property
     def by_name(self) -> dict[str, Attr]:
+        """The attributes by name (computed once; the dataclass is frozen)."""
         cached = self.__dict__.get("_by_name")
         if cached is None:
             cached = {a.name: a for a in self.attrs}
@@ -130,11 +133,13 @@ def string(max_len: int = 255, secret: bool = False) -> Parser:
 
 
 def string_or_none(max_len: int = 255) -> Parser:
+    """A parser of a string of at most ``max_len`` characters, or null."""
     inner = string(max_len)
     return lambda value: None if value is None else inner(value)
 
 
 def one_of(values: Iterable[str]) -> Parser:
+    """A parser that accepts exactly one of ``values`` (case matters, as in Neutron)."""
     allowed = frozenset(values)
 
     def parse(value: Any) -> str:
@@ -145,16 +150,19 @@ def one_of(values: Iterable[str]) -> Parser:
 
 
 def uuid_str(value: Any) -> str:
+    """``value`` if it is a UUID string; else Neutron's "is not a valid UUID"."""
     if not is_uuid(value):
         raise InvalidValue(f"'{shown(value)}' is not a valid UUID")
     return value
 
 
 def uuid_or_none(value: Any) -> str | None:
+    """A UUID string or null."""
     return None if value is None else uuid_str(value)
 
 
 def is_uuid(value: Any) -> bool:
+    """Whether ``value`` is a string Neutron would take as a UUID."""
     if not isinstance(value, str):
         return False
     try:
@@ -168,6 +176,8 @@ _FALSE = {"false", "0", "no", "off", "f", "n"}
 
 
 def boolean(value: Any) -> bool:
+    """A boolean as Neutron converts one: a bool, 0 or 1, or one of Neutron's true/false
+    strings in any case."""
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and value in (0, 1):
@@ -205,6 +215,7 @@ def integer(value: Any) -> int:
 
 
 def non_negative_int(value: Any) -> int:
+    """An integer of at least 0."""
     number = integer(value)
     if number < 0:
         raise InvalidValue(f"'{shown(value)}' should be non-negative")
@@ -212,6 +223,7 @@ def non_negative_int(value: Any) -> int:
 
 
 def int_at_least(minimum: int) -> Parser:
+    """A parser of integers of at least ``minimum``."""
     def parse(value: Any) -> int:
         number = integer(value)
         if number < minimum:
@@ -221,6 +233,7 @@ def int_at_least(minimum: int) -> Parser:
 
 
 def int_in_range(minimum: int, maximum: int) -> Parser:
+    """A parser of integers from ``minimum`` to ``maximum``, both included."""
     def parse(value: Any) -> int:
         number = integer(value)
         if number < minimum:
@@ -251,6 +264,7 @@ def as_list(item: Parser, unique: bool = True) -> Parser:
 
 
 def ip_address(value: Any) -> str:
+    """An IPv4 or IPv6 address, kept as written."""
     if not isinstance(value, str) or value != value.strip():
         raise InvalidValue(f"'{shown(value)}' is not a valid IP address")
     try:
@@ -261,6 +275,7 @@ def ip_address(value: Any) -> str:
 
 
 def ip_address_or_none(value: Any) -> str | None:
+    """An IP address or null."""
     return None if value is None else ip_address(value)
 
 

@@ -102,6 +102,7 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    """The ``isthmus`` command line: ``up``, ``server``, ``agent``, ``db``, ``demo``."""
     top = argparse.ArgumentParser(prog="isthmus", description=(
         "Isthmus: a Neutron-VPNaaS-compatible VPN-as-a-Service control plane."))
     top.add_argument("--version", action="version", version=f"isthmus {__version__}")
@@ -143,6 +144,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     # oslo.service (pulled in by oslo.messaging) warns about eventlet at import; Isthmus
     # does not use eventlet, so the warning only confuses operators.
+    """Run one ``isthmus`` command; returns its exit status."""
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     args = parser().parse_args(argv)
     try:

@@ -100,6 +100,7 @@ DATABASE_OPTS = [
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
+    """Register the server's options (``[DEFAULT]``, ``[database]``, ``[service_providers]``)."""
     conf.register_opts(DEFAULT_OPTS)
     conf.register_opts(DATABASE_OPTS, group="database")
     conf.register_opts(SERVICE_PROVIDER_OPTS, group="service_providers")
@@ -107,6 +108,7 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
 
 
 def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
+    """Every option by group, for oslo-config-generator (the sample in etc/ is generated)."""
     return [(None, DEFAULT_OPTS), ("database", DATABASE_OPTS),
             ("service_providers", SERVICE_PROVIDER_OPTS), ("vpnagent", AGENT_OPTS)]
 
@@ -122,6 +124,7 @@ def option_origin(conf: cfg.ConfigOpts, group: str, name: str) -> str:
 
 
 def database_url(conf: cfg.ConfigOpts) -> str:
+    """``[database] connection``, or SQLite in ``state_path`` when it is empty."""
     return conf.database.connection or f"sqlite:///{conf.state_path}/isthmus.db"
 
 

@@ -25,6 +25,7 @@ class RequestContext:
 
     @classmethod
     def admin(cls, project_id: str = DEFAULT_PROJECT_ID) -> "RequestContext":
+        """An admin context, for work not done on behalf of an API caller."""
         return cls(project_id=project_id, user_id=None,
                    roles=frozenset({"admin", "member", "reader"}), is_admin=True)
 

@@ -45,6 +45,7 @@ class IsthmusError(Exception):
 
     @property
     def type_name(self) -> str:
+        """The ``type`` in Neutron's error body: the Neutron exception this error stands for."""
         return self.error_type or type(self).__name__
 
 

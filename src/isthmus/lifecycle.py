@@ -59,6 +59,7 @@ class StopSignals:
         self._interrupt = True
 
     def install(self) -> "StopSignals":
+        """Catch SIGTERM and SIGINT from now on."""
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
         return self

@@ -22,10 +22,12 @@ class Periodic:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> "Periodic":
+        """Start the thread; returns ``self`` so that it can be built and started in one line."""
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Ask the loop to stop (a run under way finishes)."""
         self._stop.set()
 
     def _run(self) -> None:

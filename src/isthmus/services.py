@@ -111,12 +111,15 @@ class Services:
             return self.collections[plural].list(conn, ctx, filters)
 
     def get(self, ctx: RequestContext, plural: str, id_: str) -> dict[str, Any]:
+        """One object as ``ctx`` may see it, 404 otherwise."""
         with self._read() as conn:
             return self.collections[plural].get(conn, ctx, id_)
 
     # -- writes -----------------------------------------------------------
     def create(self, ctx: RequestContext, plural: str,
                body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create from a parsed body in one transaction, after the change hooks agreed; the hooks
+        hear of it after the commit."""
         collection = self.collections[plural]
 
         def work(conn: Connection) -> dict[str, Any]:
@@ -129,6 +132,8 @@ class Services:
 
     def update(self, ctx: RequestContext, plural: str, id_: str,
                body: Mapping[str, Any]) -> dict[str, Any]:
+        """Update as :meth:`create` creates: hooks validate on the current object, hear after
+        the commit."""
         collection = self.collections[plural]
 
         def work(conn: Connection) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -141,6 +146,7 @@ class Services:
         return new
 
     def delete(self, ctx: RequestContext, plural: str, id_: str) -> None:
+        """Delete as :meth:`create` creates: hooks validate first, hear after commit."""
         collection = self.collections[plural]
 
         def work(conn: Connection) -> dict[str, Any]:
@@ -175,6 +181,7 @@ class Services:
 
     # -- tags (standard-attr-tag) -------------------------------------------
     def tags(self, ctx: RequestContext, plural: str, id_: str) -> list[str]:
+        """The tags of one object ``ctx`` may see."""
         collection = self.collections[plural]
         with self._read() as conn:
             collection.get_row(conn, ctx, id_)

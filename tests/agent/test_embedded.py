@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from tests.agent.conftest import wait_until
 from tests.api.test_vpn_resources import CONNS, SERVICES, make_policies
 from tests.api.topology import ok
@@ -66,6 +65,9 @@ def test_router_is_placed_on_the_agent_and_agents_are_listed(embedded, admin, me
 def test_deleting_reaches_the_agent(embedded, member, topo):
     service, conn = create_connection(member, topo)
     wait_until(lambda: status(member, f"{CONNS}/{conn['id']}") == "ACTIVE")
+    synced = embedded.agent.router_state(topo.router)
+    assert [s["id"] for s in synced.services] == [service["id"]]
     assert member.delete(f"{CONNS}/{conn['id']}").status_code == 204
     assert member.delete(f"{SERVICES}/{service['id']}").status_code == 204
-    wait_until(lambda: not embedded.agent._known)
+    # What the agent hands its drivers for this router: nothing any more.
+    wait_until(lambda: embedded.agent.router_state(topo.router) is None)

@@ -45,7 +45,7 @@ def _names(db: Database) -> list[str]:
 
 
 def test_deadlocked_transaction_runs_again_and_leaves_no_half_rows(db):
-    if db.is_sqlite:
+    if db.engine.dialect.name == "sqlite":
         pytest.skip("SQLite writers queue on one lock and cannot deadlock")
     with db.write() as conn:
         _network(conn, "a")

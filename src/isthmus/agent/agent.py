@@ -24,6 +24,8 @@ from isthmus.agent.workqueue import RouterWorkQueue
 from isthmus.drivers.device.base import DeviceDriver, RouterState, Statuses
 from isthmus.periodic import Periodic
 from isthmus.rpc.agent_side import AgentEndpoint, ServerClient, start_agent_rpc_server
+from isthmus.rpc.payloads import (AgentState, Connection, ConnectionReport, Service,
+                                  ServiceReport)
 from isthmus.rpc.topics import AGENT_TOPIC
 
 LOG = logging.getLogger(__name__)
@@ -34,6 +36,12 @@ RECONNECT_MAX_S = 4.0     # the retries double up to this
 
 
 class VPNAgent:
+    """One host's VPN agent: fetches the desired state of its routers, hands it to its
+    device drivers router by router, and reports statuses and heartbeats to the server.
+
+    Start and stop it with :meth:`start` and :meth:`stop`; everything else runs on its
+    own threads (the work queue, the periodic loops, the resync loop)."""
+
     def __init__(self, host: str, transport: Any, drivers: Sequence[DeviceDriver],
                  *, workers: int = 8, resync_interval_s: float = 60,
                  status_interval_s: float = 10, report_interval_s: float = 10,
@@ -60,6 +68,7 @@ class VPNAgent:
 
     # -- lifecycle --------------------------------------------------------
     def start(self) -> None:
+        """Start the drivers, the RPC listener, the heartbeat and status loops and the resync loop."""
         for driver in self.drivers:
             driver.agent.report = self.report_event
             driver.agent.router = self.router_state
@@ -74,6 +83,7 @@ class VPNAgent:
                  ", ".join(type(d).__name__ for d in self.drivers))
 
     def stop(self) -> None:
+        """Stop the loops and the RPC listener, let running syncs finish, then stop the drivers."""
         for loop in self._loops:
             loop.stop()
         with self._lock:
@@ -88,6 +98,7 @@ class VPNAgent:
 
     # -- triggers ---------------------------------------------------------
     def heartbeat(self) -> None:
+        """Cast ``report_state``; a lost server is not an error here (the resync loop handles it)."""
         try:
             self._report_state()
         except Exception:
@@ -95,18 +106,21 @@ class VPNAgent:
                 raise
 
     def _report_state(self) -> None:
-        self.server.report_state({
+        state: AgentState = {
             "host": self.host, "binary": BINARY, "topic": AGENT_TOPIC,
             "start_flag": not self._started,
             "configurations": {"device_drivers": [type(d).__name__ for d in self.drivers],
-                               "routers": len(self._known)}})
+                               "routers": len(self._known)}}
+        self.server.report_state(state)
         self._started = True
 
     def router_state(self, router_id: str) -> RouterState | None:
+        """The state last synced for ``router_id``, ``None`` if the agent has none (for drivers)."""
         with self._lock:
             return self._known.get(router_id)
 
     def router_updated(self, router_id: str) -> None:
+        """The server's ``vpnservice_updated``: queue a sync of the router (it fetches afresh)."""
         self.queue.submit(router_id)
 
     def _server_unreachable(self, error: Exception) -> None:
@@ -155,8 +169,9 @@ class VPNAgent:
             wait_s, retry_s = resync_interval_s, RECONNECT_FIRST_S
 
     def full_resync(self) -> None:
+        """Fetch the whole host's state and queue every router, with no services for routers gone."""
         services = self.server.get_vpn_services_on_host()
-        by_router: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+        by_router: dict[str, list[Service]] = defaultdict(list)
         for service in services:
             by_router[service["router_id"]].append(service)
         with self._lock:
@@ -176,7 +191,7 @@ class VPNAgent:
         return RouterState(router.router_id, router.namespace, tuple(
             s for s in router.services if s.get("provider") in driver.providers))
 
-    def _sync_router(self, router_id: str, services: Sequence[Mapping[str, Any]] | None) -> None:
+    def _sync_router(self, router_id: str, services: Sequence[Service] | None) -> None:
         if services is None:
             services = self.server.get_vpn_services_on_host(router_ids=[router_id])
         namespace = services[0].get("namespace") if services else None
@@ -192,6 +207,7 @@ class VPNAgent:
         self._report(state, statuses, resolves_pending=True)
 
     def poll_statuses(self) -> None:
+        """Ask each driver for current statuses and traffic, and report what changed."""
         with self._lock:
             routers = list(self._known.values())
         for router in routers:
@@ -224,7 +240,7 @@ class VPNAgent:
         After a sync the reference is the status in the payload (the server's own view,
         pending states included); after a poll or an event it is the last status sent.
         """
-        def differs(obj: Mapping[str, Any]) -> str | None:
+        def differs(obj: Service | Connection) -> str | None:
             status = statuses.get(obj["id"])
             if status is None:
                 return None
@@ -234,9 +250,9 @@ class VPNAgent:
 
         traffic = {k: dict(v) for k, v in (traffic or {}).items()
                    if self._traffic_sent.get(k) != dict(v)}
-        reports = []
+        reports: list[ServiceReport] = []
         for service in router.services:
-            conns: dict[str, dict[str, Any]] = {}
+            conns: dict[str, ConnectionReport] = {}
             for c in service["ipsec_site_connections"]:
                 st = differs(c)
                 if st or c["id"] in traffic:

@@ -16,6 +16,11 @@ LOG = logging.getLogger(__name__)
 
 
 class RouterWorkQueue:
+    """Runs syncs on a thread pool, never two at once for the same router.
+
+    A request for a router that is being synced waits and is coalesced with later
+    ones: the newest payload wins, and a request to fetch wins over any payload."""
+
     def __init__(self, work: Callable[[str, Any], None], workers: int) -> None:
         self._work = work
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="router-sync")
@@ -52,8 +57,10 @@ class RouterWorkQueue:
                 return
 
     def wait_idle(self, timeout_s: float | None = None) -> bool:
+        """Wait until no router is syncing; ``False`` if ``timeout_s`` passed first."""
         with self._lock:
             return self._idle.wait_for(lambda: not self._running, timeout_s)
 
     def shutdown(self) -> None:
+        """Wait for running syncs and drop the queued ones."""
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -48,6 +48,7 @@ def _query(req: falcon.Request) -> tuple[list[tuple[str, str]], dict[str, list[s
 
 
 def base_url(req: falcon.Request) -> str:
+    """``scheme://host:port`` of the request, for the links discovery documents carry."""
     return f"{req.scheme}://{req.netloc}"
 
 
@@ -61,6 +62,10 @@ class ContextMiddleware:
         self.secret_params = secret_params   # query keys whose values the log masks (?psk=)
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Give the request an id and the caller's context; ``/v2.0/x.json`` is ``/v2.0/x``.
+
+        Without identity headers the caller is an admin only with ``anonymous_is_admin``
+        (no Keystone in front); otherwise it is nobody."""
         req.context.started = time.perf_counter()
         request_id = f"req-{uuid.uuid4()}"
         req.context.request_id = request_id
@@ -76,6 +81,7 @@ class ContextMiddleware:
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any,
                          req_succeeded: bool) -> None:
+        """Log one access line: method, URI with secret query values masked, status, time, id."""
         started = getattr(req.context, "started", None)
         if started is not None and LOG.isEnabledFor(logging.INFO):
             LOG.info("%s %s %s %.1fms %s", req.method, self._loggable_uri(req), resp.status[:3],
@@ -138,6 +144,8 @@ class _Endpoint:
 
 
 class CollectionEndpoint(_Endpoint):
+    """``GET /v2.0/<resource>``: the list, filtered, sorted, paged, with only allowed fields."""
+
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         ctx = req.context.ctx
         pairs, params = _query(req)
@@ -163,7 +171,10 @@ class CollectionEndpoint(_Endpoint):
 
 
 class WritableCollectionEndpoint(CollectionEndpoint):
+    """``POST /v2.0/<resource>`` besides the list: create one object, after policy."""
+
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Create one object: parse, 404 for a network the caller cannot see, policy, create."""
         ctx = req.context.ctx
         body = request.parse_create(self.resource, ctx, _read_body(req))
         if isinstance(body.get("network_id"), str):
@@ -177,7 +188,10 @@ class WritableCollectionEndpoint(CollectionEndpoint):
 
 
 class MemberEndpoint(_Endpoint):
+    """``GET /v2.0/<resource>/{id}``: one object, 404 if the caller may not see it."""
+
     def on_get(self, req: falcon.Request, resp: falcon.Response, id_: str) -> None:
+        """Show one object, with ``fields`` as asked and hidden attributes left out."""
         ctx = req.context.ctx
         _, params = _query(req)
         item, target = self.visible_item(ctx, id_)
@@ -188,7 +202,10 @@ class MemberEndpoint(_Endpoint):
 
 
 class WritableMemberEndpoint(MemberEndpoint):
+    """``PUT`` and ``DELETE`` of one object besides ``GET``."""
+
     def on_put(self, req: falcon.Request, resp: falcon.Response, id_: str) -> None:
+        """Update: policy is checked on the object as it would be after the change."""
         ctx = req.context.ctx
         body = request.parse_update(self.resource, _read_body(req))
         _, target = self.visible_item(ctx, id_)
@@ -197,6 +214,7 @@ class WritableMemberEndpoint(MemberEndpoint):
         _json(resp, {self.resource.singular: self.view(ctx, item, self.targets([item])[0])})
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, id_: str) -> None:
+        """Delete: 404 before 403, as Neutron (a caller learns nothing of what it cannot see)."""
         ctx = req.context.ctx
         _, target = self.visible_item(ctx, id_)
         self.policy.authorize(ctx, f"delete_{self.resource.singular}", target)
@@ -213,6 +231,7 @@ class RouterInterfaceEndpoint:
         self.action = action
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, id_: str) -> None:
+        """Add or remove the interface; the answer is Neutron's interface info, not the router."""
         ctx = req.context.ctx
         router = self.services.get(ctx, "routers", id_)
         self.policy.authorize_change(ctx, f"{self.action}_router_interface",
@@ -229,6 +248,7 @@ class RouterRoutesEndpoint(_Endpoint):
         self.action = action
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, id_: str) -> None:
+        """Add or remove the routes given; the answer is the whole router."""
         ctx = req.context.ctx
         _, target = self.visible_item(ctx, id_)
         self.policy.authorize(ctx, f"{self.action}_extraroutes", target)
@@ -274,11 +294,13 @@ class TagsEndpoint(_TagsBase):
     remove all (DELETE)."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, id_: str) -> None:
+        """The object's tags."""
         ctx = req.context.ctx
         self.authorize_tags(ctx, id_, "get")
         _json(resp, {"tags": self.services.tags(ctx, self.plural, id_)})
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, id_: str) -> None:
+        """Replace all the object's tags."""
         ctx = req.context.ctx
         tags = _tags_body(_read_body(req))
         self.authorize_tags(ctx, id_, "update")
@@ -287,6 +309,7 @@ class TagsEndpoint(_TagsBase):
                                                        lambda current: tags)})
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, id_: str) -> None:
+        """Add several tags (those already there are kept once)."""
         ctx = req.context.ctx
         tags = _tags_body(_read_body(req))
         self.authorize_tags(ctx, id_, "create")
@@ -296,6 +319,7 @@ class TagsEndpoint(_TagsBase):
         _json(resp, {"tags": tags}, falcon.HTTP_201)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, id_: str) -> None:
+        """Remove all the object's tags."""
         ctx = req.context.ctx
         self.authorize_tags(ctx, id_, "delete")
         self.services.change_tags(ctx, self.plural, id_, lambda current: [])
@@ -307,6 +331,7 @@ class TagEndpoint(_TagsBase):
     remove (DELETE, 204 or 404)."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, id_: str, tag: str) -> None:
+        """204 if the object has the tag, 404 if not."""
         ctx = req.context.ctx
         tag = _tag(tag)
         self.authorize_tags(ctx, id_, "get")
@@ -315,6 +340,7 @@ class TagEndpoint(_TagsBase):
         resp.status = falcon.HTTP_204
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, id_: str, tag: str) -> None:
+        """Add one tag (adding one already there is not an error)."""
         ctx = req.context.ctx
         tag = _tag(tag)
         self.authorize_tags(ctx, id_, "update")
@@ -324,6 +350,7 @@ class TagEndpoint(_TagsBase):
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, id_: str,
                   tag: str) -> None:
+        """Remove one tag; 404 if the object does not have it."""
         ctx = req.context.ctx
         tag = _tag(tag)
         self.authorize_tags(ctx, id_, "delete")
@@ -337,22 +364,34 @@ class TagEndpoint(_TagsBase):
 
 
 class VersionsEndpoint:
+    """``GET /``: the API versions (only ``v2.0``), as Neutron lists them."""
+
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """The versions document, with links on the address the client used."""
         _json(resp, discovery.versions(base_url(req)))
 
 
 class ResourcesEndpoint:
+    """``GET /v2.0/``: the core resources, as Neutron lists them."""
+
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """The resources document, with links on the address the client used."""
         _json(resp, discovery.resources(base_url(req)))
 
 
 class ExtensionsEndpoint:
+    """``GET /v2.0/extensions``: the Neutron extensions Isthmus implements."""
+
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Every extension, as clients (openstacksdk, the neutron CLI) probe for them."""
         _json(resp, {"extensions": discovery.EXTENSIONS})
 
 
 class ExtensionEndpoint:
+    """``GET /v2.0/extensions/{alias}``: one extension."""
+
     def on_get(self, req: falcon.Request, resp: falcon.Response, alias: str) -> None:
+        """The extension with ``alias``, or Neutron's 404 ``HTTPNotFound``."""
         ext = discovery.BY_ALIAS.get(alias)
         if ext is None:
             err = IsthmusError(message=f"Extension with alias {shown(alias)} does not exist")
@@ -362,18 +401,24 @@ class ExtensionEndpoint:
 
 
 class ServiceProvidersEndpoint:
+    """``GET /v2.0/service-providers``: the VPN providers configured in ``[service_providers]``."""
+
     def __init__(self, providers: Callable[[], list[dict[str, Any]]]) -> None:
         self.providers = providers
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """The providers, read when asked (the loader owns them)."""
         _json(resp, {"service_providers": self.providers()})
 
 
 class OpenAPIEndpoint:
+    """``GET /openapi.json``: the OpenAPI document, serialised once at start."""
+
     def __init__(self, document: dict[str, Any]) -> None:
         self.data = orjson.dumps(document)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """The document's bytes."""
         resp.content_type = falcon.MEDIA_JSON
         resp.data = self.data
 

@@ -62,11 +62,13 @@ CORE_RESOURCES = (("network", "networks"), ("subnet", "subnets"), ("port", "port
 
 
 def versions(base_url: str) -> dict[str, Any]:
+    """Neutron's ``GET /`` answer, links on ``base_url``."""
     return {"versions": [{"id": "v2.0", "status": "CURRENT",
                           "links": [{"rel": "self", "href": f"{base_url}/v2.0/"}]}]}
 
 
 def resources(base_url: str) -> dict[str, Any]:
+    """Neutron's ``GET /v2.0/`` answer, links on ``base_url``."""
     return {"resources": [
         {"name": name, "collection": collection,
          "links": [{"rel": "self", "href": f"{base_url}/v2.0/{collection}"}]}

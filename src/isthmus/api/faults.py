@@ -21,6 +21,7 @@ LOG = logging.getLogger(__name__)
 
 
 def neutron_error(err: IsthmusError) -> bytes:
+    """The body Neutron gives errors: ``{"NeutronError": {"type", "message", "detail"}}``."""
     return orjson.dumps({"NeutronError": {"type": err.type_name, "message": err.msg,
                                           "detail": ""}})
 
@@ -33,6 +34,7 @@ def _respond(resp: falcon.Response, err: IsthmusError) -> None:
 
 def handle_isthmus_error(req: falcon.Request, resp: falcon.Response, err: IsthmusError,
                          params: Any) -> None:
+    """An Isthmus error as Neutron's error body and status; 5xx are logged."""
     if err.status >= 500:
         LOG.error("%s %s failed: %s", req.method, req.path, err.msg)
     _respond(resp, err)
@@ -40,6 +42,7 @@ def handle_isthmus_error(req: falcon.Request, resp: falcon.Response, err: Isthmu
 
 def handle_http_error(req: falcon.Request, resp: falcon.Response, err: falcon.HTTPError,
                       params: Any) -> None:
+    """A Falcon error (404 route, 405 method, bad media) as Neutron words it."""
     if isinstance(err, falcon.HTTPMethodNotAllowed):
         _respond(resp, HTTPMethodNotAllowed())
         resp.set_header("Allow", ", ".join(err.headers.get("Allow", "").split(",")).strip())
@@ -55,6 +58,7 @@ def handle_http_error(req: falcon.Request, resp: falcon.Response, err: falcon.HT
 
 def handle_unexpected(req: falcon.Request, resp: falcon.Response, err: Exception,
                       params: Any) -> None:
+    """Anything else: logged with its traceback, answered with a bare 500 that leaks nothing."""
     if isinstance(err, falcon.HTTPError):
         handle_http_error(req, resp, err, params)
         return
@@ -63,6 +67,7 @@ def handle_unexpected(req: falcon.Request, resp: falcon.Response, err: Exception
 
 
 def install(app: falcon.App) -> None:
+    """Register the handlers on ``app``: Isthmus errors, Falcon's HTTP errors, anything else."""
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(falcon.HTTPError, handle_http_error)
     app.add_error_handler(IsthmusError, handle_isthmus_error)

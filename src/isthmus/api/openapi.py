@@ -98,6 +98,7 @@ def _paths_for(resource: a.Resource, writable: bool) -> dict[str, Any]:
 
 
 def document(resources: Iterable[a.Resource]) -> dict[str, Any]:
+    """The OpenAPI 3 document of the API, built from the resources' attribute tables."""
     paths: dict[str, Any] = {
         "/": {"get": {"summary": "API versions", "operationId": "list_versions",
                       "responses": {"200": {"description": "versions document"}}}},

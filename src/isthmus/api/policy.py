@@ -358,6 +358,7 @@ class Policy:
     # -- checks ------------------------------------------------------------
     @staticmethod
     def credentials(ctx: RequestContext) -> dict[str, Any]:
+        """The caller as oslo.policy rules see it (``project_id``, ``roles``, ``is_admin`` ...)."""
         return {"project_id": ctx.project_id, "tenant_id": ctx.project_id,
                 "user_id": ctx.user_id, "roles": sorted(ctx.roles), "is_admin": ctx.is_admin}
 
@@ -395,6 +396,7 @@ class Policy:
         return self.check(ctx, "context_is_admin", {})
 
     def exists(self, rule: str) -> bool:
+        """Whether a rule of that name is defined (by default or by the operator)."""
         return rule in self.enforcer.rules
 
     def check(self, ctx: RequestContext, rule: str, target: Mapping[str, Any]) -> bool:

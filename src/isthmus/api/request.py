@@ -62,6 +62,7 @@ class RefuseNulInURL:
     """
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Refuse the request before routing if its path or query string holds a NUL."""
         if "\x00" in req.path or "%00" in req.query_string:
             raise HTTPBadRequest("The request URL contains a NUL character (%00); "
                                  "identifiers and filter values cannot hold one")
@@ -109,6 +110,10 @@ def _project(ctx: RequestContext, data: dict[str, Any]) -> str:
 
 
 def parse_create(resource: a.Resource, ctx: RequestContext, body: Any) -> dict[str, Any]:
+    """A POST body as the collection expects it: every attribute, given or defaulted.
+
+    Refuses what Neutron refuses (unknown or read-only keys, a missing required
+    attribute, another project's id from a non-admin) with Neutron's messages."""
     data = _resource_body(resource, body)
     _check_keys(resource, data)
     project = _project(ctx, data)
@@ -138,6 +143,7 @@ def _string_project(project: str) -> str:
 
 
 def parse_update(resource: a.Resource, body: Any) -> dict[str, Any]:
+    """A PUT body: only the attributes given, each parsed; read-only ones are refused."""
     data = _resource_body(resource, body)
     _check_keys(resource, data)
     for key in data:

@@ -26,6 +26,7 @@ TAGS = models.Tag.__table__
 
 
 def new_id() -> str:
+    """A new object id: a random UUID, as Neutron makes them."""
     return str(uuid.uuid4())
 
 
@@ -35,6 +36,7 @@ def now() -> datetime:
 
 
 def timestamp(value: datetime | None) -> str | None:
+    """A stored time as Neutron shows it (``2026-11-20T10:00:00Z``); ``None`` stays ``None``."""
     return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -54,6 +56,8 @@ class Collection:
 
     # -- what subclasses provide ------------------------------------------
     def to_api(self, row: Row, extras: Any) -> dict[str, Any]:
+        """One row (with its :meth:`load_extras`) as the API shows it, before policy hides
+        fields."""
         raise NotImplementedError
 
     def load_extras(self, conn: Connection, rows: Sequence[Row]) -> Any:
@@ -82,6 +86,8 @@ class Collection:
 
     def find_row(self, conn: Connection, ctx: RequestContext | None, id_: str,
                  lock: bool = False) -> Row | None:
+        """The row ``id_`` if ``ctx`` may see it (``ctx`` None: any), else ``None``;
+        ``lock`` takes it FOR UPDATE."""
         query = sa.select(self.table).where(self.table.c.id == id_)
         if ctx is not None:
             clause = self.visible(ctx)
@@ -93,15 +99,18 @@ class Collection:
 
     def get_row(self, conn: Connection, ctx: RequestContext | None, id_: str,
                 lock: bool = False) -> Row:
+        """As :meth:`find_row`, but a missing or hidden row is the resource's 404 error."""
         row = self.find_row(conn, ctx, id_, lock=lock)
         if row is None:
             raise self.resource.not_found(id_)
         return row
 
     def get(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
+        """One object as the API shows it, 404 if ``ctx`` may not see it."""
         return self.show_row(conn, self.get_row(conn, ctx, id_))
 
     def show_row(self, conn: Connection, row: Row) -> dict[str, Any]:
+        """One row as the API shows it (see :meth:`show_rows`)."""
         return self.show_rows(conn, [row])[0]
 
     def show_rows(self, conn: Connection, rows: Sequence[Row]) -> list[dict[str, Any]]:
@@ -118,6 +127,7 @@ class Collection:
 
     # -- writes -----------------------------------------------------------
     def insert(self, conn: Connection, values: Mapping[str, Any]) -> Row:
+        """Insert ``values``, stamping standard attributes (created, updated, first revision)."""
         if self.standard_attributes:
             created = now()
             values = {**values, "created_at": created, "updated_at": created,
@@ -150,12 +160,14 @@ class Collection:
                 revision_number=self.table.c.revision_number + 1, updated_at=now()))
 
     def delete_row(self, conn: Connection, id_: str) -> None:
+        """Delete the row ``id_`` and, with standard attributes, its tags."""
         if self.standard_attributes:
             conn.execute(sa.delete(TAGS).where(TAGS.c.resource_id == id_))
         conn.execute(sa.delete(self.table).where(self.table.c.id == id_))
 
     # -- tags (standard-attr-tag) -------------------------------------------
     def tags(self, conn: Connection, id_: str) -> list[str]:
+        """The tags of object ``id_``."""
         return children(conn, TAGS, "resource_id", "tag", [id_])[id_]
 
     def set_tags(self, conn: Connection, id_: str, tags: Iterable[str]) -> list[str]:

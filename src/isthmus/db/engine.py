@@ -79,10 +79,11 @@ class Database:
         self.url = url
         self.max_retries = max_retries
         self.engine = create_engine(url)
-        self.is_sqlite = self.engine.dialect.name == "sqlite"
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
+        """A transaction for reads: on SQLite a plain ``BEGIN``, which takes no write lock
+        (:meth:`write` takes it at once with ``BEGIN IMMEDIATE``)."""
         with self.engine.connect() as conn:
             conn.info["isthmus_begin"] = "BEGIN"
             with conn.begin():
@@ -104,4 +105,5 @@ class Database:
         return run_with_retries(attempt, self.max_retries)
 
     def dispose(self) -> None:
+        """Close every pooled connection."""
         self.engine.dispose()

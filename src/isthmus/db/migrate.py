@@ -19,6 +19,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def alembic_config(url: str) -> "Config":
+    """Alembic's configuration for ``url``, with the scripts shipped in the package."""
     from alembic.config import Config
 
     cfg = Config()

@@ -27,6 +27,8 @@ PROJECT = String(255)
 
 
 class Base(DeclarativeBase):
+    """The declarative base; its naming convention gives constraints stable names for migrations."""
+
     metadata = MetaData(naming_convention=NAMING)
 
 
@@ -50,6 +52,8 @@ class _StandardAttributes:
 # ---------------------------------------------------------------- networking
 
 class Network(_Owned, _StandardAttributes, Base):
+    """A network; ``router_external`` marks the ones routers take gateways from."""
+
     __tablename__ = "networks"
     admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
     shared: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -59,6 +63,8 @@ class Network(_Owned, _StandardAttributes, Base):
 
 
 class Subnet(_Owned, _StandardAttributes, Base):
+    """A subnet; pools, DNS servers and host routes are JSON text (read whole, never queried)."""
+
     __tablename__ = "subnets"
     network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), index=True)
     ip_version: Mapped[int] = mapped_column(Integer)
@@ -73,6 +79,8 @@ class Subnet(_Owned, _StandardAttributes, Base):
 
 
 class Router(_Owned, _StandardAttributes, Base):
+    """A router: its gateway network, and the agent host and namespace that serve it."""
+
     __tablename__ = "routers"
     admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
     status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
@@ -105,6 +113,8 @@ class Tag(Base):
 
 
 class Port(_Owned, Base):
+    """A port of a router: its gateway or one interface (``device_owner`` tells which)."""
+
     __tablename__ = "ports"
     network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), index=True)
     device_id: Mapped[str] = mapped_column(String(255), index=True, default="")
@@ -126,6 +136,8 @@ class IPAllocation(Base):
 # ----------------------------------------------------------------------- VPN
 
 class IKEPolicy(_Owned, Base):
+    """An IKE (phase 1) policy."""
+
     __tablename__ = "ikepolicies"
     auth_algorithm: Mapped[str] = mapped_column(String(32))
     encryption_algorithm: Mapped[str] = mapped_column(String(32))
@@ -137,6 +149,8 @@ class IKEPolicy(_Owned, Base):
 
 
 class IPsecPolicy(_Owned, Base):
+    """An IPsec (phase 2) policy."""
+
     __tablename__ = "ipsecpolicies"
     transform_protocol: Mapped[str] = mapped_column(String(16))
     auth_algorithm: Mapped[str] = mapped_column(String(32))
@@ -148,6 +162,8 @@ class IPsecPolicy(_Owned, Base):
 
 
 class VPNService(_Owned, Base):
+    """A VPN service on a router; the external IPs are copied from the router's gateway."""
+
     __tablename__ = "vpnservices"
     router_id: Mapped[str] = mapped_column(ForeignKey("routers.id"), index=True)
     subnet_id: Mapped[str | None] = mapped_column(ForeignKey("subnets.id"), nullable=True)
@@ -160,11 +176,15 @@ class VPNService(_Owned, Base):
 
 
 class EndpointGroup(_Owned, Base):
+    """An endpoint group: ``endpoint_type`` is ``subnet`` or ``cidr``."""
+
     __tablename__ = "vpn_endpoint_groups"
     endpoint_type: Mapped[str] = mapped_column(String(16))
 
 
 class Endpoint(Base):
+    """One endpoint of a group (a subnet id or a CIDR); unique within its group."""
+
     __tablename__ = "vpn_endpoints"
     endpoint: Mapped[str] = mapped_column(String(255), primary_key=True)
     endpoint_group_id: Mapped[str] = mapped_column(
@@ -172,6 +192,10 @@ class Endpoint(Base):
 
 
 class SiteConnection(_Owned, Base):
+    """An IPsec site connection, with the traffic counters its agent last reported.
+
+    The PSK is stored in clear: agents need it (docs/rpc.md)."""
+
     __tablename__ = "ipsec_site_connections"
     peer_address: Mapped[str] = mapped_column(String(255))
     peer_id: Mapped[str] = mapped_column(String(255))
@@ -201,6 +225,8 @@ class SiteConnection(_Owned, Base):
 
 
 class PeerCidr(Base):
+    """One peer CIDR of a connection (legacy mode, without endpoint groups)."""
+
     __tablename__ = "ipsec_peer_cidrs"
     cidr: Mapped[str] = mapped_column(String(64), primary_key=True)
     ipsec_site_connection_id: Mapped[str] = mapped_column(

@@ -37,6 +37,7 @@ class Api:
         self.url = url
 
     def call(self, method: str, path: str, body: dict | None = None) -> dict[str, Any]:
+        """One JSON request; an HTTP error is a RuntimeError with its status and body."""
         request = urllib.request.Request(
             self.url + path, method=method, headers={"Content-Type": "application/json"},
             data=None if body is None else json.dumps(body).encode())
@@ -48,6 +49,7 @@ class Api:
         return json.loads(raw) if raw else {}
 
     def create(self, collection: str, key: str, **attrs: Any) -> dict[str, Any]:
+        """POST one object to ``collection``; returns it."""
         return self.call("POST", f"/v2.0/{collection}", {key: attrs})[key]
 
 

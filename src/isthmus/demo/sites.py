@@ -26,17 +26,24 @@ LAN2 = {"a": "10.73.0", "b": "10.74.0"}
 
 
 def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command (no shell), capturing its output; failing raises unless not ``check``."""
     return subprocess.run(list(args), check=check, capture_output=True, text=True, timeout=60)
 
 
 @dataclass
 class Sites:
+    """Two sites in network namespaces: a router and a host each, the routers joined by a WAN link.
+
+    Names carry a random prefix, so that several demos (or a crashed one) never collide."""
+
     prefix: str = field(default_factory=lambda: "ism" + uuid.uuid4().hex[:5])
 
     def ns(self, role: str) -> str:        # role: ra, rb, ha, hb
+        """The namespace of ``role``: ``ra``/``rb`` (routers) or ``ha``/``hb`` (hosts)."""
         return f"{self.prefix}-{role}"
 
     def create(self) -> None:
+        """Create the namespaces, links and addresses of both sites."""
         for role in ("ra", "rb", "ha", "hb"):
             sh("ip", "netns", "add", self.ns(role))
             sh("ip", "-n", self.ns(role), "link", "set", "lo", "up")
@@ -58,6 +65,7 @@ class Sites:
             sh("ip", "netns", "exec", router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 
     def ping(self, src: str, dst: str, count: int = 3) -> bool:
+        """Whether ``dst`` answers pings from namespace ``src``."""
         result = sh("ip", "netns", "exec", self.ns(src), "ping", "-c", str(count), "-W", "1",
                     "-i", "0.2", dst, check=False)
         return result.returncode == 0
@@ -70,6 +78,7 @@ class Sites:
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
     def set_wan(self, side: str, up: bool) -> None:
+        """Take the WAN link of router ``side`` up or down (to show a tunnel coming back)."""
         sh("ip", "-n", self.ns(f"r{side}"), "link", "set", f"{self.prefix}w{side}",
            "up" if up else "down")
 
@@ -93,6 +102,7 @@ def _pids_in_namespaces(names: list[str]) -> list[int]:
 
 
 def charon_pids(sites: Sites, role: str) -> list[int]:
+    """The charon processes in the namespace of ``role``."""
     return [p for p in _pids_in_namespaces([sites.ns(role)])
             if os.path.exists(f"/proc/{p}/exe") and
             os.readlink(f"/proc/{p}/exe") == "/usr/lib/ipsec/charon"]

@@ -21,6 +21,8 @@ __all__ = ["check_class"]
 
 
 def check_class(attempt: Attempt, obj: Any, info: KindInfo) -> type:
+    """``obj`` if it is a class that can serve as a driver of ``info``'s kind, else the
+    load error that says what it is and what to name instead."""
     base = info.base.__name__
     if inspect.ismodule(obj):
         classes = classes_in(obj, info)

@@ -139,6 +139,7 @@ def classes_in(module: ModuleType, info: KindInfo | None) -> list[str]:
 
 
 def classes_hint(module: ModuleType, info: KindInfo | None) -> str:
+    """The classes ``module`` defines, for an error that says which one to name instead."""
     classes = classes_in(module, info)
     if not classes:
         base = info.base.__name__ if info else "ServiceDriver or DeviceDriver"

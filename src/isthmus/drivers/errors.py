@@ -53,4 +53,5 @@ class Attempt:
     path: str | None = None
 
     def error(self, cause: str, fix: str) -> DriverLoadError:
+        """A :class:`DriverLoadError` for this attempt, with what went wrong and how to fix it."""
         return DriverLoadError(self.spec, self.kind, cause, fix, self.origin, self.path)

@@ -43,6 +43,7 @@ KINDS: dict[str, KindInfo] = {
 
 
 def kind_info(kind: str) -> KindInfo:
+    """What a driver of ``kind`` (``service`` or ``device``) must be and where it registers."""
     try:
         return KINDS[kind]
     except KeyError:
@@ -50,6 +51,7 @@ def kind_info(kind: str) -> KindInfo:
 
 
 def entry_point_value(spec: str, info: KindInfo) -> str | None:
+    """The ``module:Class`` an installed entry point named ``spec`` points to, if any."""
     values = sorted({ep.value for ep in entry_points(group=info.group, name=spec)})
     return values[0] if values else None
 

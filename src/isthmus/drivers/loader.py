@@ -153,4 +153,5 @@ class StandInServer:
         self.notified: list[str] = []
 
     def notify_router(self, router_id: str) -> None:
+        """Record the router; a stand-in server casts nothing."""
         self.notified.append(router_id)

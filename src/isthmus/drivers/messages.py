@@ -33,10 +33,12 @@ def closest(name: str, candidates: list[str], n: int = 3) -> list[str]:
 
 
 def quoted(items: list[str], sep: str) -> str:
+    """``items`` as Python literals, joined by ``sep``."""
     return sep.join(repr(i) for i in items)
 
 
 def describe(obj: Any) -> str:
+    """What ``obj`` is and where it is defined, for driver-load errors."""
     if inspect.isclass(obj):
         return f"class {obj.__module__}.{obj.__qualname__} ({where(obj)})"
     if inspect.isfunction(obj):
@@ -66,6 +68,7 @@ def file_of(module: ModuleType) -> str:
 
 
 def exc_text(err: BaseException) -> str:
+    """``Type: message`` of an exception (the type alone if it has no message)."""
     text = str(err)
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
@@ -88,6 +91,7 @@ def def_line(name: str, func: Callable[..., Any]) -> str:
 
 
 def unbound_signature(func: Any) -> str:
+    """``func``'s signature as text, ``(...)`` when Python cannot tell it."""
     try:
         return str(inspect.signature(func))
     except (TypeError, ValueError):

@@ -101,6 +101,7 @@ def _dotted(text: str) -> bool:
 
 
 def submodule_exists(name: str) -> bool:
+    """Whether module ``name`` can be found (without importing it)."""
     try:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):

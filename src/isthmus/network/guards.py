@@ -13,9 +13,19 @@ from sqlalchemy.engine import Connection
 
 
 class NetworkGuard(Protocol):
-    def before_subnet_delete(self, conn: Connection, subnet_id: str) -> None: ...
+    """A veto on networking changes that something above networking still needs.
 
-    def before_gateway_removal(self, conn: Connection, router_id: str) -> None: ...
+    Networking knows nothing of VPN; the VPN layer passes a guard in (see
+    :class:`isthmus.vpn.guard.VPNNetworkGuard`). Each method raises an Isthmus error
+    to refuse, inside the transaction of the change.
+    """
+
+    def before_subnet_delete(self, conn: Connection, subnet_id: str) -> None:
+        """Refuse to delete ``subnet_id`` (e.g. a VPN service or endpoint group uses it)."""
+
+    def before_gateway_removal(self, conn: Connection, router_id: str) -> None:
+        """Refuse to remove or replace the gateway of ``router_id``."""
 
     def before_interface_removal(self, conn: Connection, router_id: str,
-                                 subnet_id: str) -> None: ...
+                                 subnet_id: str) -> None:
+        """Refuse to detach ``subnet_id`` from ``router_id``."""

@@ -9,6 +9,7 @@ anycast address (the network address) and a pool to the last address.
 from __future__ import annotations
 
 import ipaddress
+import json
 from typing import Iterable
 
 from isthmus.network import exceptions as nexc
@@ -28,6 +29,7 @@ def usable_range(net: IPNetwork) -> Pool:
 
 
 def default_gateway(net: IPNetwork) -> IPAddress:
+    """The gateway Neutron 29 picks: the first usable address (IPv6: the network address)."""
     if net.version == 6:
         return net.network_address
     return usable_range(net)[0]
@@ -46,7 +48,14 @@ def default_pools(net: IPNetwork, gateway: IPAddress | None) -> list[Pool]:
     return pools
 
 
+def stored_pools(allocation_pools: str) -> list[Pool]:
+    """The pools of a subnet as stored: a JSON list of ``{"start": ..., "end": ...}``."""
+    return [(ipaddress.ip_address(p["start"]), ipaddress.ip_address(p["end"]))
+            for p in json.loads(allocation_pools)]
+
+
 def pool_text(pool: Pool) -> str:
+    """``start-end``, as Neutron's error messages show a pool."""
     return f"{pool[0]}-{pool[1]}"
 
 

@@ -17,6 +17,7 @@ from isthmus.exceptions import InvalidInput, shown
 from isthmus.network import exceptions as nexc
 from isthmus.network import ipam
 from isthmus.network.guards import NetworkGuard
+from isthmus.network.ports import GATEWAY_OWNER, INTERFACE_OWNER
 
 NETWORKS = models.Network.__table__
 SUBNETS = models.Subnet.__table__
@@ -95,6 +96,10 @@ SUBNET_RESOURCE = a.Resource(
 
 
 class Networks(Collection):
+    """Networks (Neutron's ``networks``), with ``router:external`` for gateways.
+
+    Deleting a network deletes its subnets, after each :class:`NetworkGuard` agreed."""
+
     resource = NETWORK_RESOURCE
     table = NETWORKS
     columns = {"id": "id", "name": "name", "description": "description",
@@ -125,6 +130,7 @@ class Networks(Collection):
 
     def create(self, conn: Connection, ctx: RequestContext,
                body: Mapping[str, Any]) -> dict[str, Any]:
+        """Insert a network from a parsed API body; answer it as the API shows it."""
         values = {"id": new_id(), "project_id": owner_project(ctx, body), "name": body["name"],
                   "description": body["description"], "admin_state_up": body["admin_state_up"],
                   "shared": body["shared"], "router_external": body["router:external"],
@@ -133,18 +139,20 @@ class Networks(Collection):
 
     def update(self, conn: Connection, ctx: RequestContext, id_: str,
                body: Mapping[str, Any]) -> dict[str, Any]:
+        """Change a network; ``router:external`` cannot be turned off while a router uses it."""
         row = self.get_row(conn, ctx, id_, lock=True)
         values = {("router_external" if k == "router:external" else k): v
                   for k, v in body.items()}
         if row.router_external and values.get("router_external") is False:
             gateway = conn.execute(sa.select(PORTS.c.id).where(
                 PORTS.c.network_id == id_,
-                PORTS.c.device_owner == "network:router_gateway").limit(1)).first()
+                PORTS.c.device_owner == GATEWAY_OWNER).limit(1)).first()
             if gateway is not None:
                 raise nexc.ExternalNetworkInUse(net_id=id_)
         return self.show_row(conn, self.update_row(conn, id_, values))
 
     def delete(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
+        """Delete a network and its subnets; answer what was deleted (for change hooks)."""
         row = self.get_row(conn, ctx, id_, lock=True)
         port = conn.execute(sa.select(PORTS.c.id).where(PORTS.c.network_id == id_)
                             .limit(1)).first()
@@ -160,12 +168,9 @@ class Networks(Collection):
         return shown
 
 
-def subnet_pools(row: Row) -> list[ipam.Pool]:
-    return [(ipaddress.ip_address(p["start"]), ipaddress.ip_address(p["end"]))
-            for p in json.loads(row.allocation_pools)]
-
-
 class Subnets(Collection):
+    """Subnets of a network, with the gateway and allocation pools Neutron 29 would choose."""
+
     resource = SUBNET_RESOURCE
     table = SUBNETS
     columns = {"id": "id", "name": "name", "description": "description",
@@ -206,6 +211,7 @@ class Subnets(Collection):
 
     def create(self, conn: Connection, ctx: RequestContext,
                body: Mapping[str, Any]) -> dict[str, Any]:
+        """Insert a subnet: default or check gateway and pools, refuse overlapping CIDRs."""
         self.networks.get_row(conn, ctx, body["network_id"])  # unseen: a 404
         net = ipaddress.ip_network(body["cidr"], strict=False)
         if net.version != body["ip_version"]:
@@ -264,6 +270,8 @@ class Subnets(Collection):
 
     def update(self, conn: Connection, ctx: RequestContext, id_: str,
                body: Mapping[str, Any]) -> dict[str, Any]:
+        """Change a subnet; the gateway cannot move while a router interface uses it, and the
+        pools are checked against the (new) gateway again."""
         row = self.get_row(conn, ctx, id_, lock=True)
         net = ipaddress.ip_network(row.cidr)
         values: dict[str, Any] = {k: v for k, v in body.items()
@@ -281,13 +289,14 @@ class Subnets(Collection):
         if "allocation_pools" in body:
             pools = self._pools(net, body["allocation_pools"], gateway)
         else:
-            pools = subnet_pools(row)
+            pools = ipam.stored_pools(row.allocation_pools)
             if gateway is not None:
                 ipam.check_pools(net, pools, gateway)
         values["allocation_pools"] = json.dumps(_pools_json(pools))
         return self.show_row(conn, self.update_row(conn, id_, values))
 
     def delete(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
+        """Delete a subnet no port or guard still needs; answer what was deleted."""
         row = self.get_row(conn, ctx, id_, lock=True)
         used = conn.execute(sa.select(ALLOCATIONS.c.port_id)
                             .where(ALLOCATIONS.c.subnet_id == id_).limit(1)).first()
@@ -306,7 +315,7 @@ def _router_interface_on(conn: Connection, subnet_id: str) -> str | None:
     found = conn.execute(
         sa.select(PORTS.c.id).join(ALLOCATIONS, ALLOCATIONS.c.port_id == PORTS.c.id)
         .where(ALLOCATIONS.c.subnet_id == subnet_id,
-               PORTS.c.device_owner == "network:router_interface").limit(1)).first()
+               PORTS.c.device_owner == INTERFACE_OWNER).limit(1)).first()
     return None if found is None else found[0]
 
 

@@ -16,7 +16,6 @@ from isthmus.db.collection import Collection, new_id
 from isthmus.db.retry import RetryRequest, is_unique_violation
 from isthmus.network import exceptions as nexc
 from isthmus.network import ipam
-from isthmus.network.networks import subnet_pools
 
 PORTS = models.Port.__table__
 ALLOCATIONS = models.IPAllocation.__table__
@@ -57,6 +56,8 @@ class FixedIp(NamedTuple):
 
 
 class Ports(Collection):
+    """Ports, read-only through the API: routers create them for gateways and interfaces."""
+
     resource = PORT_RESOURCE
     table = PORTS
     columns = {"id": "id", "name": "name", "project_id": "project_id",
@@ -108,11 +109,14 @@ class Ports(Collection):
         return self.show_row(conn, self.get_row(conn, None, port_id))
 
     def delete_port(self, conn: Connection, port_id: str) -> None:
+        """Delete a port and its IP allocations."""
         conn.execute(sa.delete(ALLOCATIONS).where(ALLOCATIONS.c.port_id == port_id))
         self.delete_row(conn, port_id)
 
     def router_ports(self, conn: Connection, router_id: str,
                      owner: str) -> list[dict[str, Any]]:
+        """The ports of ``router_id`` owned as ``owner`` (GATEWAY_OWNER or INTERFACE_OWNER),
+        as the API shows them, ordered by id."""
         rows = conn.execute(sa.select(PORTS).where(PORTS.c.device_id == router_id,
                                                    PORTS.c.device_owner == owner)
                             .order_by(PORTS.c.id)).all()
@@ -146,7 +150,7 @@ def allocate_ip(conn: Connection, subnet: Row, requested: str | None = None) -> 
         return FixedIp(subnet.id, requested, requested=True)
     if subnet.gateway_ip:
         used.add(subnet.gateway_ip)
-    free = ipam.first_free(subnet_pools(subnet), used)
+    free = ipam.first_free(ipam.stored_pools(subnet.allocation_pools), used)
     if free is None:
         raise nexc.IpAddressGenerationFailure(net_id=subnet.network_id)
     return FixedIp(subnet.id, str(free), requested=False)

@@ -115,6 +115,11 @@ ROUTER_RESOURCE = a.Resource(
 
 
 class Routers(Collection):
+    """Routers: external gateway, interfaces, extra routes, and the agent host serving them.
+
+    Interfaces and gateways are ports (:class:`Ports`); removing one a VPN service
+    needs is refused by the guards."""
+
     resource = ROUTER_RESOURCE
     table = ROUTERS
     columns = {"id": "id", "name": "name", "description": "description",
@@ -213,6 +218,7 @@ class Routers(Collection):
     # -- CRUD --------------------------------------------------------------
     def create(self, conn: Connection, ctx: RequestContext,
                body: Mapping[str, Any]) -> dict[str, Any]:
+        """Insert a router, with a gateway port on its external network if one is given."""
         info = body.get("external_gateway_info")
         values = {"id": new_id(), "project_id": owner_project(ctx, body), "name": body["name"],
                   "description": body["description"], "admin_state_up": body["admin_state_up"],
@@ -226,6 +232,8 @@ class Routers(Collection):
 
     def update(self, conn: Connection, ctx: RequestContext, id_: str,
                body: Mapping[str, Any]) -> dict[str, Any]:
+        """Change a router: a new gateway replaces the old port; routes are checked against the
+        interfaces as they are before the change (as Neutron does). One revision per request."""
         router = self.get_row(conn, ctx, id_, lock=True)
         values = {k: v for k, v in body.items()
                   if k in ("name", "description", "admin_state_up")}
@@ -257,6 +265,7 @@ class Routers(Collection):
         return self.show_row(conn, self.get_row(conn, None, id_))
 
     def delete(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
+        """Delete a router without interfaces, and its gateway port; answer what was deleted."""
         router = self.get_row(conn, ctx, id_, lock=True)
         if self.ports.router_ports(conn, id_, INTERFACE_OWNER):
             raise nexc.RouterInUseByPorts(router_id=id_)
@@ -325,6 +334,7 @@ class Routers(Collection):
     # -- interfaces --------------------------------------------------------
     def add_interface(self, conn: Connection, ctx: RequestContext, id_: str,
                       body: Any) -> dict[str, Any]:
+        """Attach a subnet: a port with the subnet's gateway IP, refused on overlapping CIDRs."""
         router = self.get_row(conn, ctx, id_, lock=True)
         subnet_id = _interface_subnet(body)
         subnet = self.subnets.get_row(conn, ctx, subnet_id)
@@ -355,6 +365,7 @@ class Routers(Collection):
 
     def remove_interface(self, conn: Connection, ctx: RequestContext, id_: str,
                          body: Any) -> dict[str, Any]:
+        """Detach a subnet, unless an extra route or (through the guards) a VPN service needs it."""
         router = self.get_row(conn, ctx, id_, lock=True)
         subnet_id = _interface_subnet(body)
         for port in self.ports.router_ports(conn, id_, INTERFACE_OWNER):

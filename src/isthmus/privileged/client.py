@@ -53,10 +53,12 @@ class ExecResult:
 
     @property
     def stdout_text(self) -> str:
+        """stdout as text; bytes that are not UTF-8 are kept (surrogateescape)."""
         return self.stdout.decode("utf-8", "surrogateescape")
 
     @property
     def stderr_text(self) -> str:
+        """stderr as text; bytes that are not UTF-8 are kept (surrogateescape)."""
         return self.stderr.decode("utf-8", "surrogateescape")
 
 

@@ -86,6 +86,7 @@ class CommandFailed(PrivilegedError):
 
     @property
     def returncode(self) -> int:
+        """The command's exit status."""
         return self.result.returncode
 
 

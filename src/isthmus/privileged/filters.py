@@ -112,6 +112,7 @@ class FilterPattern:
                 raise FilterDefinitionError(f"invalid regular expression {self.text!r}: {exc}") from None
 
     def fullmatch(self, value: str) -> bool:
+        """Whether the whole ``value`` matches; a pattern that does not compile matches nothing."""
         if self._literal is not None:
             return value == self._literal
         try:
@@ -123,6 +124,7 @@ class FilterPattern:
 
 
 def compile_pattern(pattern: str) -> FilterPattern:
+    """A filter's regular expression, compiled as oslo.rootwrap reads it."""
     return FilterPattern(pattern)
 
 

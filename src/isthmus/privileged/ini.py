@@ -25,6 +25,8 @@ class Entry:
 
 
 class Section:
+    """One ``[section]`` of a filter file, with the line it starts on for error messages."""
+
     __slots__ = ("name", "line", "entries")
 
     def __init__(self, name: str, line: int) -> None:

@@ -184,9 +184,11 @@ class IpCommand:
         self.exits_early = False
 
     def option_names(self) -> set[str]:
+        """The global options given (``-n``, ``-4`` ...), without their values."""
         return {name for name, _ in self.options}
 
     def option_values(self, name: str) -> list[str]:
+        """The values given to option ``name``, in order."""
         return [value for option, value in self.options if option == name and value is not None]
 
     def __repr__(self) -> str:

@@ -30,6 +30,8 @@ _HEAD = struct.Struct("!BB")
 
 
 class Kind(IntEnum):
+    """The type of a frame on the daemon's socket."""
+
     HELLO = 1
     EXEC = 2
     NETNS = 3
@@ -52,6 +54,8 @@ class Status(IntEnum):
 
 
 class NetnsOp(IntEnum):
+    """What a :class:`NetnsRequest` asks for."""
+
     LIST = 1
     ADD = 2
     DELETE = 3
@@ -59,12 +63,17 @@ class NetnsOp(IntEnum):
 
 @dataclass(frozen=True)
 class Hello:
+    """The daemon's first frame: whether it accepts this client, and why not."""
+
     status: Status
     message: str = ""
 
 
 @dataclass(frozen=True)
 class ExecRequest:
+    """Run ``argv`` (checked against the filters) with ``stdin``; killed after ``timeout_ms``
+    (0: no timeout)."""
+
     request_id: int
     argv: list[str]
     stdin: bytes | None = None
@@ -73,6 +82,8 @@ class ExecRequest:
 
 @dataclass(frozen=True)
 class NetnsRequest:
+    """List, add or delete a network namespace."""
+
     request_id: int
     op: NetnsOp
     name: str = ""
@@ -80,6 +91,8 @@ class NetnsRequest:
 
 @dataclass(frozen=True)
 class Reply:
+    """The answer to one request, matched to it by ``request_id``."""
+
     request_id: int
     status: Status
     returncode: int = 0
@@ -152,6 +165,7 @@ def decode(payload: bytes) -> Message:
 
 
 def send_message(sock: socket.socket, message: Message) -> None:
+    """Encode ``message`` as one frame and send all of it."""
     sock.sendall(encode(message))
 
 

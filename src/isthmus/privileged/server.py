@@ -114,6 +114,7 @@ class Daemon:
             pass
 
     def request_reload(self) -> None:
+        """Reload the filters at the next turn of the loop (safe from a signal handler)."""
         self._reload_requested = True
         try:
             os.write(self._wake_w, b"r")

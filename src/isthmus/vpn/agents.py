@@ -50,6 +50,7 @@ RESOURCE = a.Resource(
 
 
 def now() -> datetime:
+    """The time as the agents table stores it: UTC, naive, whole seconds."""
     return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
 
 
@@ -58,6 +59,11 @@ def _time(value: datetime) -> str:
 
 
 class Agents(Collection):
+    """VPN agents (``GET /v2.0/agents``), written by heartbeats, never by the API.
+
+    An agent is alive while its last heartbeat is at most ``down_time_s`` old
+    (``[DEFAULT] agent_down_time``)."""
+
     resource = RESOURCE
     table = AGENTS
     columns = {"id": "id", "host": "host", "binary": "binary", "topic": "topic",
@@ -70,6 +76,7 @@ class Agents(Collection):
         return None
 
     def alive(self, row: Row, at: datetime | None = None) -> bool:
+        """Whether the agent of ``row`` sent a heartbeat within ``down_time_s`` of ``at`` (now)."""
         return (at or now()) - row.heartbeat_timestamp <= timedelta(seconds=self.down_time_s)
 
     def to_api(self, row: Row, extras: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -18,6 +18,10 @@ from sqlalchemy.engine import Connection
 from isthmus.db import models
 from isthmus.db.collection import children
 from isthmus.vpn import status as vpn_status
+
+if TYPE_CHECKING:  # isthmus.rpc's package imports the RPC server, which imports this module
+    from isthmus.rpc.payloads import Connection as ConnectionState
+    from isthmus.rpc.payloads import Service, ServiceReport
 
 LOG = logging.getLogger(__name__)
 
@@ -51,7 +55,7 @@ def _policy(row: Any, extra: Sequence[str]) -> dict[str, Any]:
 
 
 def services_on_host(conn: Connection, host: str,
-                     router_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+                     router_ids: Sequence[str] | None = None) -> list[Service]:
     """Every VPN service on routers served by ``host`` (or only on ``router_ids``)."""
     query = sa.select(ROUTERS.c.id, ROUTERS.c.namespace).where(ROUTERS.c.agent_host == host)
     routers = {}
@@ -77,7 +81,7 @@ def services_on_host(conn: Connection, host: str,
             subnet_ids += endpoints[c.local_ep_group_id]
     cidr_of = {r.id: r.cidr for r in _rows_in(conn, SUBNETS, "id", subnet_ids)}
 
-    by_service: dict[str, list[dict[str, Any]]] = {s.id: [] for s in services}
+    by_service: dict[str, list[ConnectionState]] = {s.id: [] for s in services}
     service_rows = {s.id: s for s in services}
     for c in sorted(connections, key=lambda r: r.id):
         service = service_rows[c.vpnservice_id]
@@ -129,7 +133,7 @@ def _apply(conn: Connection, table: sa.Table, reports: Mapping[str, tuple[str, b
 COUNTERS = ("bytes_in", "bytes_out", "packets_in", "packets_out")
 
 
-def apply_reports(conn: Connection, reports: Sequence[Mapping[str, Any]]) -> int:
+def apply_reports(conn: Connection, reports: Sequence[ServiceReport]) -> int:
     """Apply ``update_status`` reports; returns how many objects changed status."""
     services: dict[str, tuple[str, bool]] = {}
     connections: dict[str, tuple[str, bool]] = {}

@@ -40,6 +40,11 @@ FILTER_ALIASES = {"endpoint_type": "type"}
 
 
 class EndpointGroups(Collection):
+    """Endpoint groups: sets of local subnets (``subnet``) or peer CIDRs (``cidr``).
+
+    Endpoints are checked against the type when the group is created; a group in
+    use by a connection cannot be deleted."""
+
     resource = RESOURCE
     table = GROUPS
     columns = {"id": "id", "name": "name", "description": "description",
@@ -85,6 +90,7 @@ class EndpointGroups(Collection):
 
     def create(self, conn: Connection, ctx: RequestContext,
                body: Mapping[str, Any]) -> dict[str, Any]:
+        """Insert a group after checking each endpoint against its type."""
         project = owner_project(ctx, body)
         shown = {"type": body["type"], "endpoints": body["endpoints"], "project_id": project,
                  "tenant_id": project, "name": body["name"], "description": body["description"]}
@@ -99,10 +105,12 @@ class EndpointGroups(Collection):
 
     def update(self, conn: Connection, ctx: RequestContext, id_: str,
                body: Mapping[str, Any]) -> dict[str, Any]:
+        """Change a group's name or description (its endpoints are fixed, as in Neutron)."""
         self.get_row(conn, ctx, id_, lock=True)
         return self.show_row(conn, self.update_row(conn, id_, dict(body)))
 
     def delete(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
+        """Delete a group no connection uses; answer what was deleted."""
         row = self.get_row(conn, ctx, id_, lock=True)
         used = conn.execute(sa.select(CONNECTIONS.c.id).where(sa.or_(
             CONNECTIONS.c.local_ep_group_id == id_, CONNECTIONS.c.peer_ep_group_id == id_))
@@ -115,4 +123,5 @@ class EndpointGroups(Collection):
         return shown
 
     def endpoints_of(self, conn: Connection, id_: str) -> list[str]:
+        """The endpoints of group ``id_`` (subnet ids or CIDRs, after its type)."""
         return children(conn, ENDPOINTS, "endpoint_group_id", "endpoint", [id_])[id_]

@@ -20,6 +20,8 @@ class VPNNetworkGuard:
 
     def before_subnet_delete(self, conn: Connection, subnet_id: str) -> None:
         # Neutron wraps the VPN refusal in a core SubnetInUse; so do we.
+        """Refuse while a subnet endpoint group or a VPN service uses the subnet (as Neutron,
+        a core ``SubnetInUse``)."""
         group = conn.execute(
             sa.select(ENDPOINTS.c.endpoint_group_id)
             .join(GROUPS, GROUPS.c.id == ENDPOINTS.c.endpoint_group_id)
@@ -36,6 +38,7 @@ class VPNNetworkGuard:
             raise nexc.SubnetInUse(subnet_id=subnet_id, reason=reason)
 
     def before_gateway_removal(self, conn: Connection, router_id: str) -> None:
+        """Refuse while a VPN service is on the router: it needs the gateway's external IPs."""
         ids = sorted(i for (i,) in conn.execute(
             sa.select(SERVICES.c.id).where(SERVICES.c.router_id == router_id)))
         if ids:
@@ -45,6 +48,7 @@ class VPNNetworkGuard:
 
     def before_interface_removal(self, conn: Connection, router_id: str,
                                  subnet_id: str) -> None:
+        """Refuse while a VPN service of the router is on the subnet."""
         service = conn.execute(sa.select(SERVICES.c.id).where(
             SERVICES.c.router_id == router_id, SERVICES.c.subnet_id == subnet_id)
             .limit(1)).first()

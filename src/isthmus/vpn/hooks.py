@@ -16,6 +16,8 @@ from isthmus.context import RequestContext
 
 
 class ChangeHooks(Protocol):
+    """What the domain calls around every change: the service drivers' view of it."""
+
     def validate(self, conn: Connection, ctx: RequestContext, collection: str, action: str,
                  request: Mapping[str, Any], current: Mapping[str, Any] | None) -> None:
         """Raise an Isthmus error to refuse ``action`` on ``collection``."""
@@ -26,10 +28,14 @@ class ChangeHooks(Protocol):
 
 
 class NoHooks:
+    """Change hooks that accept everything and tell no one (no service driver loaded)."""
+
     def validate(self, conn: Connection, ctx: RequestContext, collection: str, action: str,
                  request: Mapping[str, Any], current: Mapping[str, Any] | None) -> None:
+        """Accept every change."""
         return None
 
     def changed(self, ctx: RequestContext, collection: str, action: str,
                 new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> None:
+        """Tell no one."""
         return None

@@ -139,6 +139,8 @@ class _Policies(Collection):
 
 
 class IKEPolicies(_Policies):
+    """IKE policies (phase 1); while a connection uses one, it can be neither updated nor deleted."""
+
     resource = IKE_RESOURCE
     table = models.IKEPolicy.__table__
     usage_column = "ikepolicy_id"
@@ -147,6 +149,8 @@ class IKEPolicies(_Policies):
 
 
 class IPsecPolicies(_Policies):
+    """IPsec policies (phase 2); while a connection uses one, it can be neither updated nor deleted."""
+
     resource = IPSEC_RESOURCE
     table = models.IPsecPolicy.__table__
     usage_column = "ipsecpolicy_id"

@@ -104,6 +104,12 @@ def resolve_peer_address(address: str) -> str:
 
 
 class SiteConnections(Collection):
+    """IPsec site connections, checked as Neutron VPNaaS checks them.
+
+    Validation follows Neutron's order (endpoints, DPD and MTU, peer address),
+    so a request with several faults gets the error Neutron gives. Peer host
+    names are resolved once, on create and update."""
+
     resource = RESOURCE
     table = CONNECTIONS
     columns = {name: name for name in (
@@ -214,6 +220,7 @@ class SiteConnections(Collection):
     # -- CRUD ----------------------------------------------------------------
     def create(self, conn: Connection, ctx: RequestContext,
                body: Mapping[str, Any]) -> dict[str, Any]:
+        """Insert a connection (born PENDING_CREATE) after every consistency rule passed."""
         data = dict(body)
         data["dpd"] = {**c.DEFAULT_DPD, **body["dpd"]}
         service = self.services.get_row(conn, ctx, body["vpnservice_id"], lock=True)
@@ -240,6 +247,7 @@ class SiteConnections(Collection):
 
     def update(self, conn: Connection, ctx: RequestContext, id_: str,
                body: Mapping[str, Any]) -> dict[str, Any]:
+        """Change a connection that is not pending; the rules are checked on the merged result."""
         row = self.get_row(conn, ctx, id_, lock=True)
         current = self.show_row(conn, row)
         data = {**current, **body}
@@ -267,6 +275,7 @@ class SiteConnections(Collection):
         return self.show_row(conn, row)
 
     def delete(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
+        """Delete a connection and its peer CIDRs; answer what was deleted."""
         row = self.get_row(conn, ctx, id_, lock=True)
         shown = self.show_row(conn, row)
         conn.execute(sa.delete(PEER_CIDRS).where(PEER_CIDRS.c.ipsec_site_connection_id == id_))

@@ -23,14 +23,17 @@ REPORTABLE = frozenset({ACTIVE, DOWN, ERROR})
 
 
 def on_create() -> str:
+    """The status of a new VPN service or site connection: pending until an agent reports."""
     return PENDING_CREATE
 
 
 def is_pending(status: str) -> bool:
+    """Whether ``status`` waits for an agent's report (PENDING_CREATE, _UPDATE, _DELETE)."""
     return status in PENDING
 
 
 def can_update(status: str) -> bool:
+    """Whether an object with ``status`` may be updated (not while pending, as in Neutron)."""
     return status not in PENDING
 
 

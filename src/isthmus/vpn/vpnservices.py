@@ -72,6 +72,10 @@ def gateway_ips(conn: Connection, router_id: str) -> tuple[str | None, str | Non
 
 
 class VPNServices(Collection):
+    """VPN services: one router (and, in legacy mode, one of its subnets) each.
+
+    The external IPs are taken from the router's gateway when the service is created."""
+
     resource = RESOURCE
     table = SERVICES
     columns = {"id": "id", "name": "name", "description": "description",
@@ -94,6 +98,8 @@ class VPNServices(Collection):
 
     def create(self, conn: Connection, ctx: RequestContext,
                body: Mapping[str, Any]) -> dict[str, Any]:
+        """Insert a service (born PENDING_CREATE) on a router with a gateway; its external IPs
+        are the gateway's, copied now."""
         router = self.routers.get_row(conn, ctx, body["router_id"], lock=True)
         if not router.gw_network_id:
             raise vexc.RouterIsNotExternal(router_id=router.id)
@@ -113,12 +119,14 @@ class VPNServices(Collection):
 
     def update(self, conn: Connection, ctx: RequestContext, id_: str,
                body: Mapping[str, Any]) -> dict[str, Any]:
+        """Change a service that is not pending (the API lets only some attributes change)."""
         row = self.get_row(conn, ctx, id_, lock=True)
         if not status.can_update(row.status):
             raise vexc.VPNStateInvalidToUpdate(state=row.status, id=id_)
         return self.to_api(self.update_row(conn, id_, dict(body)), None)
 
     def delete(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
+        """Delete a service no connection uses; answer what was deleted."""
         row = self.get_row(conn, ctx, id_, lock=True)
         used = conn.execute(sa.select(CONNECTIONS.c.id)
                             .where(CONNECTIONS.c.vpnservice_id == id_).limit(1)).first()

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 if TYPE_CHECKING:
     from oslo_config.cfg import Opt
 
+    from isthmus.rpc.payloads import Service  # for type checkers only: isthmus.rpc loads the server
+
 Statuses = Mapping[str, str]
 """``{object id: status}`` for VPN services and site connections: ACTIVE, DOWN or ERROR."""
 
@@ -16,11 +18,12 @@ Statuses = Mapping[str, str]
 @dataclass(frozen=True)
 class RouterState:
     """The desired state of one router: its VPN services as ``get_vpn_services_on_host``
-    returns them (see docs/rpc.md). No services means: remove everything of this router."""
+    returns them (typed in :mod:`isthmus.rpc.payloads`, schemas in docs/rpc.md).
+    No services means: remove everything of this router."""
 
     router_id: str
     namespace: str | None
-    services: Sequence[Mapping[str, Any]] = ()
+    services: Sequence[Service] = ()
 
 
 @dataclass

@@ -6,6 +6,10 @@ from isthmus.drivers.device.base import DeviceDriver, RouterState, Statuses
 
 
 class NoopDeviceDriver(DeviceDriver):
+    """A device driver that configures nothing: every enabled object is ACTIVE.
+
+    For tests and ``isthmus up`` without strongSwan; it also shows the least a driver has to do."""
+
     def sync(self, router: RouterState) -> Statuses:
         statuses: dict[str, str] = {}
         for service in router.services:

@@ -35,6 +35,8 @@ class UnknownProvider(BadRequest):
 
 @dataclass(frozen=True)
 class ProviderSpec:
+    """One ``service_provider = VPN:<name>:<driver>[:default]`` line, parsed."""
+
     name: str
     driver: str
     default: bool
@@ -102,6 +104,7 @@ class Providers:
 
     # -- DriverServer -----------------------------------------------------
     def notify_router(self, router_id: str) -> None:
+        """Tell the agent serving ``router_id`` to sync it (for service drivers)."""
         self._notify_router(router_id)
 
     # -- ChangeHooks ------------------------------------------------------
@@ -124,6 +127,7 @@ class Providers:
 
     def validate(self, conn: Connection, ctx: RequestContext, collection: str, action: str,
                  request: Mapping[str, Any], current: Mapping[str, Any] | None) -> None:
+        """Ask the service driver of the object's provider whether the change may happen."""
         def get(coll: str, id_: str) -> Mapping[str, Any] | None:
             return self._lookup(coll, id_, conn)
 
@@ -136,6 +140,7 @@ class Providers:
 
     def changed(self, ctx: RequestContext, collection: str, action: str,
                 new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> None:
+        """Tell the service driver of the object's provider that a change was committed."""
         def get(coll: str, id_: str) -> Mapping[str, Any] | None:
             return self._lookup(coll, id_, None)
 

@@ -29,6 +29,7 @@ LOG = logging.getLogger(__name__)
 
 
 def digest(spec: Mapping[str, Any]) -> str:
+    """A stable hash of a connection's VICI spec: what changed is reloaded, nothing else."""
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
@@ -55,6 +56,7 @@ class Charon:
 
     # -- process -------------------------------------------------------------
     def running(self) -> bool:
+        """Whether charon answers on its VICI socket."""
         return launcher.vici_answers(self.vici_path)
 
     def ensure_running(self) -> bool:
@@ -79,6 +81,7 @@ class Charon:
         return args + ["--vici-owner", pwd.getpwuid(os.geteuid()).pw_name]
 
     def stop_and_remove(self) -> None:
+        """Stop this router's charon (through the privileged helper) and delete its files."""
         if os.path.isdir(self.dir) or os.path.isdir(launcher.router_dir(self.router_id)):
             self.run_privileged(["isthmus-charon", "stop", self.router_id])
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -100,6 +103,7 @@ class Charon:
         return os.path.join(self.dir, "loaded.json")
 
     def loaded(self) -> dict[str, str]:
+        """The digests of the connections charon has loaded, by name (empty if unknown)."""
         try:
             with open(self._loaded_file()) as f:
                 return json.load(f)
@@ -113,6 +117,7 @@ class Charon:
         os.replace(tmp, self._loaded_file())
 
     def forget_loaded(self) -> None:
+        """Forget what was loaded: the next apply loads everything (a new charon has nothing)."""
         try:
             os.unlink(self._loaded_file())
         except OSError:

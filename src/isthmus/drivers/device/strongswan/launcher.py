@@ -87,6 +87,7 @@ def render_conf(libipsec: bool) -> str:
 
 
 def vici_answers(path: str) -> bool:
+    """Whether something accepts connections on the VICI socket at ``path``."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(1)
@@ -404,6 +405,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``isthmus-charon start|stop``: run as root through the privileged helper's filters."""
     args = _parser().parse_args(argv)
     try:
         if args.command == "start":

@@ -13,9 +13,9 @@ from tests.agent.conftest import make_embedded, wait_until
 from tests.api.test_policies import error
 from tests.api.test_vpn_resources import CONNS, SERVICES
 from tests.api.topology import build, ok
-from tests.server import fake_drivers
+from tests.drivers.service import fake_drivers
 
-FAKE = "tests.server.fake_drivers.FakeRefusingDriver"
+FAKE = "tests.drivers.service.fake_drivers.FakeRefusingDriver"
 
 
 @pytest.mark.parametrize("lines,message", [

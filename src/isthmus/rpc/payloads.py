@@ -1,0 +1,153 @@
+"""Types of the RPC payloads between server and agents (version 1.1; docs/rpc.md).
+
+The JSON schemas in :mod:`isthmus.rpc.schema` say what is valid on the wire; these
+TypedDicts say the same to type checkers, so that the server building a payload
+and the agent or device driver reading it agree on its keys.
+``tests/rpc/test_payloads.py`` checks that both name the same keys. This module
+imports only :mod:`typing`: both processes load it, and an agent must not load
+the server. (No ``from __future__ import annotations``: with it, Python 3.11
+cannot tell ``NotRequired`` keys at run time.)
+"""
+
+from typing import Literal, NotRequired, TypedDict
+
+Status = Literal["ACTIVE", "DOWN", "ERROR", "BUILD", "PENDING_CREATE", "PENDING_UPDATE",
+                 "PENDING_DELETE"]
+"""A status as the server stores it (pending states included)."""
+
+ReportedStatus = Literal["ACTIVE", "DOWN", "ERROR"]
+"""A status an agent reports: what the device does, never a pending state."""
+
+
+class Lifetime(TypedDict):
+    """The lifetime of an IKE or IPsec security association."""
+
+    units: str
+    value: int
+
+
+class Dpd(TypedDict):
+    """Dead peer detection of a site connection."""
+
+    action: str
+    interval: int
+    timeout: int
+
+
+class IKEPolicy(TypedDict):
+    """The IKE policy of a site connection, as an agent gets it."""
+
+    id: str
+    auth_algorithm: str
+    encryption_algorithm: str
+    pfs: str
+    lifetime: Lifetime
+    ike_version: str
+    phase1_negotiation_mode: str
+
+
+class IPsecPolicy(TypedDict):
+    """The IPsec policy of a site connection, as an agent gets it."""
+
+    id: str
+    auth_algorithm: str
+    encryption_algorithm: str
+    pfs: str
+    lifetime: Lifetime
+    transform_protocol: str
+    encapsulation_mode: str
+
+
+class Connection(TypedDict):
+    """The desired state of one IPsec site connection.
+
+    ``psk`` is in clear (the bus must be trusted); ``local_cidrs`` and ``peer_cidrs``
+    are resolved from the service subnet, peer CIDRs or endpoint groups alike, and
+    ``external_ip`` is the service's external IP of the peer's IP version.
+    """
+
+    id: str
+    name: str
+    admin_state_up: bool
+    status: Status
+    peer_address: str
+    peer_id: str
+    local_id: str
+    mtu: int
+    initiator: Literal["bi-directional", "response-only"]
+    psk: str
+    dpd: Dpd
+    ikepolicy: IKEPolicy
+    ipsecpolicy: IPsecPolicy
+    local_cidrs: list[str]
+    peer_cidrs: list[str]
+    local_ip_version: Literal[4, 6]
+    external_ip: str | None
+
+
+class Service(TypedDict):
+    """The desired state of one VPN service: one item of ``get_vpn_services_on_host``'s answer.
+
+    A service without connections is sent too, so that it leaves ``PENDING_CREATE``.
+    """
+
+    id: str
+    project_id: str
+    name: str
+    router_id: str
+    namespace: str | None
+    provider: str | None
+    admin_state_up: bool
+    status: Status
+    subnet_id: str | None
+    external_v4_ip: str | None
+    external_v6_ip: str | None
+    ipsec_site_connections: list[Connection]
+
+
+class Traffic(TypedDict, total=False):
+    """Counters of one connection since its tunnel came up; a driver may leave some out."""
+
+    bytes_in: int
+    bytes_out: int
+    packets_in: int
+    packets_out: int
+
+
+class ConnectionReport(TypedDict):
+    """What an agent reports of one connection in ``update_status``."""
+
+    status: ReportedStatus
+    updated_pending_status: bool
+    """True only after a sync: the report may end a pending status (status.py)."""
+    traffic: NotRequired[Traffic]
+
+
+class ServiceReport(TypedDict):
+    """What an agent reports of one VPN service and its connections in ``update_status``."""
+
+    id: str
+    status: ReportedStatus
+    updated_pending_status: bool
+    ipsec_site_connections: dict[str, ConnectionReport]
+    """Only the connections with news, by connection id."""
+
+
+class AgentConfigurations(TypedDict):
+    """What an agent says of itself in its heartbeat (shown as the agent's ``configurations``)."""
+
+    device_drivers: list[str]
+    routers: int
+
+
+class AgentState(TypedDict):
+    """The heartbeat ``report_state(agent_state)`` an agent casts every ``report_interval``.
+
+    ``start_flag`` is true in the first heartbeat after the agent started.
+    """
+
+    host: str
+    binary: str
+    topic: str
+    start_flag: bool
+    configurations: AgentConfigurations
