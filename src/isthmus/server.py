@@ -41,6 +41,8 @@ LOG = logging.getLogger(__name__)
 
 @dataclass
 class Runtime:
+    """A built server: the WSGI app and what must be stopped, in reverse order, at exit."""
+
     app: Any
     services: Services
     providers: Providers
@@ -48,6 +50,7 @@ class Runtime:
     _stoppers: list[Callable[[], None]] = field(default_factory=list)
 
     def stop(self) -> None:
+        """Stop every part; one that fails is logged and the others still stop."""
         for stop in reversed(self._stoppers):
             try:
                 stop()

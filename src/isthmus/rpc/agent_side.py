@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import oslo_messaging as messaging
 
 from isthmus.rpc import topics
+from isthmus.rpc.payloads import AgentState, Service, ServiceReport
 
 
 class ServerClient:
@@ -29,18 +30,22 @@ class ServerClient:
         self.client = messaging.get_rpc_client(transport, target, timeout=timeout_s,
                                                retry=0)
 
-    def get_vpn_services_on_host(self, router_ids: Sequence[str] | None = None) -> list[dict]:
+    def get_vpn_services_on_host(self, router_ids: Sequence[str] | None = None
+                                 ) -> list[Service]:
+        """The desired state of this host's VPN services (all, or of ``router_ids``)."""
         kwargs: dict[str, Any] = {"host": self.host}
         if router_ids is not None:
             kwargs["router_ids"] = list(router_ids)
         with self._watch():
             return self.client.call({}, "get_vpn_services_on_host", **kwargs)
 
-    def update_status(self, statuses: list[dict]) -> int:
+    def update_status(self, statuses: list[ServiceReport]) -> int:
+        """Report statuses and counters; the server answers how many objects changed."""
         with self._watch():
             return self.client.call({}, "update_status", statuses=statuses)
 
-    def report_state(self, agent_state: Mapping[str, Any]) -> None:
+    def report_state(self, agent_state: AgentState) -> None:
+        """The heartbeat: a cast, so a slow server never delays the agent."""
         with self._watch():
             self.client.cast({}, "report_state", agent_state=dict(agent_state))
 
@@ -67,13 +72,15 @@ class AgentEndpoint:
 
     def vpnservice_updated(self, ctxt: Mapping[str, Any], router_id: str | None = None,
                            router: Mapping[str, str] | None = None) -> None:
-        # ``router={"id": ...}`` is what Neutron servers send; accept both.
+        """Queue a re-sync of the router; ``router={"id": ...}`` is what Neutron servers
+        send, and is accepted too."""
         rid = router_id or (router or {}).get("id")
         if rid:
             self.on_router_updated(rid)
 
 
 def start_agent_rpc_server(transport: Any, host: str, endpoint: AgentEndpoint) -> Any:
+    """Listen for casts to this host on the agent topic (threads, not eventlet)."""
     target = messaging.Target(topic=topics.AGENT_TOPIC, server=host)
     server = messaging.get_rpc_server(transport, target, [endpoint], executor="threading")
     server.start()

@@ -39,6 +39,7 @@ class RouterUpdateSender:
                                         daemon=True)
 
     def start(self) -> "RouterUpdateSender":
+        """Start the sending thread."""
         self._thread.start()
         return self
 
@@ -49,6 +50,7 @@ class RouterUpdateSender:
             self._wake.notify()
 
     def pending(self) -> int:
+        """Routers waiting to be cast (at most one entry per router)."""
         with self._wake:
             return len(self._pending)
 

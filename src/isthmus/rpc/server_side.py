@@ -13,6 +13,7 @@ import oslo_messaging as messaging
 
 from isthmus.db import Database
 from isthmus.rpc import topics
+from isthmus.rpc.payloads import Service, ServiceReport
 from isthmus.vpn.agents import Agents
 from isthmus.vpn.desired_state import apply_reports, services_on_host
 
@@ -31,13 +32,16 @@ class ServerEndpoint:
         self.on_agent_alive = on_agent_alive
 
     def get_vpn_services_on_host(self, ctxt: Mapping[str, Any], host: str,
-                                 router_ids: Sequence[str] | None = None) -> list[dict]:
+                                 router_ids: Sequence[str] | None = None) -> list[Service]:
+        """The desired state of every VPN service on ``host``'s routers, read in one
+        transaction."""
         with self.db.read() as conn:
             services = services_on_host(conn, host, router_ids)
         LOG.debug("Agent %s fetched %d services", host, len(services))
         return services
 
-    def update_status(self, ctxt: Mapping[str, Any], statuses: list[dict]) -> int:
+    def update_status(self, ctxt: Mapping[str, Any], statuses: list[ServiceReport]) -> int:
+        """Apply an agent's reports; only changed objects are written (the count is returned)."""
         with self.db.write() as conn:
             changed = apply_reports(conn, statuses)
         if changed:
@@ -45,6 +49,8 @@ class ServerEndpoint:
         return changed
 
     def report_state(self, ctxt: Mapping[str, Any], agent_state: Mapping[str, Any]) -> None:
+        """A heartbeat; an agent new, restarted or back from the dead is announced to
+        ``on_agent_alive`` (any mapping is accepted: older agents send fewer keys)."""
         with self.db.write() as conn:
             revived = self.agents.heartbeat(conn, agent_state)
         if revived and self.on_agent_alive is not None:
@@ -64,12 +70,14 @@ class AgentNotifier:
         self.client = messaging.get_rpc_client(transport, target)
 
     def vpnservice_updated(self, host: str, router_id: str) -> None:
+        """Cast to ``host`` that ``router_id`` changed; raises if the broker is unreachable."""
         LOG.debug("Casting vpnservice_updated(%s) to %s", router_id, host)
         self.client.prepare(server=host, retry=0).cast({}, "vpnservice_updated",
                                                        router_id=router_id)
 
 
 def start_rpc_server(transport: Any, host: str, endpoint: ServerEndpoint) -> Any:
+    """Listen for agents' calls on the server topic; blocks until the broker answers."""
     target = messaging.Target(topic=topics.SERVER_TOPIC, server=host)
     server = messaging.get_rpc_server(transport, target, [endpoint], executor="threading")
     server.start()

@@ -116,6 +116,7 @@ class Agents(Collection):
         return revived
 
     def live_hosts(self, conn: Connection) -> list[str]:
+        """Hosts of agents that sent a heartbeat within ``down_time_s`` and are enabled."""
         cutoff = now() - timedelta(seconds=self.down_time_s)
         return [h for (h,) in conn.execute(sa.select(AGENTS.c.host).where(
             AGENTS.c.heartbeat_timestamp >= cutoff, AGENTS.c.admin_state_up))]
@@ -142,6 +143,7 @@ class Agents(Collection):
         return placed
 
     def unplaced_vpn_routers(self, conn: Connection) -> list[str]:
+        """Routers with VPN services that no agent serves yet."""
         query = (sa.select(ROUTERS.c.id).distinct()
                  .join(SERVICES, SERVICES.c.router_id == ROUTERS.c.id)
                  .where(ROUTERS.c.agent_host.is_(None)))
@@ -155,12 +157,14 @@ class Agents(Collection):
             .where(ROUTERS.c.agent_host == host))]
 
     def routers_of_dead_agents(self, conn: Connection) -> list[str]:
+        """Routers placed on agents whose last heartbeat is older than ``down_time_s``."""
         cutoff = now() - timedelta(seconds=self.down_time_s)
         dead = sa.select(AGENTS.c.host).where(AGENTS.c.heartbeat_timestamp < cutoff)
         return [r for (r,) in conn.execute(sa.select(ROUTERS.c.id).where(
             ROUTERS.c.agent_host.in_(dead)))]
 
     def mark_dead_routers_down(self, conn: Connection) -> int:
+        """Set the VPN objects of dead agents' routers DOWN; how many changed."""
         routers = self.routers_of_dead_agents(conn)
         changed = mark_routers_down(conn, routers) if routers else 0
         if changed:

@@ -35,7 +35,8 @@ ROUTERS = models.Router.__table__
 class RouterNotifier(Protocol):
     """Tells the agent on ``host`` to re-sync ``router_id`` (without waiting for it)."""
 
-    def vpnservice_updated(self, host: str, router_id: str) -> None: ...
+    def vpnservice_updated(self, host: str, router_id: str) -> None:
+        """Queue or send the notification; must not block on the message bus."""
 
 
 class Placement:
@@ -53,10 +54,12 @@ class Placement:
                                self.mark_dead_routers_down)
 
     def start(self) -> "Placement":
+        """Start the dead-agent watch."""
         self._watch.start()
         return self
 
     def stop(self) -> None:
+        """End the dead-agent watch."""
         self._watch.stop()
 
     def notify_router(self, router_id: str) -> None:
@@ -86,5 +89,6 @@ class Placement:
             self.notifier.vpnservice_updated(router_host, router_id)
 
     def mark_dead_routers_down(self) -> None:
+        """Set DOWN the VPN objects of routers whose agent stopped sending heartbeats."""
         with self.db.write() as conn:
             self.agents.mark_dead_routers_down(conn)
