@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from isthmus.context import RequestContext
 from isthmus.db import Database
-from isthmus.db.collection import Collection, Filters
+from isthmus.db.collection import Collection, Filters, SortKeys
 from isthmus.db.retry import RetryRequest, lost_race
 from isthmus.exceptions import Conflict, ServiceUnavailable
 from isthmus.network import Networks, Ports, Routers, Subnets
@@ -105,6 +105,15 @@ class Services:
              filters: Filters | None = None) -> list[dict[str, Any]]:
         with self._read() as conn:
             return self.collections[plural].list(conn, ctx, filters)
+
+    def list_page(self, ctx: RequestContext, plural: str, filters: Filters, sort: SortKeys,
+                  limit: int | None, marker: str | None, reverse: bool,
+                  accept: Callable[[dict[str, Any]], dict[str, Any] | None]
+                  ) -> tuple[list[dict[str, Any]], bool]:
+        """One page filtered, sorted and paged in SQL (see :meth:`Collection.page`)."""
+        with self._read() as conn:
+            return self.collections[plural].page(conn, ctx, filters, sort, limit, marker,
+                                                 reverse, accept)
 
     def get(self, ctx: RequestContext, plural: str, id_: str) -> dict[str, Any]:
         with self._read() as conn:

@@ -101,7 +101,8 @@ def _filter_value(attr: a.Attr, raw: str) -> Any:
         raise InvalidAttribute(attr.name, str(err)) from None
 
 
-def _matches(item: Mapping[str, Any], filters: Mapping[str, list[Any]]) -> bool:
+def matches(item: Mapping[str, Any], filters: Mapping[str, list[Any]]) -> bool:
+    """Whether ``item`` passes every filter (a list value passes if one element does)."""
     for name, wanted in filters.items():
         value = item.get(name)
         if isinstance(value, list):
@@ -138,7 +139,7 @@ def apply(items: list[dict[str, Any]], query: ListQuery, not_found) -> tuple[
         list[dict[str, Any]], bool]:
     """Filter, sort and page ``items``; also say whether a further page may exist."""
     if query.filters:
-        items = [i for i in items if _matches(i, query.filters)]
+        items = [i for i in items if matches(i, query.filters)]
     if query.tag_filters:
         items = [i for i in items if _tags_match(set(i.get("tags", ())), query.tag_filters)]
     if query.sort:
