@@ -115,25 +115,26 @@ class Collection:
             if row is None or accept(self.show_row(conn, row)) is None:
                 raise self.resource.not_found(marker)
             after = row
-        found: list[dict[str, Any]] = []
-        wanted = None if limit is None else limit + 1
-        batch = 1000 if wanted is None else wanted
-        while wanted is None or len(found) < wanted:
+        if limit is None:   # everything after the marker: one query
+            scan = query if after is None else query.where(_after(conn, order, after))
+            found = [view for item in self.show_rows(conn, conn.execute(scan).all())
+                     if (view := accept(item)) is not None]
+            return found[::-1] if reverse else found, False
+        found = []
+        # One row more than the page says whether another page follows; rows that
+        # ``accept`` refuses cost another, larger, query after the last row seen.
+        batch = limit + 1
+        while len(found) <= limit:
             scan = query if after is None else query.where(_after(conn, order, after))
             rows = conn.execute(scan.limit(batch)).all()
-            for item in self.show_rows(conn, rows):
-                view = accept(item)
-                if view is not None:
-                    found.append(view)
+            found += [view for item in self.show_rows(conn, rows)
+                      if (view := accept(item)) is not None]
             if len(rows) < batch:
                 break
             after = rows[-1]
             batch = min(batch * 2, 1000)
-        more = wanted is not None and len(found) >= wanted
-        found = found[:limit] if limit is not None else found
-        if reverse:
-            found.reverse()
-        return found, more
+        page = found[:limit]
+        return page[::-1] if reverse else page, len(found) > limit
 
     def find_row(self, conn: Connection, ctx: RequestContext | None, id_: str,
                  lock: bool = False) -> Row | None:
