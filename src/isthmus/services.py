@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any, Callable, Iterator, Mapping, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
@@ -106,14 +106,15 @@ class Services:
         with self._read() as conn:
             return self.collections[plural].list(conn, ctx, filters)
 
-    def list_page(self, ctx: RequestContext, plural: str, filters: Filters, sort: SortKeys,
+    def list_page(self, ctx: RequestContext, plural: str, filters: Filters,
+                  tag_filters: Mapping[str, Iterable[str]], sort: SortKeys,
                   limit: int | None, marker: str | None, reverse: bool,
                   accept: Callable[[dict[str, Any]], dict[str, Any] | None]
                   ) -> tuple[list[dict[str, Any]], bool]:
         """One page filtered, sorted and paged in SQL (see :meth:`Collection.page`)."""
         with self._read() as conn:
-            return self.collections[plural].page(conn, ctx, filters, sort, limit, marker,
-                                                 reverse, accept)
+            return self.collections[plural].page(conn, ctx, filters, tag_filters, sort,
+                                                 limit, marker, reverse, accept)
 
     def get(self, ctx: RequestContext, plural: str, id_: str) -> dict[str, Any]:
         with self._read() as conn:

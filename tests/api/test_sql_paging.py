@@ -66,3 +66,28 @@ def test_other_projects_rows_stay_out_of_sql_pages(member, other, params):
     mine = ok(member.post("/v2.0/vpn/ikepolicies", json={"ikepolicy": {"name": "a"}}))
     listed = ok(member.get("/v2.0/vpn/ikepolicies", params=params), 200)["ikepolicies"]
     assert [p["id"] for p in listed] == [mine["ikepolicy"]["id"]]
+
+
+def test_tag_filters_in_sql_pages(member):
+    tagged = {}
+    for name, tags in (("r0", []), ("r1", ["red"]), ("r2", ["red", "blue"]),
+                       ("r3", ["blue"]), ("r4", ["Red"])):
+        router = ok(member.post("/v2.0/routers", json={"router": {"name": name}}))["router"]
+        ok(member.put(f"/v2.0/routers/{router['id']}/tags", json={"tags": tags}), 200)
+        tagged[name] = router["id"]
+    everything = ok(member.get("/v2.0/routers"), 200)["routers"]
+    for kind, value in itertools.product(("tags", "tags-any", "not-tags", "not-tags-any"),
+                                         ("red", "red,blue", "Red", "green")):
+        params = [(kind, value), ("sort_key", "name"), ("limit", "2")]
+        wanted = [r["name"] for r in everything
+                  if listing.tags_match(set(r["tags"]), {kind: set(value.split(","))})]
+        names, url = [], "/v2.0/routers"
+        while True:   # follow the next links: every match once, in name order
+            body = ok(member.get(url, params=params), 200)
+            names += [r["name"] for r in body["routers"]]
+            following = [k["href"] for k in body.get("routers_links", [])
+                         if k["rel"] == "next"]
+            if not following:
+                break
+            url, params = following[0], None
+        assert names == sorted(wanted), (kind, value)

@@ -150,8 +150,8 @@ class CollectionEndpoint(_Endpoint):
         guarded = self.policy.guarded_fields(self.resource)
         if self._pages_in_sql(query, guarded):
             page, more = self.services.list_page(
-                ctx, self.plural, query.filters, query.sort, query.limit, query.marker,
-                query.page_reverse, lambda item: self._accepted(ctx, item, query))
+                ctx, self.plural, query.filters, query.tag_filters, query.sort, query.limit,
+                query.marker, query.page_reverse, lambda item: self._accepted(ctx, item, query))
         else:
             items = self.services.list(ctx, self.plural, {
                 k: v for k, v in query.filters.items() if k not in guarded})
@@ -170,12 +170,13 @@ class CollectionEndpoint(_Endpoint):
     def _pages_in_sql(self, query: listing.ListQuery, guarded: set[str]) -> bool:
         """Whether SQL can filter, sort and page this list: every filter and sort key a
         plain column no policy rule guards (a guarded value may be hidden on some
-        objects, so SQL must not decide on it), no tag filter, and no policy target
-        needing another object (a network's owner)."""
+        objects, so SQL must not decide on it), and no policy target needing another
+        object (a network's owner). Tag filters pass :func:`listing.parse_query` only
+        when the caller may see tags."""
         keys = [*query.filters, *(key for key, _ in query.sort)]
         collection = self.services.collections[self.plural]
-        return (not query.tag_filters and "network_id" not in self.resource.by_name
-                and not guarded.intersection(keys) and collection.sortable(keys))
+        return ("network_id" not in self.resource.by_name and collection.sortable(keys)
+                and not guarded.intersection([*keys, *(["tags"] if query.tag_filters else [])]))
 
     def _accepted(self, ctx: RequestContext, item: dict[str, Any],
                   query: listing.ListQuery) -> dict[str, Any] | None:
@@ -185,7 +186,10 @@ class CollectionEndpoint(_Endpoint):
         if not self.readable(ctx, target):
             return None
         view = self.view(ctx, item, target)
-        return view if listing.matches(view, query.filters) else None
+        if not listing.matches(view, query.filters) or query.tag_filters and \
+                not listing.tags_match(set(view.get("tags", ())), query.tag_filters):
+            return None
+        return view
 
 
 class WritableCollectionEndpoint(CollectionEndpoint):

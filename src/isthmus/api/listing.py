@@ -116,7 +116,8 @@ def matches(item: Mapping[str, Any], filters: Mapping[str, list[Any]]) -> bool:
     return True
 
 
-def _tags_match(tags: set[str], filters: Mapping[str, set[str]]) -> bool:
+def tags_match(tags: set[str], filters: Mapping[str, set[str]]) -> bool:
+    """Whether an object with ``tags`` passes Neutron's tag filters."""
     every, any_of = filters.get("tags"), filters.get("tags-any")
     not_every, none_of = filters.get("not-tags"), filters.get("not-tags-any")
     return ((every is None or every <= tags) and (any_of is None or bool(any_of & tags))
@@ -141,7 +142,7 @@ def apply(items: list[dict[str, Any]], query: ListQuery, not_found) -> tuple[
     if query.filters:
         items = [i for i in items if matches(i, query.filters)]
     if query.tag_filters:
-        items = [i for i in items if _tags_match(set(i.get("tags", ())), query.tag_filters)]
+        items = [i for i in items if tags_match(set(i.get("tags", ())), query.tag_filters)]
     if query.sort:
         for key, descending in reversed([*query.sort, ("id", query.sort[-1][1])]):
             items.sort(key=lambda i: _sort_value(i.get(key)), reverse=descending)

@@ -75,8 +75,10 @@ class Collection:
         rows = conn.execute(query.order_by(self.table.c.id)).all()
         return self.show_rows(conn, rows)
 
-    def _filtered(self, ctx: RequestContext, filters: Filters) -> sa.Select:
-        """The rows ``ctx`` may see that pass the filters on plain columns."""
+    def _filtered(self, ctx: RequestContext, filters: Filters,
+                  tag_filters: Mapping[str, Iterable[str]] | None = None) -> sa.Select:
+        """The rows ``ctx`` may see that pass the filters on plain columns and
+        Neutron's tag filters (``tags``, ``tags-any``, ``not-tags``, ``not-tags-any``)."""
         query = sa.select(self.table)
         clause = self.visible(ctx)
         if clause is not None:
@@ -85,13 +87,24 @@ class Collection:
             column = self.columns.get(attr)
             if column is not None and values:
                 query = query.where(self.table.c[column].in_(list(values)))
+        for kind, tags in (tag_filters or {}).items():
+            query = query.where(self._tagged(kind, sorted(tags)))
         return query
+
+    def _tagged(self, kind: str, tags: list[str]) -> sa.ColumnElement[bool]:
+        def has(*wanted: str) -> sa.Exists:
+            return sa.exists().where(TAGS.c.resource_id == self.table.c.id,
+                                     TAGS.c.tag.in_(wanted))
+        every = sa.and_(*(has(tag) for tag in tags))
+        return {"tags": every, "tags-any": has(*tags), "not-tags": sa.not_(every),
+                "not-tags-any": sa.not_(has(*tags))}[kind]
 
     def sortable(self, keys: Iterable[str]) -> bool:
         """Whether SQL can filter and sort on all of ``keys`` (plain columns)."""
         return all(key in self.columns for key in keys)
 
-    def page(self, conn: Connection, ctx: RequestContext, filters: Filters, sort: SortKeys,
+    def page(self, conn: Connection, ctx: RequestContext, filters: Filters,
+             tag_filters: Mapping[str, Iterable[str]], sort: SortKeys,
              limit: int | None, marker: str | None, reverse: bool,
              accept: Callable[[dict[str, Any]], dict[str, Any] | None]
              ) -> tuple[list[dict[str, Any]], bool]:
@@ -107,7 +120,7 @@ class Collection:
         order.append((self.table.c.id, sort[-1][1] if sort else False))
         if reverse:
             order = [(column, not descending) for column, descending in order]
-        query = self._filtered(ctx, filters).order_by(
+        query = self._filtered(ctx, filters, tag_filters).order_by(
             *(_order_by(conn, column, descending) for column, descending in order))
         after = None
         if marker is not None:
