@@ -269,8 +269,11 @@ def children(conn: Connection, table: sa.Table, parent_col: str, value_col: str,
 def _sorted_as_python(conn: Connection, column: sa.Column) -> sa.ColumnElement[Any]:
     """``column`` compared as Python compares its values: strings by code point
     (PostgreSQL's "C" collation; SQLite compares so already, MariaDB databases are
-    created ``utf8mb4_bin``)."""
-    if conn.dialect.name == "postgresql" and isinstance(column.type, sa.String):
+    created ``utf8mb4_bin``). Not the primary key: ids are server-made lowercase
+    UUIDs, in the same order under every collation, and a ``COLLATE`` would keep
+    PostgreSQL from paging along the primary key and ``(project_id, id)`` indexes."""
+    if conn.dialect.name == "postgresql" and isinstance(column.type, sa.String) \
+            and not column.primary_key:
         return column.collate("C")
     return column
 
