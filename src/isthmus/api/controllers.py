@@ -172,7 +172,10 @@ class CollectionEndpoint(_Endpoint):
         plain column no policy rule guards (a guarded value may be hidden on some
         objects, so SQL must not decide on it), and no policy target needing another
         object (a network's owner). Tag filters pass :func:`listing.parse_query` only
-        when the caller may see tags."""
+        when the caller may see tags. A list neither paged nor tag-filtered returns
+        every row anyway: it runs as before (filters on plain columns still in SQL)."""
+        if query.limit is None and query.marker is None and not query.tag_filters:
+            return False
         keys = [*query.filters, *(key for key, _ in query.sort)]
         collection = self.services.collections[self.plural]
         return ("network_id" not in self.resource.by_name and collection.sortable(keys)
