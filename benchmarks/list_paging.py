@@ -102,7 +102,9 @@ def run_backend(backend: str, sizes: list[int], old_src: str | None, batches: in
             for size in sizes:
                 for url, _, _ in running.values():
                     fill(url, size)
-                plans = [("list all", LIST, size)] if size <= 1000 else []
+                # "list all" runs the Python path in both; "limit=1000" is the SQL path.
+                plans = [("list all", LIST, size), ("limit=1000", f"{LIST}?limit=1000", size)
+                         ] if size <= 1000 else []
                 plans += [("limit=100", f"{LIST}?limit=100", 100),
                           ("limit=100 mid", None, 100)]
                 for name, path, expect in plans:
