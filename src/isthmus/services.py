@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any, Callable, Iterator, Mapping, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
 from isthmus.context import RequestContext
 from isthmus.db import Database
-from isthmus.db.collection import Collection, Filters
+from isthmus.db.collection import Collection, Filters, SortKeys
 from isthmus.db.retry import RetryRequest, lost_race
 from isthmus.exceptions import Conflict, ServiceUnavailable
 from isthmus.network import Networks, Ports, Routers, Subnets
@@ -109,6 +109,16 @@ class Services:
              filters: Filters | None = None) -> list[dict[str, Any]]:
         with self._read() as conn:
             return self.collections[plural].list(conn, ctx, filters)
+
+    def list_page(self, ctx: RequestContext, plural: str, filters: Filters,
+                  tag_filters: Mapping[str, Iterable[str]], sort: SortKeys,
+                  limit: int | None, marker: str | None, reverse: bool,
+                  accept: Callable[[dict[str, Any]], dict[str, Any] | None]
+                  ) -> tuple[list[dict[str, Any]], bool]:
+        """One page filtered, sorted and paged in SQL (see :meth:`Collection.page`)."""
+        with self._read() as conn:
+            return self.collections[plural].page(conn, ctx, filters, tag_filters, sort,
+                                                 limit, marker, reverse, accept)
 
     def get(self, ctx: RequestContext, plural: str, id_: str) -> dict[str, Any]:
         """One object as ``ctx`` may see it, 404 otherwise."""

@@ -101,7 +101,8 @@ def _filter_value(attr: a.Attr, raw: str) -> Any:
         raise InvalidAttribute(attr.name, str(err)) from None
 
 
-def _matches(item: Mapping[str, Any], filters: Mapping[str, list[Any]]) -> bool:
+def matches(item: Mapping[str, Any], filters: Mapping[str, list[Any]]) -> bool:
+    """Whether ``item`` passes every filter (a list value passes if one element does)."""
     for name, wanted in filters.items():
         value = item.get(name)
         if isinstance(value, list):
@@ -115,7 +116,8 @@ def _matches(item: Mapping[str, Any], filters: Mapping[str, list[Any]]) -> bool:
     return True
 
 
-def _tags_match(tags: set[str], filters: Mapping[str, set[str]]) -> bool:
+def tags_match(tags: set[str], filters: Mapping[str, set[str]]) -> bool:
+    """Whether an object with ``tags`` passes Neutron's tag filters."""
     every, any_of = filters.get("tags"), filters.get("tags-any")
     not_every, none_of = filters.get("not-tags"), filters.get("not-tags-any")
     return ((every is None or every <= tags) and (any_of is None or bool(any_of & tags))
@@ -138,9 +140,9 @@ def apply(items: list[dict[str, Any]], query: ListQuery, not_found) -> tuple[
         list[dict[str, Any]], bool]:
     """Filter, sort and page ``items``; also say whether a further page may exist."""
     if query.filters:
-        items = [i for i in items if _matches(i, query.filters)]
+        items = [i for i in items if matches(i, query.filters)]
     if query.tag_filters:
-        items = [i for i in items if _tags_match(set(i.get("tags", ())), query.tag_filters)]
+        items = [i for i in items if tags_match(set(i.get("tags", ())), query.tag_filters)]
     if query.sort:
         for key, descending in reversed([*query.sort, ("id", query.sort[-1][1])]):
             items.sort(key=lambda i: _sort_value(i.get(key)), reverse=descending)

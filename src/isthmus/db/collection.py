@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
@@ -22,6 +22,8 @@ from isthmus.context import RequestContext
 from isthmus.db import models
 
 Filters = Mapping[str, Sequence[Any]]
+# (API attribute, descending) pairs, most significant first.
+SortKeys = Sequence[tuple[str, bool]]
 TAGS = models.Tag.__table__
 
 
@@ -73,16 +75,83 @@ class Collection:
     # -- reads ------------------------------------------------------------
     def list(self, conn: Connection, ctx: RequestContext,
              filters: Filters | None = None) -> list[dict[str, Any]]:
+        query = self._filtered(ctx, filters or {})
+        rows = conn.execute(query.order_by(self.table.c.id)).all()
+        return self.show_rows(conn, rows)
+
+    def _filtered(self, ctx: RequestContext, filters: Filters,
+                  tag_filters: Mapping[str, Iterable[str]] | None = None) -> sa.Select:
+        """The rows ``ctx`` may see that pass the filters on plain columns and
+        Neutron's tag filters (``tags``, ``tags-any``, ``not-tags``, ``not-tags-any``)."""
         query = sa.select(self.table)
         clause = self.visible(ctx)
         if clause is not None:
             query = query.where(clause)
-        for attr, values in (filters or {}).items():
+        for attr, values in filters.items():
             column = self.columns.get(attr)
             if column is not None and values:
                 query = query.where(self.table.c[column].in_(list(values)))
-        rows = conn.execute(query.order_by(self.table.c.id)).all()
-        return self.show_rows(conn, rows)
+        for kind, tags in (tag_filters or {}).items():
+            query = query.where(self._tagged(kind, sorted(tags)))
+        return query
+
+    def _tagged(self, kind: str, tags: list[str]) -> sa.ColumnElement[bool]:
+        def has(*wanted: str) -> sa.Exists:
+            return sa.exists().where(TAGS.c.resource_id == self.table.c.id,
+                                     TAGS.c.tag.in_(wanted))
+        every = sa.and_(*(has(tag) for tag in tags))
+        return {"tags": every, "tags-any": has(*tags), "not-tags": sa.not_(every),
+                "not-tags-any": sa.not_(has(*tags))}[kind]
+
+    def sortable(self, keys: Iterable[str]) -> bool:
+        """Whether SQL can filter and sort on all of ``keys`` (plain columns)."""
+        return all(key in self.columns for key in keys)
+
+    def page(self, conn: Connection, ctx: RequestContext, filters: Filters,
+             tag_filters: Mapping[str, Iterable[str]], sort: SortKeys,
+             limit: int | None, marker: str | None, reverse: bool,
+             accept: Callable[[dict[str, Any]], dict[str, Any] | None]
+             ) -> tuple[list[dict[str, Any]], bool]:
+        """One page of the list in SQL: filtered, sorted (None first, ``id`` breaking
+        ties) and started after ``marker`` (before it with ``reverse``), plus whether
+        more follow. Every key must be :meth:`sortable`.
+
+        ``accept`` has the last word on each object (the caller's view of it, or
+        ``None`` to skip it): SQL narrows and orders, ``accept`` applies policy and
+        the exact filters, and further rows are fetched until the page is full.
+        """
+        order = [(self.table.c[self.columns[key]], descending) for key, descending in sort]
+        order.append((self.table.c.id, sort[-1][1] if sort else False))
+        if reverse:
+            order = [(column, not descending) for column, descending in order]
+        query = self._filtered(ctx, filters, tag_filters).order_by(
+            *(_order_by(conn, column, descending) for column, descending in order))
+        after = None
+        if marker is not None:
+            row = conn.execute(query.where(self.table.c.id == marker)).first()
+            if row is None or accept(self.show_row(conn, row)) is None:
+                raise self.resource.not_found(marker)
+            after = row
+        if limit is None:   # everything after the marker: one query
+            scan = query if after is None else query.where(_after(conn, order, after))
+            found = [view for item in self.show_rows(conn, conn.execute(scan).all())
+                     if (view := accept(item)) is not None]
+            return found[::-1] if reverse else found, False
+        found = []
+        # One row more than the page says whether another page follows; rows that
+        # ``accept`` refuses cost another, larger, query after the last row seen.
+        batch = limit + 1
+        while len(found) <= limit:
+            scan = query if after is None else query.where(_after(conn, order, after))
+            rows = conn.execute(scan.limit(batch)).all()
+            found += [view for item in self.show_rows(conn, rows)
+                      if (view := accept(item)) is not None]
+            if len(rows) < batch:
+                break
+            after = rows[-1]
+            batch = min(batch * 2, 1000)
+        page = found[:limit]
+        return page[::-1] if reverse else page, len(found) > limit
 
     def find_row(self, conn: Connection, ctx: RequestContext | None, id_: str,
                  lock: bool = False) -> Row | None:
@@ -207,3 +276,48 @@ def children(conn: Connection, table: sa.Table, parent_col: str, value_col: str,
     for values in result.values():
         values.sort()
     return result
+
+
+def _sorted_as_python(conn: Connection, column: sa.Column) -> sa.ColumnElement[Any]:
+    """``column`` compared as Python compares its values: strings by code point
+    (PostgreSQL's "C" collation; SQLite compares so already, MariaDB databases are
+    created ``utf8mb4_bin``). Not the primary key: ids are server-made lowercase
+    UUIDs, in the same order under every collation, and a ``COLLATE`` would keep
+    PostgreSQL from paging along the primary key and ``(project_id, id)`` indexes."""
+    if conn.dialect.name == "postgresql" and isinstance(column.type, sa.String) \
+            and not column.primary_key:
+        return column.collate("C")
+    return column
+
+
+def _order_by(conn: Connection, column: sa.Column, descending: bool) -> Any:
+    """``column`` in order with None first (last when descending), as the API sorts.
+    SQLite and MariaDB put NULL first by themselves; PostgreSQL must be told."""
+    expression = _sorted_as_python(conn, column)
+    ordered = expression.desc() if descending else expression.asc()
+    if column.nullable and conn.dialect.name == "postgresql":
+        ordered = ordered.nulls_last() if descending else ordered.nulls_first()
+    return ordered
+
+
+def _after(conn: Connection, order: Sequence[tuple[sa.Column, bool]],
+           row: Row) -> sa.ColumnElement[bool]:
+    """Rows that come after ``row`` in ``order`` (None first ascending): the keyset
+    condition ``k1 > m1 OR (k1 = m1 AND k2 > m2) OR ...``, NULL-aware."""
+    alternatives = []
+    equal: list[sa.ColumnElement[bool]] = []
+    for column, descending in order:
+        mark = row._mapping[column.name]
+        key = _sorted_as_python(conn, column)
+        if mark is None:
+            beyond = sa.false() if descending else column.is_not(None)
+            same = column.is_(None)
+        else:
+            # A bound literal: SQLAlchemy refuses ``<`` against a bare True/False.
+            mark = sa.literal(mark, column.type)
+            beyond = key > mark if not descending else (
+                sa.or_(key < mark, column.is_(None)) if column.nullable else key < mark)
+            same = key == mark
+        alternatives.append(sa.and_(*equal, beyond))
+        equal.append(same)
+    return sa.or_(*alternatives)

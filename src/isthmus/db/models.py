@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, MetaData, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import (BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData,
+                        String)
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -34,9 +35,15 @@ class Base(DeclarativeBase):
 
 class _Owned:
     id: Mapped[str] = mapped_column(ID, primary_key=True)
-    project_id: Mapped[str] = mapped_column(PROJECT, index=True)
+    project_id: Mapped[str] = mapped_column(PROJECT)
     name: Mapped[str] = mapped_column(NAME, default="")
     description: Mapped[str] = mapped_column(NAME, default="")
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Index, ...]:
+        # A project's page of a list (``WHERE project_id = ? ORDER BY id LIMIT n``)
+        # is one range of this index, however large the table.
+        return (Index(f"ix_{cls.__tablename__}_project_id_id", "project_id", "id"),)
 
 
 class _StandardAttributes:
