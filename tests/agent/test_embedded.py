@@ -30,6 +30,17 @@ def test_connection_goes_active_on_notification_not_resync(embedded, member, top
     assert status(member, f"{SERVICES}/{service['id']}") == "ACTIVE"
 
 
+def test_noop_statuses_say_they_are_simulated(embedded, member, topo):
+    # `isthmus up` runs the noop driver: a connection to a peer that does not exist is
+    # ACTIVE, and the connection itself must say that no tunnel stands behind it.
+    _, conn = create_connection(member, topo)
+    url = f"{CONNS}/{conn['id']}"
+    detail = wait_until(lambda: ok(member.get(url), 200)["ipsec_site_connection"][
+        "isthmus:status_detail"], timeout_s=30)
+    assert "simulated" in detail and "no tunnel" in detail
+    assert status(member, url) == "ACTIVE"
+
+
 def test_service_without_connections_does_not_stay_pending(embedded, member, topo):
     service = ok(member.post(SERVICES, json={"vpnservice": {"router_id": topo.router}}))
     url = f"{SERVICES}/{service['vpnservice']['id']}"

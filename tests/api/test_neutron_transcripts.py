@@ -34,7 +34,7 @@ DECISIONS: dict[str, tuple[int, str | None]] = {
     "ikepolicy-list-filter-bogus": (200, None),
 }
 # Isthmus extension attributes (docs/api.md), not in Neutron's answers.
-EXTENSION_KEYS = {"provider", "isthmus:traffic"}
+EXTENSION_KEYS = {"provider", "isthmus:traffic", "isthmus:status_detail"}
 # Isthmus answers these with its own content (its provider is named after its driver).
 STATUS_ONLY = {"service-providers"}
 # The Neutron core attributes Isthmus implements (not: provider networks, availability

@@ -72,6 +72,23 @@ def test_reports_go_through_the_status_machine(domain, site):
     assert domain.services.get(MEMBER, "vpnservices", service["id"])["status"] == status.DOWN
 
 
+def test_status_detail_is_set_cleared_and_left_alone_by_older_agents(domain, site):
+    _, service, conn = site
+
+    def report(**extra) -> dict:
+        with domain.services.db.write() as db_conn:
+            apply_reports(db_conn, [{
+                "id": service["id"], "status": status.ACTIVE, "updated_pending_status": True,
+                "ipsec_site_connections": {conn["id"]: {
+                    "status": status.ACTIVE, "updated_pending_status": True, **extra}}}])
+        return domain.services.get(MEMBER, "ipsec_site_connections", conn["id"])
+
+    assert report()["isthmus:status_detail"] is None
+    assert report(status_detail="simulated")["isthmus:status_detail"] == "simulated"
+    assert report()["isthmus:status_detail"] == "simulated"   # an older agent says nothing
+    assert report(status_detail=None)["isthmus:status_detail"] is None
+
+
 def test_reports_of_deleted_objects_change_nothing(domain, site):
     with domain.services.db.write() as db_conn:
         assert apply_reports(db_conn, [{"id": "gone", "status": status.ACTIVE,

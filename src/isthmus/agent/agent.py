@@ -191,6 +191,15 @@ class VPNAgent:
         return RouterState(router.router_id, router.namespace, tuple(
             s for s in router.services if s.get("provider") in driver.providers))
 
+    def _status_notes(self, router: RouterState) -> dict[str, str | None]:
+        """Each connection's driver's ``status_note`` (None: the driver says nothing)."""
+        notes: dict[str, str | None] = {}
+        for driver in self.drivers:
+            for service in self._share(driver, router).services:
+                for conn in service["ipsec_site_connections"]:
+                    notes[conn["id"]] = driver.status_note
+        return notes
+
     def _sync_router(self, router_id: str, services: Sequence[Service] | None) -> None:
         if services is None:
             services = self.server.get_vpn_services_on_host(router_ids=[router_id])
@@ -250,6 +259,7 @@ class VPNAgent:
 
         traffic = {k: dict(v) for k, v in (traffic or {}).items()
                    if self._traffic_sent.get(k) != dict(v)}
+        notes = self._status_notes(router)
         reports: list[ServiceReport] = []
         for service in router.services:
             conns: dict[str, ConnectionReport] = {}
@@ -261,6 +271,7 @@ class VPNAgent:
                                       "updated_pending_status": resolves_pending and bool(st)}
                     if c["id"] in traffic:
                         conns[c["id"]]["traffic"] = traffic[c["id"]]
+                    conns[c["id"]]["status_detail"] = notes.get(c["id"])
             status = differs(service)
             if status or conns:
                 reports.append({"id": service["id"],

@@ -229,6 +229,8 @@ class SiteConnection(_Owned, Base):
     bytes_out: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     packets_in: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     packets_out: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Why the status is what it is, in words, as the agent last said it.
+    status_detail: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class PeerCidr(Base):

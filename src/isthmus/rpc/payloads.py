@@ -121,6 +121,9 @@ class ConnectionReport(TypedDict):
     updated_pending_status: bool
     """True only after a sync: the report may end a pending status (status.py)."""
     traffic: NotRequired[Traffic]
+    status_detail: NotRequired[str | None]
+    """Why the status is what it is, in words (shown as ``isthmus:status_detail``); None
+    clears it; older agents leave it out."""
 
 
 class ServiceReport(TypedDict):

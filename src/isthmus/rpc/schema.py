@@ -87,6 +87,8 @@ SCHEMAS: dict[str, Any] = {
                     "required": ["status", "updated_pending_status"],
                     "properties": {"status": _REPORTED,
                                    "updated_pending_status": {"type": "boolean"},
+                                   "status_detail": {"type": ["string", "null"],
+                                                     "maxLength": 255},
                                    "traffic": {
                                        "type": "object", "additionalProperties": False,
                                        "properties": {k: {"type": "integer", "minimum": 0}

@@ -138,17 +138,23 @@ def apply_reports(conn: Connection, reports: Sequence[ServiceReport]) -> int:
     services: dict[str, tuple[str, bool]] = {}
     connections: dict[str, tuple[str, bool]] = {}
     traffic = []
+    details = []
     for report in reports:
         services[report["id"]] = (report["status"], bool(report.get("updated_pending_status")))
         for conn_id, conn_report in (report.get("ipsec_site_connections") or {}).items():
             connections[conn_id] = (conn_report["status"],
                                     bool(conn_report.get("updated_pending_status")))
+            if "status_detail" in conn_report:
+                details.append({"_id": conn_id, "detail": conn_report["status_detail"]})
             if conn_report.get("traffic"):
                 traffic.append({"_id": conn_id, **{k: int(conn_report["traffic"].get(k, 0))
                                                    for k in COUNTERS}})
     if traffic:
         conn.execute(sa.update(CONNECTIONS).where(CONNECTIONS.c.id == sa.bindparam("_id"))
                      .values({k: sa.bindparam(k) for k in COUNTERS}), traffic)
+    if details:
+        conn.execute(sa.update(CONNECTIONS).where(CONNECTIONS.c.id == sa.bindparam("_id"))
+                     .values(status_detail=sa.bindparam("detail")), details)
     return _apply(conn, SERVICES, services) + _apply(conn, CONNECTIONS, connections)
 
 

@@ -31,6 +31,7 @@ CONNECTIONS = models.SiteConnection.__table__
 PEER_CIDRS = models.PeerCidr.__table__
 
 TRAFFIC = "isthmus:traffic"   # read-only: counters the agent reports (docs/api.md)
+STATUS_DETAIL = "isthmus:status_detail"   # read-only: why the status, as the agent said it
 
 DPD = a.dict_of({"action": a.one_of(c.DPD_ACTIONS), "interval": a.non_negative_int,
                  "timeout": a.non_negative_int})
@@ -82,7 +83,8 @@ RESOURCE = a.Resource(
            _optional_ref("local_ep_group_id"), _optional_ref("peer_ep_group_id"),
            a.Attr(TRAFFIC, schema={"type": "object", "properties": {
                k: {"type": "integer"} for k in ("bytes_in", "bytes_out", "packets_in",
-                                                "packets_out")}})),
+                                                "packets_out")}}),
+           a.Attr(STATUS_DETAIL, schema={"type": ["string", "null"]})),
 )
 
 
@@ -145,7 +147,8 @@ class SiteConnections(Collection):
                 "local_ep_group_id": row.local_ep_group_id,
                 "peer_ep_group_id": row.peer_ep_group_id, "tenant_id": row.project_id,
                 TRAFFIC: {"bytes_in": row.bytes_in, "bytes_out": row.bytes_out,
-                          "packets_in": row.packets_in, "packets_out": row.packets_out}}
+                          "packets_in": row.packets_in, "packets_out": row.packets_out},
+                STATUS_DETAIL: row.status_detail}
 
     # -- the consistency rules ----------------------------------------------
     def _check_endpoints(self, conn: Connection, ctx: RequestContext, service: Row,

@@ -53,6 +53,10 @@ class DeviceDriver(abc.ABC):
     #: agent's configuration before building the driver; read them from ``self.agent.conf``.
     options: Sequence[tuple[str, Sequence[Opt]]] = ()
 
+    #: Said with every connection status this driver reports, and shown on the connection
+    #: as ``isthmus:status_detail`` (e.g. that the statuses are simulated); ``None``: nothing.
+    status_note: str | None = None
+
     def __init__(self, agent: AgentContext) -> None:
         self.agent = agent
 

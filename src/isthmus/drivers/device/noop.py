@@ -8,7 +8,10 @@ from isthmus.drivers.device.base import DeviceDriver, RouterState, Statuses
 class NoopDeviceDriver(DeviceDriver):
     """A device driver that configures nothing: every enabled object is ACTIVE.
 
-    For tests and ``isthmus up`` without strongSwan; it also shows the least a driver has to do."""
+    For tests and ``isthmus up`` without strongSwan; it also shows the least a driver has to do.
+    Its statuses say so on each connection, so nobody mistakes them for a tunnel's."""
+
+    status_note = "simulated by the noop device driver: no tunnel is built"
 
     def sync(self, router: RouterState) -> Statuses:
         statuses: dict[str, str] = {}
