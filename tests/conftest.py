@@ -116,15 +116,20 @@ def _empty(url: str) -> None:
     engine.dispose()
 
 
+def empty_database(request, tmp_path, migrated_sqlite) -> str:
+    """The URL of an empty, migrated database of the backend ``request.param`` names."""
+    if request.param == "sqlite":
+        shutil.copy(migrated_sqlite, tmp_path / "isthmus.db")
+        return f"sqlite:///{tmp_path}/isthmus.db"
+    url = request.getfixturevalue("server_databases")[request.param]
+    _empty(url)
+    return url
+
+
 @pytest.fixture(params=BACKENDS)
 def api(request, tmp_path, migrated_sqlite) -> Iterator[RunningServer]:
     """A fresh server on an empty database of each backend under test."""
-    if request.param == "sqlite":
-        shutil.copy(migrated_sqlite, tmp_path / "isthmus.db")
-        url = f"sqlite:///{tmp_path}/isthmus.db"
-    else:
-        url = request.getfixturevalue("server_databases")[request.param]
-        _empty(url)
+    url = empty_database(request, tmp_path, migrated_sqlite)
     running, server, thread = start_server(url, migrate=False)
     yield running
     running.stop()  # type: ignore[attr-defined]

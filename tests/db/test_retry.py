@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 from typing import Iterator
 
@@ -13,7 +12,7 @@ from sqlalchemy import exc as sa_exc
 from isthmus.db import Database
 from isthmus.db.models import Network, Subnet
 from isthmus.db.retry import RetryRequest, is_unique_violation, lost_race, run_with_retries
-from tests.conftest import BACKENDS, _empty
+from tests.conftest import BACKENDS, empty_database
 
 NETWORKS = Network.__table__
 SUBNETS = Subnet.__table__
@@ -22,13 +21,7 @@ SUBNETS = Subnet.__table__
 @pytest.fixture(params=BACKENDS)
 def db(request, tmp_path, migrated_sqlite) -> Iterator[Database]:
     """An empty, migrated database of each backend under test."""
-    if request.param == "sqlite":
-        shutil.copy(migrated_sqlite, tmp_path / "isthmus.db")
-        url = f"sqlite:///{tmp_path}/isthmus.db"
-    else:
-        url = request.getfixturevalue("server_databases")[request.param]
-        _empty(url)
-    database = Database(url)
+    database = Database(empty_database(request, tmp_path, migrated_sqlite))
     yield database
     database.dispose()
 
