@@ -19,7 +19,8 @@ SERVER_ONLY = ("isthmus.db", "isthmus.api", "isthmus.vpn", "isthmus.network",
                "isthmus.services", "isthmus.server", "sqlalchemy", "alembic", "falcon")
 
 AGENT_MODULES = ["isthmus.agent", "isthmus.agent.service", "isthmus.drivers.device.noop",
-                 "isthmus.drivers.device.strongswan.driver", "isthmus.drivers.loader"]
+                 "isthmus.drivers.device.strongswan.driver", "isthmus.drivers.loader",
+                 "isthmus.agent.routers", "isthmus.agent.routers.builder"]
 
 HANG_GUARD_S = 60
 

@@ -154,3 +154,80 @@ class AgentState(TypedDict):
     topic: str
     start_flag: bool
     configurations: AgentConfigurations
+
+
+# -- Routers the agent builds (agent/routers/; docs/routers.md) ---------------------------
+
+
+class FixedIP(TypedDict):
+    """One address of a router port: ``ip_address/prefixlen`` on the subnet ``cidr``.
+
+    On a gateway port ``gateway_ip`` is the external subnet's gateway (the default
+    route); on an interface port it is the router's own address, not used for routing.
+    """
+
+    ip_address: str
+    prefixlen: int
+    subnet_id: str
+    cidr: str
+    gateway_ip: str | None
+
+
+class RouterPort(TypedDict):
+    """A router's port on a network the agent's host reaches through ``physical_network``.
+
+    ``network_type`` ``vlan`` tags the port's frames with ``segmentation_id``;
+    ``flat`` leaves them untagged (``segmentation_id`` None).
+    """
+
+    id: str
+    mac_address: str
+    mtu: int
+    physical_network: str
+    network_type: Literal["flat", "vlan"]
+    segmentation_id: int | None
+    fixed_ips: list[FixedIP]
+
+
+class Route(TypedDict):
+    """An extra route of a router (Neutron's extraroute): ``destination`` via ``nexthop``."""
+
+    destination: str
+    nexthop: str
+
+
+class RouterNetwork(TypedDict):
+    """The desired network of one router, as an agent gets it.
+
+    ``mode``: ``managed`` (the agent builds the namespace, ``namespace`` None: the
+    agent derives it), ``external`` (``namespace`` exists and is someone else's, e.g.
+    Neutron's ``qrouter-<id>``: only used) or ``host`` (the host's own stack).
+    ``nat_exempt`` holds (local CIDR, peer CIDR) pairs of VPN connections: traffic
+    between them leaves the gateway without SNAT.
+    """
+
+    id: str
+    admin_state_up: bool
+    mode: Literal["managed", "external", "host"]
+    namespace: str | None
+    gateway: RouterPort | None
+    enable_snat: bool
+    interfaces: list[RouterPort]
+    routes: list[Route]
+    nat_exempt: list[tuple[str, str]]
+
+
+class PortReport(TypedDict):
+    """What an agent reports of one router port: ACTIVE, DOWN or ERROR, and why."""
+
+    status: ReportedStatus
+    reason: str | None
+
+
+class RouterReport(TypedDict):
+    """What an agent reports of one router's network and its ports (by port id)."""
+
+    id: str
+    status: ReportedStatus
+    reason: str | None
+    ports: dict[str, PortReport]
