@@ -16,7 +16,7 @@ address, route or NAT step (the kernel drops routes of a down device).
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from isthmus.agent.routers import firewall, names
 from isthmus.agent.routers.desired import DesiredRouter, DeviceSpec
@@ -52,6 +52,10 @@ def plan_router(desired: DesiredRouter, observed: ObservedNamespace, host_links:
     ns = desired.namespace
     plan = Plan(port_errors=dict(desired.port_errors))
     devices = [d for d in desired.devices if not _bridge_error(d, host_links, plan)]
+    if any(d.role == "gateway" for d in desired.devices) and not any(d.role == "gateway" for d in devices):
+        # No gateway device: no default route through it, nothing to SNAT to.
+        desired = replace(desired, nat=None, routes=frozenset(
+            r for r in desired.routes if r.destination not in ("0.0.0.0/0", "::/0")))
     up = desired.admin_state_up
     steps = plan.steps
 
