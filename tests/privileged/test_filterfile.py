@@ -94,6 +94,16 @@ AGENT_IP_COMMANDS = [
     ["ip", "-n", "r1", "link"], ["ip", "-o", "link"], ["ip", "-n", "r1", "-j", "addr", "show"],
     ["ip", "netns", "exec", "r1", "sysctl", "-w", "net.ipv4.ip_forward=1"],
     ["ip", "netns", "exec", "r1", "ip", "addr"],
+    # isthmus.agent.routers: forwarding read/write, SNAT rules.
+    ["ip", "netns", "exec", "r1", "sysctl", "-n", "net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"],
+    ["ip", "netns", "exec", "r1", "sysctl", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"],
+    ["ip", "netns", "exec", "r1", "iptables", "-t", "nat", "-S"],
+    ["ip", "netns", "exec", "r1", "iptables", "-t", "nat", "-N", "isthmus-snat"],
+    ["ip", "netns", "exec", "r1", "iptables", "-t", "nat", "-A", "POSTROUTING", "-j", "isthmus-snat"],
+    ["ip", "netns", "exec", "r1", "iptables", "-t", "nat", "-I", "isthmus-snat", "-s", "10.0.0.0/24",
+     "-d", "10.1.0.0/16", "-j", "ACCEPT"],
+    ["ip", "netns", "exec", "r1", "iptables", "-t", "nat", "-D", "isthmus-snat", "-o", "qg-6c1d2e3f-a1",
+     "-j", "SNAT", "--to-source", "198.51.100.2"],
 ]
 OUTSIDE_THE_ALLOW_LIST = [
     ["ip", "vrf", "exec", "default", "/bin/sh"], ["ip", "netns", "exec", "r1", "sh"],
@@ -101,6 +111,16 @@ OUTSIDE_THE_ALLOW_LIST = [
     ["ip", "rule", "add", "from", "all", "lookup", "7"], ["ip", "link", "xstats", "type", "bridge"],
     ["ip", "netns", "attach", "r1", "1"], ["ip", "address", "restore"], ["ip", "-n", "../x", "link"],
     ["ip", "netns", "exec", "r1", "ip", "vrf", "exec", "default", "sh"],
+    # SNAT rules: only the pinned shapes; nothing that names a program or a file.
+    ["iptables-restore", "--noflush"], ["nft", "-f", "-"], ["ip", "netns", "exec", "r1", "iptables", "-t", "nat", "-F"],
+    ["ip", "netns", "exec", "r1", "iptables", "-t", "nat", "-A", "isthmus-snat", "-o", "qg-x", "-j", "SNAT",
+     "--to-source", "198.51.100.2", "--modprobe=/tmp/x"],
+    ["ip", "netns", "exec", "r1", "iptables", "--modprobe=/tmp/x", "-t", "nat", "-S"],
+    ["ip", "netns", "exec", "r1", "iptables", "-t", "nat", "-A", "isthmus-snat", "-o", "eth0", "-j", "SNAT",
+     "--to-source", "198.51.100.2"],
+    ["ip", "netns", "exec", "r1", "iptables", "-t", "nat", "-I", "isthmus-snat", "-s", "/etc/x",
+     "-d", "10.1.0.0/16", "-j", "ACCEPT"],
+    ["ip", "netns", "exec", "r1", "sysctl", "-p", "/tmp/x"],
 ]
 
 
