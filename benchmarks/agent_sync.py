@@ -53,16 +53,16 @@ def seed(url: str, services: int) -> str:
     service_ids = ids(services)
     with engine.begin() as conn:
         net = str(uuid.uuid4())
-        conn.execute(sa.insert(m.Network.__table__).values(
+        conn.execute(sa.insert(m.Base.metadata.tables["networks"]).values(
             id=net, project_id="bench", name="", description="", admin_state_up=True,
             shared=False, router_external=False, mtu=1500, status="ACTIVE"))
-        conn.execute(sa.insert(m.Subnet.__table__), [
+        conn.execute(sa.insert(m.Base.metadata.tables["subnets"]), [
             {"id": s, "project_id": "bench", "name": "", "description": "", "network_id": net,
              "ip_version": 4, "cidr": f"10.{i // 256}.{i % 256}.0/24",
              "gateway_ip": f"10.{i // 256}.{i % 256}.1", "enable_dhcp": True,
              "allocation_pools": "[]", "dns_nameservers": "[]", "host_routes": "[]"}
             for i, s in enumerate(subnets)])
-        conn.execute(sa.insert(m.Router.__table__), [
+        conn.execute(sa.insert(m.Base.metadata.tables["routers"]), [
             {"id": r, "project_id": "bench", "name": "", "description": "",
              "admin_state_up": True, "status": "ACTIVE", "enable_snat": True,
              "agent_host": HOST} for r in routers])
@@ -70,11 +70,11 @@ def seed(url: str, services: int) -> str:
         policy = {"project_id": "bench", "name": "", "description": "",
                   "auth_algorithm": "sha256", "encryption_algorithm": "aes-128",
                   "lifetime_units": "seconds", "lifetime_value": 3600, "pfs": "group14"}
-        conn.execute(sa.insert(m.IKEPolicy.__table__).values(
+        conn.execute(sa.insert(m.Base.metadata.tables["ikepolicies"]).values(
             id=ike, ike_version="v2", phase1_negotiation_mode="main", **policy))
-        conn.execute(sa.insert(m.IPsecPolicy.__table__).values(
+        conn.execute(sa.insert(m.Base.metadata.tables["ipsecpolicies"]).values(
             id=ipsec, transform_protocol="esp", encapsulation_mode="tunnel", **policy))
-        conn.execute(sa.insert(m.VPNService.__table__), [
+        conn.execute(sa.insert(m.Base.metadata.tables["vpnservices"]), [
             {"id": s, "project_id": "bench", "name": "", "description": "",
              "router_id": routers[i // PER_ROUTER], "subnet_id": subnets[i // PER_ROUTER],
              "admin_state_up": True, "status": "PENDING_CREATE",
@@ -91,8 +91,8 @@ def seed(url: str, services: int) -> str:
                     "dpd_action": "hold", "dpd_interval": 30, "dpd_timeout": 120,
                     "status": "PENDING_CREATE", "admin_state_up": True, "vpnservice_id": s,
                     "ikepolicy_id": ike, "ipsecpolicy_id": ipsec})
-        conn.execute(sa.insert(m.SiteConnection.__table__), connections)
-        conn.execute(sa.insert(m.PeerCidr.__table__), [
+        conn.execute(sa.insert(m.Base.metadata.tables["ipsec_site_connections"]), connections)
+        conn.execute(sa.insert(m.Base.metadata.tables["ipsec_peer_cidrs"]), [
             {"cidr": "10.200.0.0/24", "ipsec_site_connection_id": c["id"]}
             for c in connections])
     engine.dispose()

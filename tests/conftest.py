@@ -18,6 +18,7 @@ import waitress
 from isthmus.api import create_app
 from isthmus.db import Database, upgrade
 from isthmus.db.models import Base
+import isthmus.vpn  # noqa: F401  (declares the resource tables on Base.metadata)
 from isthmus.services import Services
 
 

@@ -78,7 +78,7 @@ def test_provider_hook_names_the_connection_not_its_psk(embedded, admin, member,
     """A change for a provider no longer configured is logged by id (it used to dump it)."""
     psk = canary()
     service, conn = create_connection(member, topo, psk=psk)
-    table = models.VPNService.__table__
+    table = models.Base.metadata.tables["vpnservices"]
     with embedded.api.db.write() as db:
         db.execute(sa.update(table).where(table.c.id == service["id"])
                    .values(provider="retired"))

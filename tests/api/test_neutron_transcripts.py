@@ -122,7 +122,7 @@ def _trim(body: Any) -> Any:
 
 def _set_active(api, ids: IdMap, recorded_ids: list[str]) -> None:
     with api.db.write() as conn:
-        for table in (models.VPNService.__table__, models.SiteConnection.__table__):
+        for table in (models.Base.metadata.tables["vpnservices"], models.Base.metadata.tables["ipsec_site_connections"]):
             conn.execute(sa.update(table).where(table.c.id.in_(
                 [ids.ours[i] for i in recorded_ids if i in ids.ours])).values(status="ACTIVE"))
 

@@ -53,7 +53,7 @@ def _post(path: str, key: str, body: dict) -> Callable:
 
 def _service(member, topo, api) -> str:
     made = ok(member.post(SERVICES, json={"vpnservice": {"router_id": topo.router}}))
-    set_status(api, models.VPNService, made["vpnservice"]["id"], "ACTIVE")
+    set_status(api, models.Base.metadata.tables["vpnservices"], made["vpnservice"]["id"], "ACTIVE")
     return made["vpnservice"]["id"]
 
 
@@ -70,7 +70,7 @@ def _connection_body(member, topo, api) -> dict:
 def _connection(member, topo, api) -> str:
     made = ok(member.post(CONNS, json={"ipsec_site_connection": _connection_body(
         member, topo, api)}))["ipsec_site_connection"]["id"]
-    set_status(api, models.SiteConnection, made, "ACTIVE")
+    set_status(api, models.Base.metadata.tables["ipsec_site_connections"], made, "ACTIVE")
     return made
 
 

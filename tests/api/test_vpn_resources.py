@@ -26,14 +26,13 @@ def group(client, kind: str, endpoints: list) -> str:
         "endpoint_group"]["id"]
 
 
-def count(api, model) -> int:
+def count(api, table) -> int:
     with api.db.read() as conn:
-        return conn.execute(sa.select(sa.func.count()).select_from(model.__table__)).scalar_one()
+        return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
 
 
-def set_status(api, model, id_: str, status: str) -> None:
+def set_status(api, table, id_: str, status: str) -> None:
     with api.db.write() as conn:
-        table = model.__table__
         conn.execute(sa.update(table).where(table.c.id == id_).values(status=status))
 
 
@@ -85,7 +84,7 @@ def test_service_needs_gateway_and_attached_subnet(api, member, topo):
     assert error(member.post(SERVICES, json={"vpnservice": {"router_id": "not-a-uuid"}}),
                  400)["message"] == "Invalid input for router_id. Reason: 'not-a-uuid' is not " \
                                     "a valid UUID."
-    assert count(api, models.VPNService) == 0
+    assert count(api, models.Base.metadata.tables["vpnservices"]) == 0
 
 
 def test_service_update_refused_while_pending_then_allowed(api, member, legacy):
@@ -93,7 +92,7 @@ def test_service_update_refused_while_pending_then_allowed(api, member, legacy):
     err = error(member.put(f"{SERVICES}/{service['id']}",
                            json={"vpnservice": {"name": "x"}}), 400)
     assert err["type"] == "VPNStateInvalidToUpdate"
-    set_status(api, models.VPNService, service["id"], "ACTIVE")
+    set_status(api, models.Base.metadata.tables["vpnservices"], service["id"], "ACTIVE")
     updated = ok(member.put(f"{SERVICES}/{service['id']}", json={"vpnservice": {
         "name": "x", "admin_state_up": "false"}}), 200)["vpnservice"]
     assert (updated["name"], updated["admin_state_up"], updated["status"]) == ("x", False, "ACTIVE")
@@ -132,7 +131,7 @@ def test_legacy_connection_rules(api, member, legacy, change, error_type):
         assert response.status_code == 201, response.text
         return
     assert error(response, 404 if error_type.endswith("NotFound") else 400)["type"] == error_type
-    assert count(api, models.SiteConnection) == 0 and count(api, models.PeerCidr) == 0
+    assert count(api, models.Base.metadata.tables["ipsec_site_connections"]) == 0 and count(api, models.Base.metadata.tables["ipsec_peer_cidrs"]) == 0
 
 
 @pytest.mark.parametrize("change,reason", [
@@ -238,7 +237,7 @@ def test_endpoint_group_validation(api, member, kind, endpoints, error_type):
     err = error(member.post(GROUPS, json={"endpoint_group": {"type": kind,
                                                              "endpoints": endpoints}}), 400)
     assert err["type"] == error_type
-    assert count(api, models.EndpointGroup) == 0 and count(api, models.Endpoint) == 0
+    assert count(api, models.Base.metadata.tables["vpn_endpoint_groups"]) == 0 and count(api, models.Base.metadata.tables["vpn_endpoints"]) == 0
 
 
 def test_endpoint_group_scalar_is_wrapped_and_updates_limited(member):
@@ -256,7 +255,7 @@ def test_connection_update_rules(api, member, legacy):
     url = f"{CONNS}/{conn['id']}"
     assert error(member.put(url, json={"ipsec_site_connection": {"name": "x"}}), 400)[
         "type"] == "VPNStateInvalidToUpdate"
-    set_status(api, models.SiteConnection, conn["id"], "ACTIVE")
+    set_status(api, models.Base.metadata.tables["ipsec_site_connections"], conn["id"], "ACTIVE")
     updated = ok(member.put(url, json={"ipsec_site_connection": {
         "dpd": {"interval": 10, "timeout": 50}, "peer_cidrs": ["10.51.0.0/24", "10.50.0.0/24"],
         "mtu": "1300"}}), 200)["ipsec_site_connection"]

@@ -28,7 +28,7 @@ def test_refused_row_with_a_psk_is_logged_without_it(server_databases):
     try:
         with every_log_line() as lines, pytest.raises(Conflict):
             services._write(lambda conn: conn.execute(
-                sa.insert(models.SiteConnection.__table__), row))
+                sa.insert(models.Base.metadata.tables["ipsec_site_connections"]), row))
     finally:
         services.db.dispose()
     assert any("Concurrent change refused" in line for line in lines), lines

@@ -9,6 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from isthmus.db import create_engine, upgrade
 from isthmus.db.migrate import current, newest_revision
 from isthmus.db.models import Base
+import isthmus.vpn  # noqa: F401  (declares the resource tables on Base.metadata)
 
 
 def test_migrations_match_models(tmp_path):

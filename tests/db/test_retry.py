@@ -10,12 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from isthmus.db import Database
-from isthmus.db.models import Network, Subnet
+from isthmus.network.networks import NETWORKS, SUBNETS
 from isthmus.db.retry import RetryRequest, is_unique_violation, lost_race, run_with_retries
 from tests.conftest import BACKENDS, empty_database
 
-NETWORKS = Network.__table__
-SUBNETS = Subnet.__table__
 
 
 @pytest.fixture(params=BACKENDS)

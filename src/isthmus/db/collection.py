@@ -1,9 +1,11 @@
 """A table seen as an API collection: scoped reads, writes, and row → dict.
 
-Resource modules subclass :class:`Collection`, say which table and resource
-they serve and how a row becomes the API dict; scoping by project, lookups
-that hide other projects' objects as 404, and SQL-side filters on plain
-columns are done here once. So are Neutron's standard attributes of the
+Resource modules subclass :class:`Collection` and say which resource (and
+table) they serve; a row becomes the API dict through the resource's
+attribute table (:mod:`isthmus.db.mapping`), plus what the subclass computes
+(:meth:`Collection.computed`). Scoping by project, lookups that hide other
+projects' objects as 404, and SQL-side filters and sorting on plain columns
+are done here once. So are Neutron's standard attributes of the
 collections that have them (``created_at``, ``updated_at``, ``revision_number``
 and ``tags``: networks, subnets and routers).
 """
@@ -17,9 +19,9 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from isthmus.attributes import Resource
+from isthmus.attributes import Resource, timestamp
 from isthmus.context import RequestContext
-from isthmus.db import models
+from isthmus.db import mapping, models
 
 Filters = Mapping[str, Sequence[Any]]
 # (API attribute, descending) pairs, most significant first.
@@ -37,9 +39,7 @@ def now() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None)
 
 
-def timestamp(value: datetime | None) -> str | None:
-    """A stored time as Neutron shows it (``2026-11-20T10:00:00Z``); ``None`` stays ``None``."""
-    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+__all__ = ["Collection", "children", "new_id", "now", "owner_project", "timestamp"]
 
 
 class Collection:
@@ -47,8 +47,6 @@ class Collection:
 
     resource: Resource
     table: sa.Table
-    # API attribute -> column, for attributes a filter can test in SQL.
-    columns: Mapping[str, str] = {}
     # Neutron's standard attributes (timestamps, revision_number, tags): the table has
     # the columns of models._StandardAttributes. A new object starts at
     # ``created_revision``: what Neutron 29 shows right after a create (a network 1,
@@ -56,11 +54,26 @@ class Collection:
     standard_attributes = False
     created_revision = 0
 
+    @property
+    def columns(self) -> Mapping[str, str]:
+        """API attribute -> column, for the attributes SQL can filter and sort on."""
+        cls = type(self)
+        cached = cls.__dict__.get("_columns")
+        if cached is None:
+            cached = mapping.filter_columns(self.resource)
+            cls._columns = cached  # type: ignore[attr-defined]
+        return cached
+
     # -- what subclasses provide ------------------------------------------
+    def computed(self, row: Row, extras: Any) -> dict[str, Any]:
+        """The attributes the table does not store (``store=None``), from ``row`` and
+        :meth:`load_extras`; standard attributes' tags are added apart."""
+        return {}
+
     def to_api(self, row: Row, extras: Any) -> dict[str, Any]:
         """One row (with its :meth:`load_extras`) as the API shows it, before policy hides
         fields."""
-        raise NotImplementedError
+        return {**mapping.show(self.resource, row._mapping), **self.computed(row, extras)}
 
     def load_extras(self, conn: Connection, rows: Sequence[Row]) -> Any:
         """Child rows needed by :meth:`to_api` for ``rows`` (one query, not N)."""
@@ -189,9 +202,7 @@ class Collection:
         if self.standard_attributes:
             tags = children(conn, TAGS, "resource_id", "tag", [row.id for row in rows])
             for row, item in zip(rows, shown):
-                item.update(tags=tags[row.id], created_at=timestamp(row.created_at),
-                            updated_at=timestamp(row.updated_at),
-                            revision_number=row.revision_number)
+                item["tags"] = tags[row.id]
         return shown
 
     # -- writes -----------------------------------------------------------

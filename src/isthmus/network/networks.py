@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 from typing import Any, Mapping
 
 import sqlalchemy as sa
@@ -11,42 +10,95 @@ from sqlalchemy.engine import Connection, Row
 
 from isthmus import attributes as a
 from isthmus.context import RequestContext
-from isthmus.db import models
+from isthmus.db import mapping, models
 from isthmus.db.collection import TAGS, Collection, children, new_id, owner_project
 from isthmus.exceptions import InvalidInput, shown
 from isthmus.network import exceptions as nexc
 from isthmus.network import ipam
 from isthmus.network.guards import NetworkGuard
-from isthmus.network.ports import GATEWAY_OWNER, INTERFACE_OWNER
+from isthmus.network.ports import GATEWAY_OWNER, INTERFACE_OWNER, PORTS
 
-NETWORKS = models.Network.__table__
-SUBNETS = models.Subnet.__table__
-PORTS = models.Port.__table__
 ALLOCATIONS = models.IPAllocation.__table__
+
+PROVIDER_TYPE = "provider:network_type"
+PROVIDER_PHYSNET = "provider:physical_network"
+PROVIDER_SEGMENT = "provider:segmentation_id"
+NETWORK_TYPES = ("flat", "vlan")
+VLAN_TAGS = (1, 4094)
+
+
+def _provider_segment(body: Mapping[str, Any]) -> None:
+    """Neutron ML2's checks of a provider segment, with its messages (type_flat.py,
+    type_vlan.py, managers.py); a network without one is on no physical network."""
+    kind, physnet, segment = body[PROVIDER_TYPE], body[PROVIDER_PHYSNET], body[PROVIDER_SEGMENT]
+    if kind is None:
+        if physnet is not None or segment is not None:
+            raise InvalidInput(error_message="network_type required")
+        return
+    if kind not in NETWORK_TYPES:
+        raise InvalidInput(error_message=f"network_type value '{shown(kind)}' not supported")
+    if kind == "flat":
+        if not physnet:
+            raise InvalidInput(error_message="physical_network required for flat provider "
+                                             "network")
+        if segment is not None:
+            raise InvalidInput(error_message="segmentation_id prohibited for flat provider "
+                                             "network")
+    else:
+        if not physnet:
+            raise InvalidInput(error_message="segmentation_id requires physical_network for "
+                                             "VLAN provider network" if segment is not None
+                               else "physical_network required for VLAN provider network")
+        if segment is None:
+            raise InvalidInput(error_message="segmentation_id required for VLAN provider "
+                                             "network")
+        if not VLAN_TAGS[0] <= segment <= VLAN_TAGS[1]:
+            raise InvalidInput(error_message="segmentation_id out of range "
+                                             f"({VLAN_TAGS[0]} through {VLAN_TAGS[1]})")
+
 
 NETWORK_RESOURCE = a.Resource(
     singular="network", plural="networks", path="/v2.0/networks",
-    description="Networks (only what VPN services need)",
+    description="Networks (only what VPN services need)", table="networks",
     not_found=lambda id_: nexc.NetworkNotFound(net_id=id_),
     attrs=(*a.COMMON, a.ADMIN_STATE_UP, a.STATUS, *a.STANDARD,
            a.Attr("subnets", schema={"type": "array", "items": {"type": "string"}}),
            a.Attr("shared", post=True, put=True, default=False, parse=a.boolean,
-                  admin_only=True, schema={"type": "boolean"}, filter_parse=a.boolean),
+                  admin_only=True, filter_parse=a.boolean,
+                  store=a.Column(sa.Boolean(), default=False)),
            a.Attr("router:external", post=True, put=True, default=False, parse=a.boolean,
-                  admin_only=True, schema={"type": "boolean"}, filter_parse=a.boolean),
-           a.Attr("mtu", schema={"type": "integer"}, filter_parse=a.integer)),
+                  admin_only=True, filter_parse=a.boolean,
+                  store=a.Column(sa.Boolean(), default=False, index=True)),
+           a.Attr("mtu", schema={"type": "integer"}, filter_parse=a.integer,
+                  store=a.Column(sa.Integer(), default=1500)),
+           # Neutron's provider extension: where the network is on the agents' hosts
+           # (docs/routers.md); checked together by _provider_segment.
+           a.Attr(PROVIDER_TYPE, post=True, default=None, parse=a.string_or_none(16),
+                  admin_only=True, member_visible=False,
+                  store=a.Column(sa.String(16), nullable=True)),
+           a.Attr(PROVIDER_PHYSNET, post=True, default=None, parse=a.string_or_none(64),
+                  admin_only=True, member_visible=False,
+                  store=a.Column(sa.String(64), nullable=True)),
+           a.Attr(PROVIDER_SEGMENT, post=True, default=None, parse=a.or_none(a.integer),
+                  admin_only=True, member_visible=False, filter_parse=a.integer,
+                  store=a.Column(sa.Integer(), nullable=True))),
 )
+NETWORKS = mapping.table_of(NETWORK_RESOURCE, models.Base.metadata)
+
+
+_POOL = a.dict_of({"start": a.ip_address, "end": a.ip_address})
+_HOST_ROUTE = a.dict_of({"destination": a.cidr, "nexthop": a.ip_address})
 
 
 def _pool(value: Any) -> dict[str, str]:
-    parsed = a.dict_of({"start": a.ip_address, "end": a.ip_address})(value)
+    parsed = _POOL(value)
     if set(parsed) != {"start", "end"}:
         raise a.InvalidValue(f"Invalid data format for IP pool: '{shown(value)}'")
     return parsed
 
 
 def _host_route(value: Any) -> dict[str, str]:
-    parsed = a.dict_of({"destination": a.cidr, "nexthop": a.ip_address})(value)
+    parsed = _HOST_ROUTE(value)
     if set(parsed) != {"destination", "nexthop"}:
         raise a.InvalidValue(f"Invalid data format for hostroute: '{shown(value)}'")
     return parsed
@@ -59,40 +111,49 @@ def _ip_version(value: Any) -> int:
     return version
 
 
+a.with_schema(_pool, {**a.schema_of(_POOL), "required": ["start", "end"]})
+a.with_schema(_host_route, {**a.schema_of(_HOST_ROUTE), "required": ["destination", "nexthop"]})
+a.with_schema(_ip_version, {"type": "integer", "enum": [4, 6]})
+
+
 AUTO: Any = object()  # "compute the default": distinct from an explicit null gateway
 _V6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
 
 SUBNET_RESOURCE = a.Resource(
     singular="subnet", plural="subnets", path="/v2.0/subnets",
-    description="IPv4 and IPv6 subnets",
+    description="IPv4 and IPv6 subnets", table="subnets",
     not_found=lambda id_: nexc.SubnetNotFound(subnet_id=id_),
     attrs=(*a.COMMON, *a.STANDARD,
-           a.Attr("network_id", post=True, default=a.REQUIRED, parse=a.uuid_str),
+           a.Attr("network_id", post=True, default=a.REQUIRED, parse=a.uuid_str,
+                  store=a.Column(a.UUID_TYPE, foreign_key="networks.id", index=True)),
            a.Attr("ip_version", post=True, default=a.REQUIRED, parse=_ip_version,
-                  schema={"type": "integer", "enum": [4, 6]}, filter_parse=a.integer),
-           a.Attr("cidr", post=True, default=a.REQUIRED, parse=a.cidr),
+                  filter_parse=a.integer,
+                  store=a.Column(sa.Integer())),
+           a.Attr("cidr", post=True, default=a.REQUIRED, parse=a.cidr,
+                  store=a.Column(sa.String(64))),
            a.Attr("gateway_ip", post=True, put=True, default=AUTO, parse=a.ip_address_or_none,
-                  schema={"type": ["string", "null"]}),
+                  store=a.Column(sa.String(64), nullable=True)),
+           # Pools, DNS servers and host routes are read whole, never queried: JSON text.
            a.Attr("allocation_pools", post=True, put=True, default=AUTO,
                   parse=a.as_list(_pool, unique=False),
-                  schema={"type": "array", "items": {"type": "object"}}),
+                  store=a.Column(sa.String(4096), json=True, default="[]")),
            a.Attr("enable_dhcp", post=True, put=True, default=True, parse=a.boolean,
-                  schema={"type": "boolean"}, filter_parse=a.boolean),
+                  filter_parse=a.boolean, store=a.Column(sa.Boolean(), default=True)),
            a.Attr("dns_nameservers", post=True, put=True, default=[],
                   parse=a.as_list(a.ip_address),
-                  schema={"type": "array", "items": {"type": "string"}}),
+                  store=a.Column(sa.String(4096), json=True, default="[]")),
            a.Attr("host_routes", post=True, put=True, default=[],
                   parse=a.as_list(_host_route, unique=False),
-                  schema={"type": "array", "items": {"type": "object"}}),
-           a.Attr("ipv6_ra_mode", post=True, default=None,
-                  parse=lambda v: None if v is None else a.one_of(_V6_MODES)(v),
-                  schema={"type": ["string", "null"]}),
+                  store=a.Column(sa.String(4096), json=True, default="[]")),
+           a.Attr("ipv6_ra_mode", post=True, default=None, parse=a.or_none(a.one_of(_V6_MODES)),
+                  store=a.Column(sa.String(16), nullable=True)),
            a.Attr("ipv6_address_mode", post=True, default=None,
-                  parse=lambda v: None if v is None else a.one_of(_V6_MODES)(v),
-                  schema={"type": ["string", "null"]}),
+                  parse=a.or_none(a.one_of(_V6_MODES)),
+                  store=a.Column(sa.String(16), nullable=True)),
            a.Attr("subnetpool_id", schema={"type": ["string", "null"]}),
            a.Attr("router:external", schema={"type": "boolean"}, filter_parse=a.boolean)),
 )
+SUBNETS = mapping.table_of(SUBNET_RESOURCE, models.Base.metadata)
 
 
 class Networks(Collection):
@@ -102,10 +163,6 @@ class Networks(Collection):
 
     resource = NETWORK_RESOURCE
     table = NETWORKS
-    columns = {"id": "id", "name": "name", "description": "description",
-               "project_id": "project_id", "tenant_id": "project_id",
-               "admin_state_up": "admin_state_up", "status": "status", "shared": "shared",
-               "router:external": "router_external", "mtu": "mtu"}
     standard_attributes = True
     created_revision = 1
 
@@ -121,28 +178,22 @@ class Networks(Collection):
     def load_extras(self, conn: Connection, rows: Any) -> Any:
         return children(conn, SUBNETS, "network_id", "id", [r.id for r in rows])
 
-    def to_api(self, row: Row, extras: Any) -> dict[str, Any]:
-        return {"id": row.id, "name": row.name, "tenant_id": row.project_id,
-                "project_id": row.project_id, "admin_state_up": row.admin_state_up,
-                "mtu": row.mtu, "status": row.status, "subnets": extras[row.id],
-                "shared": row.shared, "router:external": row.router_external,
-                "description": row.description}
+    def computed(self, row: Row, extras: Any) -> dict[str, Any]:
+        return {"subnets": extras[row.id]}
 
     def create(self, conn: Connection, ctx: RequestContext,
                body: Mapping[str, Any]) -> dict[str, Any]:
         """Insert a network from a parsed API body; answer it as the API shows it."""
-        values = {"id": new_id(), "project_id": owner_project(ctx, body), "name": body["name"],
-                  "description": body["description"], "admin_state_up": body["admin_state_up"],
-                  "shared": body["shared"], "router_external": body["router:external"],
-                  "mtu": 1500, "status": "ACTIVE"}
+        _provider_segment(body)
+        values = {**mapping.row_values(self.resource, body), "id": new_id(),
+                  "project_id": owner_project(ctx, body)}
         return self.show_row(conn, self.insert(conn, values))
 
     def update(self, conn: Connection, ctx: RequestContext, id_: str,
                body: Mapping[str, Any]) -> dict[str, Any]:
         """Change a network; ``router:external`` cannot be turned off while a router uses it."""
         row = self.get_row(conn, ctx, id_, lock=True)
-        values = {("router_external" if k == "router:external" else k): v
-                  for k, v in body.items()}
+        values = mapping.row_values(self.resource, body)
         if row.router_external and values.get("router_external") is False:
             gateway = conn.execute(sa.select(PORTS.c.id).where(
                 PORTS.c.network_id == id_,
@@ -173,10 +224,6 @@ class Subnets(Collection):
 
     resource = SUBNET_RESOURCE
     table = SUBNETS
-    columns = {"id": "id", "name": "name", "description": "description",
-               "project_id": "project_id", "tenant_id": "project_id",
-               "network_id": "network_id", "ip_version": "ip_version", "cidr": "cidr",
-               "gateway_ip": "gateway_ip", "enable_dhcp": "enable_dhcp"}
     standard_attributes = True
 
     def __init__(self, networks: Networks) -> None:
@@ -197,16 +244,8 @@ class Subnets(Collection):
         return dict(conn.execute(sa.select(NETWORKS.c.id, NETWORKS.c.router_external)
                                  .where(NETWORKS.c.id.in_(ids))).all())
 
-    def to_api(self, row: Row, extras: Any) -> dict[str, Any]:
-        return {"id": row.id, "name": row.name, "tenant_id": row.project_id,
-                "project_id": row.project_id, "network_id": row.network_id,
-                "ip_version": row.ip_version, "subnetpool_id": None,
-                "enable_dhcp": row.enable_dhcp, "ipv6_ra_mode": row.ipv6_ra_mode,
-                "ipv6_address_mode": row.ipv6_address_mode, "gateway_ip": row.gateway_ip,
-                "cidr": row.cidr, "allocation_pools": json.loads(row.allocation_pools),
-                "host_routes": json.loads(row.host_routes),
-                "dns_nameservers": json.loads(row.dns_nameservers),
-                "description": row.description,
+    def computed(self, row: Row, extras: Any) -> dict[str, Any]:
+        return {"subnetpool_id": None,
                 "router:external": bool(extras.get(row.network_id, False))}
 
     def create(self, conn: Connection, ctx: RequestContext,
@@ -223,16 +262,11 @@ class Subnets(Collection):
         for attr in ("ipv6_ra_mode", "ipv6_address_mode"):
             if body[attr] is not None and net.version != 6:
                 raise InvalidInput(error_message=f"{attr} is not valid when ip_version is 4")
-        values = {"id": new_id(), "project_id": owner_project(ctx, body),
-                  "name": body["name"], "description": body["description"],
-                  "network_id": body["network_id"], "ip_version": net.version,
-                  "cidr": str(net), "gateway_ip": None if gateway is None else str(gateway),
-                  "enable_dhcp": body["enable_dhcp"],
-                  "allocation_pools": json.dumps(_pools_json(pools)),
-                  "dns_nameservers": json.dumps(body["dns_nameservers"]),
-                  "host_routes": json.dumps(body["host_routes"]),
-                  "ipv6_ra_mode": body["ipv6_ra_mode"],
-                  "ipv6_address_mode": body["ipv6_address_mode"]}
+        values = {**mapping.row_values(self.resource, {
+                      **body, "ip_version": net.version, "cidr": str(net),
+                      "gateway_ip": None if gateway is None else str(gateway),
+                      "allocation_pools": _pools_json(pools)}),
+                  "id": new_id(), "project_id": owner_project(ctx, body)}
         subnet = self.insert(conn, values)
         self.networks.revise(conn, body["network_id"])   # Neutron: a new network revision
         return self.show_row(conn, subnet)
@@ -274,11 +308,8 @@ class Subnets(Collection):
         pools are checked against the (new) gateway again."""
         row = self.get_row(conn, ctx, id_, lock=True)
         net = ipaddress.ip_network(row.cidr)
-        values: dict[str, Any] = {k: v for k, v in body.items()
-                                  if k in ("name", "description", "enable_dhcp")}
-        for key in ("dns_nameservers", "host_routes"):
-            if key in body:
-                values[key] = json.dumps(body[key])
+        values = mapping.row_values(self.resource, {
+            k: v for k, v in body.items() if k not in ("gateway_ip", "allocation_pools")})
         gateway = None if row.gateway_ip is None else ipaddress.ip_address(row.gateway_ip)
         if "gateway_ip" in body and body["gateway_ip"] != row.gateway_ip:
             if _router_interface_on(conn, id_) is not None:
@@ -292,7 +323,8 @@ class Subnets(Collection):
             pools = ipam.stored_pools(row.allocation_pools)
             if gateway is not None:
                 ipam.check_pools(net, pools, gateway)
-        values["allocation_pools"] = json.dumps(_pools_json(pools))
+        values.update(mapping.row_values(self.resource,
+                                         {"allocation_pools": _pools_json(pools)}))
         return self.show_row(conn, self.update_row(conn, id_, values))
 
     def delete(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:

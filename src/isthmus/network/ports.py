@@ -11,15 +11,13 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Row
 
 from isthmus import attributes as a
-from isthmus.db import models
+from isthmus.db import mapping, models
 from isthmus.db.collection import Collection, new_id
 from isthmus.db.retry import RetryRequest, is_unique_violation
 from isthmus.network import exceptions as nexc
 from isthmus.network import ipam
 
-PORTS = models.Port.__table__
 ALLOCATIONS = models.IPAllocation.__table__
-SUBNETS = models.Subnet.__table__
 
 GATEWAY_OWNER = "network:router_gateway"
 INTERFACE_OWNER = "network:router_interface"
@@ -35,14 +33,19 @@ def _fixed_ip_filter(value: Any) -> Any:
 
 PORT_RESOURCE = a.Resource(
     singular="port", plural="ports", path="/v2.0/ports",
-    description="Router gateway and interface ports (read-only)",
+    description="Router gateway and interface ports (read-only)", table="ports",
     not_found=lambda id_: nexc.PortNotFound(port_id=id_),
     attrs=(*a.COMMON, a.ADMIN_STATE_UP, a.STATUS,
-           a.Attr("network_id"), a.Attr("device_id"), a.Attr("device_owner"),
-           a.Attr("mac_address"),
+           a.Attr("network_id", store=a.Column(a.UUID_TYPE, foreign_key="networks.id",
+                                               index=True)),
+           a.Attr("device_id", store=a.Column(a.NAME_TYPE, default="", index=True)),
+           a.Attr("device_owner", store=a.Column(a.NAME_TYPE, default="")),
+           a.Attr("mac_address", store=a.Column(sa.String(32))),
+           # Rows of ip_allocations (isthmus.db.models.IPAllocation).
            a.Attr("fixed_ips", schema={"type": "array", "items": {"type": "object"}},
                   filter_parse=_fixed_ip_filter)),
 )
+PORTS = mapping.table_of(PORT_RESOURCE, models.Base.metadata)
 
 
 class FixedIp(NamedTuple):
@@ -60,10 +63,6 @@ class Ports(Collection):
 
     resource = PORT_RESOURCE
     table = PORTS
-    columns = {"id": "id", "name": "name", "project_id": "project_id",
-               "tenant_id": "project_id", "network_id": "network_id",
-               "device_id": "device_id", "device_owner": "device_owner",
-               "mac_address": "mac_address", "status": "status"}
 
     def load_extras(self, conn: Connection, rows: Sequence[Row]) -> Any:
         ids = [r.id for r in rows]
@@ -75,13 +74,8 @@ class Ports(Collection):
                                            "ip_address": alloc.ip_address})
         return out
 
-    def to_api(self, row: Row, extras: Any) -> dict[str, Any]:
-        return {"id": row.id, "name": row.name, "network_id": row.network_id,
-                "tenant_id": row.project_id, "project_id": row.project_id,
-                "mac_address": row.mac_address, "admin_state_up": row.admin_state_up,
-                "status": row.status, "device_id": row.device_id,
-                "device_owner": row.device_owner, "fixed_ips": extras[row.id],
-                "description": row.description}
+    def computed(self, row: Row, extras: Any) -> dict[str, Any]:
+        return {"fixed_ips": extras[row.id]}
 
     # -- used by routers ---------------------------------------------------
     def create_port(self, conn: Connection, project_id: str, network_id: str,
@@ -131,7 +125,8 @@ def allocate_ip(conn: Connection, subnet: Row, requested: str | None = None) -> 
     transactions end, so racing requests pick different addresses instead of
     colliding on the same first free one.
     """
-    locked = conn.execute(sa.select(SUBNETS).where(SUBNETS.c.id == subnet.id)
+    subnets = models.Base.metadata.tables["subnets"]   # isthmus.network.networks imports us
+    locked = conn.execute(sa.select(subnets).where(subnets.c.id == subnet.id)
                           .with_for_update(key_share=True)).first()
     if locked is None:
         raise nexc.SubnetNotFound(subnet_id=subnet.id)

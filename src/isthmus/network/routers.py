@@ -15,19 +15,16 @@ from sqlalchemy.engine import Connection, Row
 
 from isthmus import attributes as a
 from isthmus.context import RequestContext
-from isthmus.db import models
+from isthmus.db import mapping, models
 from isthmus.db.collection import Collection, new_id, owner_project
 from isthmus.exceptions import BadRequest, shown
 from isthmus.network import exceptions as nexc
 from isthmus.network import ipam
-from isthmus.network.networks import Networks, Subnets
-from isthmus.network.ports import (GATEWAY_OWNER, INTERFACE_OWNER, FixedIp, Ports,
+from isthmus.network.networks import SUBNETS, Networks, Subnets
+from isthmus.network.ports import (GATEWAY_OWNER, INTERFACE_OWNER, PORTS, FixedIp, Ports,
                                    allocate_ip)
 
-ROUTERS = models.Router.__table__
-SUBNETS = models.Subnet.__table__
 ALLOCATIONS = models.IPAllocation.__table__
-PORTS = models.Port.__table__
 ROUTES = models.RouterRoute.__table__
 
 MAX_ROUTES = 30
@@ -93,25 +90,28 @@ def parse_routes(value: Any) -> list[Route]:
     return routes
 
 
-def _host_or_none(value: Any) -> str | None:
-    return None if value is None else a.string(255)(value)
-
-
 ROUTER_RESOURCE = a.Resource(
     singular="router", plural="routers", path="/v2.0/routers",
-    description="Routers with an external gateway and interfaces",
+    description="Routers with an external gateway and interfaces", table="routers",
     not_found=lambda id_: nexc.RouterNotFound(router_id=id_),
     attrs=(*a.COMMON, a.ADMIN_STATE_UP, a.STATUS, *a.STANDARD,
+           # Stored as the hidden gw_network_id and enable_snat, and the gateway port.
            a.Attr("external_gateway_info", post=True, put=True, default=None,
                   parse=_gateway_info, schema={"type": ["object", "null"]}),
+           # Rows of router_routes (isthmus.db.models.RouterRoute).
            a.Attr("routes", put=True, default=[], parse=parse_routes,
                   schema={"type": ["array", "null"], "items": {"type": "object"}}),
-           a.Attr(AGENT_HOST, post=True, put=True, default=None, parse=_host_or_none,
-                  admin_only=True, member_visible=False, schema={"type": ["string", "null"]}),
-           a.Attr(NAMESPACE, post=True, put=True, default=None, parse=_host_or_none,
+           a.Attr(AGENT_HOST, post=True, put=True, default=None, parse=a.string_or_none(255),
                   admin_only=True, member_visible=False,
-                  schema={"type": ["string", "null"]})),
+                  store=a.Column(a.NAME_TYPE, nullable=True, index=True)),
+           a.Attr(NAMESPACE, post=True, put=True, default=None, parse=a.string_or_none(255),
+                  admin_only=True, member_visible=False,
+                  store=a.Column(a.NAME_TYPE, nullable=True))),
+    hidden=(("gw_network_id", a.Column(a.UUID_TYPE, nullable=True,
+                                       foreign_key="networks.id")),
+            ("enable_snat", a.Column(sa.Boolean(), default=True))),
 )
+ROUTERS = mapping.table_of(ROUTER_RESOURCE, models.Base.metadata)
 
 
 class Routers(Collection):
@@ -122,10 +122,6 @@ class Routers(Collection):
 
     resource = ROUTER_RESOURCE
     table = ROUTERS
-    columns = {"id": "id", "name": "name", "description": "description",
-               "project_id": "project_id", "tenant_id": "project_id",
-               "admin_state_up": "admin_state_up", "status": "status",
-               AGENT_HOST: "agent_host", NAMESPACE: "namespace"}
     standard_attributes = True
     created_revision = 1
 
@@ -154,7 +150,7 @@ class Routers(Collection):
                                                 "nexthop": route.nexthop})
         return gateway_ips, routes
 
-    def to_api(self, row: Row, extras: Any) -> dict[str, Any]:
+    def computed(self, row: Row, extras: Any) -> dict[str, Any]:
         gateway_ips, routes = extras
         gateway = None
         if row.gw_network_id:
@@ -162,11 +158,7 @@ class Routers(Collection):
                            key=lambda f: ipaddress.ip_address(f["ip_address"]).version)
             gateway = {"network_id": row.gw_network_id, "external_fixed_ips": fixed,
                        "enable_snat": row.enable_snat}
-        return {"id": row.id, "name": row.name, "tenant_id": row.project_id,
-                "project_id": row.project_id, "admin_state_up": row.admin_state_up,
-                "status": row.status, "external_gateway_info": gateway,
-                "description": row.description, "routes": routes[row.id],
-                AGENT_HOST: row.agent_host, NAMESPACE: row.namespace}
+        return {"external_gateway_info": gateway, "routes": routes[row.id]}
 
     # -- gateway -----------------------------------------------------------
     def _set_gateway(self, conn: Connection, ctx: RequestContext, router: Row,
@@ -220,10 +212,8 @@ class Routers(Collection):
                body: Mapping[str, Any]) -> dict[str, Any]:
         """Insert a router, with a gateway port on its external network if one is given."""
         info = body.get("external_gateway_info")
-        values = {"id": new_id(), "project_id": owner_project(ctx, body), "name": body["name"],
-                  "description": body["description"], "admin_state_up": body["admin_state_up"],
-                  "status": "ACTIVE", "enable_snat": True, "gw_network_id": None,
-                  "agent_host": body.get(AGENT_HOST), "namespace": body.get(NAMESPACE)}
+        values = {**mapping.row_values(self.resource, body), "id": new_id(),
+                  "project_id": owner_project(ctx, body)}
         router = self.insert(conn, values)
         if info:
             self._set_gateway(conn, ctx, router, info)
@@ -235,12 +225,7 @@ class Routers(Collection):
         """Change a router: a new gateway replaces the old port; routes are checked against the
         interfaces as they are before the change (as Neutron does). One revision per request."""
         router = self.get_row(conn, ctx, id_, lock=True)
-        values = {k: v for k, v in body.items()
-                  if k in ("name", "description", "admin_state_up")}
-        if AGENT_HOST in body:
-            values["agent_host"] = body[AGENT_HOST]
-        if NAMESPACE in body:
-            values["namespace"] = body[NAMESPACE]
+        values = mapping.row_values(self.resource, body)
         # One new revision for the whole request, whatever changed.
         changed = bool(self.changes(router, values))
         self.update_row(conn, id_, values, revise=False)

@@ -114,6 +114,10 @@ class Traffic(TypedDict, total=False):
     packets_out: int
 
 
+TRAFFIC_COUNTERS = tuple(Traffic.__annotations__)
+"""The counter names, in order: the server stores and shows them as they are named here."""
+
+
 class ConnectionReport(TypedDict):
     """What an agent reports of one connection in ``update_status``."""
 

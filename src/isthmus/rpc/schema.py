@@ -1,70 +1,27 @@
 """JSON schemas of every RPC payload (version 1.1); docs/rpc.md shows the same schemas.
 
 Tests validate real payloads against these, so the documentation and the wire
-cannot drift apart.
+cannot drift apart. The desired state's schemas are derived from the resources'
+attribute tables (:mod:`isthmus.vpn.desired_state`), so this module is
+server-side: agents never load it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-_STATUS = {"type": "string", "enum": ["ACTIVE", "DOWN", "ERROR", "BUILD", "PENDING_CREATE",
-                                      "PENDING_UPDATE", "PENDING_DELETE"]}
+from isthmus.rpc.payloads import TRAFFIC_COUNTERS
+from isthmus.vpn.desired_state import CONNECTION_SCHEMA, SERVICE_SCHEMA
+from isthmus.vpn.site_connections import RESOURCE as CONNECTION_RESOURCE
+from isthmus.vpn.site_connections import STATUS_DETAIL
+from isthmus.vpn.status import REPORTED
+
+CONNECTION = CONNECTION_SCHEMA
+SERVICE = SERVICE_SCHEMA
 _ID = {"type": "string", "minLength": 1}
-_CIDRS = {"type": "array", "items": {"type": "string"}}
-_LIFETIME = {"type": "object", "required": ["units", "value"], "additionalProperties": False,
-             "properties": {"units": {"type": "string"}, "value": {"type": "integer"}}}
-_POLICY_COMMON = {"id": _ID, "auth_algorithm": {"type": "string"},
-                  "encryption_algorithm": {"type": "string"}, "pfs": {"type": "string"},
-                  "lifetime": _LIFETIME}
 
-CONNECTION = {
-    "type": "object", "additionalProperties": False,
-    "required": ["id", "name", "admin_state_up", "status", "peer_address", "peer_id", "local_id",
-                 "mtu", "initiator", "psk", "dpd", "ikepolicy", "ipsecpolicy", "local_cidrs",
-                 "peer_cidrs", "local_ip_version", "external_ip"],
-    "properties": {
-        "id": _ID, "name": {"type": "string"}, "admin_state_up": {"type": "boolean"},
-        "status": _STATUS, "peer_address": {"type": "string"}, "peer_id": {"type": "string"},
-        "local_id": {"type": "string"}, "mtu": {"type": "integer"},
-        "initiator": {"type": "string", "enum": ["bi-directional", "response-only"]},
-        "psk": {"type": "string"},
-        "dpd": {"type": "object", "required": ["action", "interval", "timeout"],
-                "additionalProperties": False,
-                "properties": {"action": {"type": "string"}, "interval": {"type": "integer"},
-                               "timeout": {"type": "integer"}}},
-        "ikepolicy": {"type": "object", "additionalProperties": False,
-                      "required": [*_POLICY_COMMON, "ike_version", "phase1_negotiation_mode"],
-                      "properties": {**_POLICY_COMMON, "ike_version": {"type": "string"},
-                                     "phase1_negotiation_mode": {"type": "string"}}},
-        "ipsecpolicy": {"type": "object", "additionalProperties": False,
-                        "required": [*_POLICY_COMMON, "transform_protocol",
-                                     "encapsulation_mode"],
-                        "properties": {**_POLICY_COMMON, "transform_protocol": {"type": "string"},
-                                       "encapsulation_mode": {"type": "string"}}},
-        "local_cidrs": _CIDRS, "peer_cidrs": _CIDRS,
-        "local_ip_version": {"type": "integer", "enum": [4, 6]},
-        "external_ip": {"type": ["string", "null"]},
-    },
-}
-
-SERVICE = {
-    "type": "object", "additionalProperties": False,
-    "required": ["id", "project_id", "name", "router_id", "namespace", "provider",
-                 "admin_state_up", "status", "subnet_id", "external_v4_ip", "external_v6_ip",
-                 "ipsec_site_connections"],
-    "properties": {
-        "id": _ID, "project_id": {"type": "string"}, "name": {"type": "string"},
-        "router_id": _ID, "namespace": {"type": ["string", "null"]},
-        "provider": {"type": ["string", "null"]}, "admin_state_up": {"type": "boolean"},
-        "status": _STATUS, "subnet_id": {"type": ["string", "null"]},
-        "external_v4_ip": {"type": ["string", "null"]},
-        "external_v6_ip": {"type": ["string", "null"]},
-        "ipsec_site_connections": {"type": "array", "items": CONNECTION},
-    },
-}
-
-_REPORTED = {"type": "string", "enum": ["ACTIVE", "DOWN", "ERROR"]}
+_REPORTED = {"type": "string", "enum": list(REPORTED)}
+_DETAIL_LENGTH = CONNECTION_RESOURCE.attr(STATUS_DETAIL).store.type.length  # type: ignore[union-attr]
 
 SCHEMAS: dict[str, Any] = {
     "vpnservice_updated": {
@@ -88,13 +45,11 @@ SCHEMAS: dict[str, Any] = {
                     "properties": {"status": _REPORTED,
                                    "updated_pending_status": {"type": "boolean"},
                                    "status_detail": {"type": ["string", "null"],
-                                                     "maxLength": 255},
+                                                     "maxLength": _DETAIL_LENGTH},
                                    "traffic": {
                                        "type": "object", "additionalProperties": False,
                                        "properties": {k: {"type": "integer", "minimum": 0}
-                                                      for k in ("bytes_in", "bytes_out",
-                                                                "packets_in",
-                                                                "packets_out")}}}}}}}}}},
+                                                      for k in TRAFFIC_COUNTERS}}}}}}}}}},
     "update_status.result": {"type": "integer", "minimum": 0},
     "report_state": {
         "type": "object", "required": ["agent_state"], "additionalProperties": False,

@@ -19,16 +19,14 @@ from sqlalchemy.engine import Connection, Row
 
 from isthmus import attributes as a
 from isthmus.context import RequestContext
-from isthmus.db import models
+from isthmus.db import mapping, models
 from isthmus.db.collection import Collection
 from isthmus.exceptions import NotFound
+from isthmus.network.routers import ROUTERS
 from isthmus.vpn.desired_state import mark_routers_down
+from isthmus.vpn.vpnservices import SERVICES
 
 LOG = logging.getLogger(__name__)
-
-AGENTS = models.Agent.__table__
-ROUTERS = models.Router.__table__
-SERVICES = models.VPNService.__table__
 
 AGENT_TYPE = "VPN agent"
 
@@ -37,25 +35,39 @@ class AgentNotFound(NotFound):
     message = "Agent %(id)s could not be found."
 
 
+def _time(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _text(size: int = 255, **column: Any) -> a.Column:
+    return a.Column(sa.String(size), **column)
+
+
+def _moment() -> a.Column:
+    return a.Column(sa.DateTime(), show=_time)
+
+
+# Written by heartbeats (Agents.heartbeat), never by the API.
 RESOURCE = a.Resource(
     singular="agent", plural="agents", path="/v2.0/agents", description="VPN agents",
-    not_found=lambda id_: AgentNotFound(id=id_),
-    attrs=(a.ID, a.Attr("agent_type"), a.Attr("binary"), a.Attr("host"), a.Attr("topic"),
-           a.Attr("admin_state_up", schema={"type": "boolean"}, filter_parse=a.boolean),
+    table="agents", not_found=lambda id_: AgentNotFound(id=id_),
+    attrs=(a.ID, a.Attr("agent_type", store=_text()), a.Attr("binary", store=_text()),
+           a.Attr("host", store=_text(unique=True)), a.Attr("topic", store=_text()),
+           a.Attr("admin_state_up", filter_parse=a.boolean,
+                  store=a.Column(sa.Boolean(), default=True)),
            a.Attr("alive", schema={"type": "boolean"}, filter_parse=a.boolean),
-           a.Attr("configurations", schema={"type": "object"}),
-           a.Attr("created_at"), a.Attr("started_at"), a.Attr("heartbeat_timestamp"),
+           a.Attr("configurations", schema={"type": "object"},
+                  store=_text(4096, json=True, default="{}")),
+           a.Attr("created_at", store=_moment()), a.Attr("started_at", store=_moment()),
+           a.Attr("heartbeat_timestamp", store=_moment()),
            a.Attr("description"), a.Attr("availability_zone", schema={"type": ["string", "null"]})),
 )
+AGENTS = mapping.table_of(RESOURCE, models.Base.metadata)
 
 
 def now() -> datetime:
     """The time as the agents table stores it: UTC, naive, whole seconds."""
     return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
-
-
-def _time(value: datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
 class Agents(Collection):
@@ -66,9 +78,6 @@ class Agents(Collection):
 
     resource = RESOURCE
     table = AGENTS
-    columns = {"id": "id", "host": "host", "binary": "binary", "topic": "topic",
-               "agent_type": "agent_type", "admin_state_up": "admin_state_up"}
-
     def __init__(self, down_time_s: int = 75) -> None:
         self.down_time_s = down_time_s
 
@@ -79,13 +88,8 @@ class Agents(Collection):
         """Whether the agent of ``row`` sent a heartbeat within ``down_time_s`` of ``at`` (now)."""
         return (at or now()) - row.heartbeat_timestamp <= timedelta(seconds=self.down_time_s)
 
-    def to_api(self, row: Row, extras: Any) -> dict[str, Any]:
-        return {"id": row.id, "agent_type": row.agent_type, "binary": row.binary,
-                "host": row.host, "topic": row.topic, "admin_state_up": row.admin_state_up,
-                "alive": self.alive(row), "configurations": json.loads(row.configurations),
-                "created_at": _time(row.created_at), "started_at": _time(row.started_at),
-                "heartbeat_timestamp": _time(row.heartbeat_timestamp), "description": "",
-                "availability_zone": None}
+    def computed(self, row: Row, extras: Any) -> dict[str, Any]:
+        return {"alive": self.alive(row), "description": "", "availability_zone": None}
 
     # -- heartbeats and placement -----------------------------------------
     def heartbeat(self, conn: Connection, state: Mapping[str, Any]) -> str | None:

@@ -2,7 +2,10 @@
 
 ``services_on_host`` builds the full desired state of a host's routers (the
 payload of the RPC ``get_vpn_services_on_host``, schema in docs/rpc.md) with a
-fixed number of queries whatever the number of services. ``apply_reports``
+fixed number of queries whatever the number of services. Each object in it is
+the attributes its resource marks ``agent`` (values and JSON schema derived from
+the attribute table) plus the few values computed here for agents, whose
+schemas are written beside the code that computes them. ``apply_reports``
 takes ``update_status`` reports through the status machine in one transaction.
 """
 
@@ -13,28 +16,42 @@ import logging
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
-from isthmus.db import models
+from isthmus.attributes import Resource
+from isthmus.db import mapping, models
 from isthmus.db.collection import children
+from isthmus.network.networks import SUBNETS
+from isthmus.network.routers import ROUTERS
+from isthmus.rpc.payloads import TRAFFIC_COUNTERS
 from isthmus.vpn import status as vpn_status
+from isthmus.vpn.policies import IKE_POLICIES, IKE_RESOURCE, IPSEC_POLICIES, IPSEC_RESOURCE
+from isthmus.vpn.site_connections import CONNECTIONS
+from isthmus.vpn.site_connections import RESOURCE as CONNECTION_RESOURCE
+from isthmus.vpn.vpnservices import RESOURCE as SERVICE_RESOURCE
+from isthmus.vpn.vpnservices import SERVICES
 
-if TYPE_CHECKING:  # isthmus.rpc's package imports the RPC server, which imports this module
+if TYPE_CHECKING:
     from isthmus.rpc.payloads import Connection as ConnectionState
     from isthmus.rpc.payloads import Service, ServiceReport
 
 LOG = logging.getLogger(__name__)
 
-ROUTERS = models.Router.__table__
-SERVICES = models.VPNService.__table__
-CONNECTIONS = models.SiteConnection.__table__
 PEER_CIDRS = models.PeerCidr.__table__
-IKE = models.IKEPolicy.__table__
-IPSEC = models.IPsecPolicy.__table__
 ENDPOINTS = models.Endpoint.__table__
-SUBNETS = models.Subnet.__table__
 
 _CHUNK = 500
+
+# The agents' payload: each resource's ``agent`` attributes plus what is computed below.
+_CIDRS = {"type": "array", "items": {"type": "string"}}
+CONNECTION_SCHEMA = CONNECTION_RESOURCE.agent_schema(
+    ikepolicy=IKE_RESOURCE.agent_schema(), ipsecpolicy=IPSEC_RESOURCE.agent_schema(),
+    local_cidrs=_CIDRS, peer_cidrs=_CIDRS,
+    local_ip_version={"type": "integer", "enum": [4, 6]},
+    external_ip={"type": ["string", "null"]})
+SERVICE_SCHEMA = SERVICE_RESOURCE.agent_schema(
+    namespace={"type": ["string", "null"]},
+    ipsec_site_connections={"type": "array", "items": CONNECTION_SCHEMA})
 
 
 def _rows_in(conn: Connection, table: sa.Table, column: str, values: Iterable[str]) -> list[Any]:
@@ -46,12 +63,9 @@ def _rows_in(conn: Connection, table: sa.Table, column: str, values: Iterable[st
     return rows
 
 
-def _policy(row: Any, extra: Sequence[str]) -> dict[str, Any]:
-    out = {"id": row.id, "auth_algorithm": row.auth_algorithm,
-           "encryption_algorithm": row.encryption_algorithm, "pfs": row.pfs,
-           "lifetime": {"units": row.lifetime_units, "value": row.lifetime_value}}
-    out.update({name: getattr(row, name) for name in extra})
-    return out
+def _for_agents(resource: Resource, row: Row) -> dict[str, Any]:
+    """The attributes of ``row`` its resource sends to agents."""
+    return mapping.show(resource, row._mapping, resource.to_agents)
 
 
 def services_on_host(conn: Connection, host: str,
@@ -69,10 +83,10 @@ def services_on_host(conn: Connection, host: str,
     connections = _rows_in(conn, CONNECTIONS, "vpnservice_id", [s.id for s in services])
     peer_cidrs = children(conn, PEER_CIDRS, "ipsec_site_connection_id", "cidr",
                           [c.id for c in connections])
-    ike = {r.id: _policy(r, ("ike_version", "phase1_negotiation_mode"))
-           for r in _rows_in(conn, IKE, "id", [c.ikepolicy_id for c in connections])}
-    ipsec = {r.id: _policy(r, ("transform_protocol", "encapsulation_mode"))
-             for r in _rows_in(conn, IPSEC, "id", [c.ipsecpolicy_id for c in connections])}
+    ike = {r.id: _for_agents(IKE_RESOURCE, r)
+           for r in _rows_in(conn, IKE_POLICIES, "id", [c.ikepolicy_id for c in connections])}
+    ipsec = {r.id: _for_agents(IPSEC_RESOURCE, r) for r in _rows_in(
+        conn, IPSEC_POLICIES, "id", [c.ipsecpolicy_id for c in connections])}
     groups = [g for c in connections for g in (c.local_ep_group_id, c.peer_ep_group_id) if g]
     endpoints = children(conn, ENDPOINTS, "endpoint_group_id", "endpoint", set(groups))
     subnet_ids = [s.subnet_id for s in services if s.subnet_id]
@@ -92,23 +106,16 @@ def services_on_host(conn: Connection, host: str,
             local = [cidr_of[service.subnet_id]] if service.subnet_id in cidr_of else []
             peer = peer_cidrs[c.id]
         version = ipaddress.ip_address(c.peer_address).version
-        by_service[c.vpnservice_id].append({
-            "id": c.id, "name": c.name, "admin_state_up": c.admin_state_up, "status": c.status,
-            "peer_address": c.peer_address, "peer_id": c.peer_id, "local_id": c.local_id,
-            "mtu": c.mtu, "initiator": c.initiator, "psk": c.psk,
-            "dpd": {"action": c.dpd_action, "interval": c.dpd_interval,
-                    "timeout": c.dpd_timeout},
+        by_service[c.vpnservice_id].append({  # type: ignore[typeddict-item]
+            **_for_agents(CONNECTION_RESOURCE, c),
             "ikepolicy": ike[c.ikepolicy_id], "ipsecpolicy": ipsec[c.ipsecpolicy_id],
             "local_cidrs": local, "peer_cidrs": sorted(peer),
             "local_ip_version": ipaddress.ip_network(local[0], strict=False).version
             if local else version,
             "external_ip": service.external_v4_ip if version == 4 else service.external_v6_ip,
         })
-    return [{
-        "id": s.id, "project_id": s.project_id, "name": s.name, "router_id": s.router_id,
-        "namespace": routers[s.router_id], "provider": s.provider,
-        "admin_state_up": s.admin_state_up, "status": s.status, "subnet_id": s.subnet_id,
-        "external_v4_ip": s.external_v4_ip, "external_v6_ip": s.external_v6_ip,
+    return [{  # type: ignore[typeddict-item]
+        **_for_agents(SERVICE_RESOURCE, s), "namespace": routers[s.router_id],
         "ipsec_site_connections": by_service[s.id],
     } for s in sorted(services, key=lambda r: r.id)]
 
@@ -130,9 +137,6 @@ def _apply(conn: Connection, table: sa.Table, reports: Mapping[str, tuple[str, b
     return len(changes)
 
 
-COUNTERS = ("bytes_in", "bytes_out", "packets_in", "packets_out")
-
-
 def apply_reports(conn: Connection, reports: Sequence[ServiceReport]) -> int:
     """Apply ``update_status`` reports; returns how many objects changed status."""
     services: dict[str, tuple[str, bool]] = {}
@@ -148,10 +152,10 @@ def apply_reports(conn: Connection, reports: Sequence[ServiceReport]) -> int:
                 details.append({"_id": conn_id, "detail": conn_report["status_detail"]})
             if conn_report.get("traffic"):
                 traffic.append({"_id": conn_id, **{k: int(conn_report["traffic"].get(k, 0))
-                                                   for k in COUNTERS}})
+                                                   for k in TRAFFIC_COUNTERS}})
     if traffic:
         conn.execute(sa.update(CONNECTIONS).where(CONNECTIONS.c.id == sa.bindparam("_id"))
-                     .values({k: sa.bindparam(k) for k in COUNTERS}), traffic)
+                     .values({k: sa.bindparam(k) for k in TRAFFIC_COUNTERS}), traffic)
     if details:
         conn.execute(sa.update(CONNECTIONS).where(CONNECTIONS.c.id == sa.bindparam("_id"))
                      .values(status_detail=sa.bindparam("detail")), details)

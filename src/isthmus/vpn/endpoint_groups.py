@@ -9,15 +9,13 @@ from sqlalchemy.engine import Connection, Row
 
 from isthmus import attributes as a
 from isthmus.context import RequestContext
-from isthmus.db import models
+from isthmus.db import mapping, models
 from isthmus.db.collection import Collection, children, new_id, owner_project
 from isthmus.network import Subnets
 from isthmus.vpn import constants as c
 from isthmus.vpn import exceptions as vexc
 
-GROUPS = models.EndpointGroup.__table__
 ENDPOINTS = models.Endpoint.__table__
-CONNECTIONS = models.SiteConnection.__table__
 
 
 def _endpoints(value: Any) -> list[Any]:
@@ -28,14 +26,16 @@ def _endpoints(value: Any) -> list[Any]:
 
 RESOURCE = a.Resource(
     singular="endpoint_group", plural="endpoint_groups", path="/v2.0/vpn/endpoint-groups",
-    description="VPN endpoint groups",
+    description="VPN endpoint groups", table="vpn_endpoint_groups",
     not_found=lambda id_: vexc.VPNEndpointGroupNotFound(endpoint_group_id=id_),
     attrs=(*a.COMMON,
            a.Attr("type", post=True, default=a.REQUIRED, parse=a.one_of(c.ENDPOINT_TYPES),
-                  schema={"type": "string", "enum": list(c.ENDPOINT_TYPES)}),
+                  store=a.Column(sa.String(16), name="endpoint_type")),
+           # Rows of ENDPOINTS; each is checked against the type (_validate).
            a.Attr("endpoints", post=True, default=[], parse=_endpoints,
                   schema={"type": "array", "items": {"type": "string"}})),
 )
+GROUPS = mapping.table_of(RESOURCE, models.Base.metadata)
 FILTER_ALIASES = {"endpoint_type": "type"}
 
 
@@ -47,8 +47,6 @@ class EndpointGroups(Collection):
 
     resource = RESOURCE
     table = GROUPS
-    columns = {"id": "id", "name": "name", "description": "description",
-               "project_id": "project_id", "tenant_id": "project_id", "type": "endpoint_type"}
 
     def __init__(self, subnets: Subnets) -> None:
         self.subnets = subnets
@@ -56,10 +54,8 @@ class EndpointGroups(Collection):
     def load_extras(self, conn: Connection, rows: Sequence[Row]) -> Any:
         return children(conn, ENDPOINTS, "endpoint_group_id", "endpoint", [r.id for r in rows])
 
-    def to_api(self, row: Row, extras: Any) -> dict[str, Any]:
-        return {"id": row.id, "project_id": row.project_id, "name": row.name,
-                "description": row.description, "type": row.endpoint_type,
-                "endpoints": extras[row.id], "tenant_id": row.project_id}
+    def computed(self, row: Row, extras: Any) -> dict[str, Any]:
+        return {"endpoints": extras[row.id]}
 
     def _validate(self, conn: Connection, ctx: RequestContext, group_type: str,
                   endpoints: list[Any], shown: Mapping[str, Any]) -> None:
@@ -95,8 +91,8 @@ class EndpointGroups(Collection):
         shown = {"type": body["type"], "endpoints": body["endpoints"], "project_id": project,
                  "tenant_id": project, "name": body["name"], "description": body["description"]}
         self._validate(conn, ctx, body["type"], body["endpoints"], shown)
-        values = {"id": new_id(), "project_id": project, "name": body["name"],
-                  "description": body["description"], "endpoint_type": body["type"]}
+        values = {**mapping.row_values(self.resource, body), "id": new_id(),
+                  "project_id": project}
         row = self.insert(conn, values)
         if body["endpoints"]:
             conn.execute(sa.insert(ENDPOINTS), [{"endpoint": e, "endpoint_group_id": row.id}
@@ -107,13 +103,15 @@ class EndpointGroups(Collection):
                body: Mapping[str, Any]) -> dict[str, Any]:
         """Change a group's name or description (its endpoints are fixed, as in Neutron)."""
         self.get_row(conn, ctx, id_, lock=True)
-        return self.show_row(conn, self.update_row(conn, id_, dict(body)))
+        return self.show_row(conn, self.update_row(conn, id_,
+                                                   mapping.row_values(self.resource, body)))
 
     def delete(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
         """Delete a group no connection uses; answer what was deleted."""
         row = self.get_row(conn, ctx, id_, lock=True)
-        used = conn.execute(sa.select(CONNECTIONS.c.id).where(sa.or_(
-            CONNECTIONS.c.local_ep_group_id == id_, CONNECTIONS.c.peer_ep_group_id == id_))
+        connections = models.Base.metadata.tables["ipsec_site_connections"]  # imports us
+        used = conn.execute(sa.select(connections.c.id).where(sa.or_(
+            connections.c.local_ep_group_id == id_, connections.c.peer_ep_group_id == id_))
             .limit(1)).first()
         if used is not None:
             raise vexc.EndpointGroupInUse(group_id=id_)

@@ -8,10 +8,10 @@ from sqlalchemy.engine import Connection
 from isthmus.db import models
 from isthmus.network import exceptions as nexc
 from isthmus.vpn import exceptions as vexc
+from isthmus.vpn.endpoint_groups import GROUPS
+from isthmus.vpn.site_connections import CONNECTIONS
+from isthmus.vpn.vpnservices import SERVICES
 
-SERVICES = models.VPNService.__table__
-CONNECTIONS = models.SiteConnection.__table__
-GROUPS = models.EndpointGroup.__table__
 ENDPOINTS = models.Endpoint.__table__
 
 

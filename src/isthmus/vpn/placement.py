@@ -22,14 +22,14 @@ from typing import Protocol
 
 import sqlalchemy as sa
 
-from isthmus.db import Database, models
+from isthmus.db import Database
 from isthmus.network.exceptions import RouterNotFound
+from isthmus.network.routers import ROUTERS
 from isthmus.periodic import Periodic
 from isthmus.vpn.agents import Agents
 
 LOG = logging.getLogger(__name__)
 
-ROUTERS = models.Router.__table__
 
 
 class RouterNotifier(Protocol):

@@ -17,9 +17,10 @@ from sqlalchemy.engine import Connection, Row
 
 from isthmus import attributes as a
 from isthmus.context import RequestContext
-from isthmus.db import models
+from isthmus.db import mapping, models
 from isthmus.db.collection import Collection, children, new_id, owner_project
 from isthmus.network import Subnets
+from isthmus.rpc.payloads import TRAFFIC_COUNTERS
 from isthmus.vpn import constants as c
 from isthmus.vpn import exceptions as vexc
 from isthmus.vpn import status
@@ -27,7 +28,6 @@ from isthmus.vpn.endpoint_groups import EndpointGroups
 from isthmus.vpn.policies import IKEPolicies, IPsecPolicies
 from isthmus.vpn.vpnservices import VPNServices, router_subnet_ids
 
-CONNECTIONS = models.SiteConnection.__table__
 PEER_CIDRS = models.PeerCidr.__table__
 
 TRAFFIC = "isthmus:traffic"   # read-only: counters the agent reports (docs/api.md)
@@ -37,55 +37,64 @@ DPD = a.dict_of({"action": a.one_of(c.DPD_ACTIONS), "interval": a.non_negative_i
                  "timeout": a.non_negative_int})
 
 
-def _enum(name: str, values: tuple[str, ...], default: str) -> a.Attr:
-    return a.Attr(name, post=True, put=True, default=default, parse=a.one_of(values),
-                  schema={"type": "string", "enum": list(values)})
-
-
-def _ref(name: str, put: bool = False) -> a.Attr:
+def _ref(name: str, table: str, put: bool = False) -> a.Attr:
     return a.Attr(name, post=True, put=put, default=a.REQUIRED, parse=a.uuid_str,
-                  schema={"type": "string", "format": "uuid"})
+                  store=a.Column(a.UUID_TYPE, foreign_key=f"{table}.id", index=True))
 
 
 def _optional_ref(name: str) -> a.Attr:
     return a.Attr(name, post=True, put=True, default=None, parse=a.uuid_or_none,
-                  schema={"type": ["string", "null"]})
+                  store=a.Column(a.UUID_TYPE, nullable=True, index=True,
+                                 foreign_key="vpn_endpoint_groups.id"))
+
+
+def _sent(name: str, parse: a.Parser, default: Any = a.REQUIRED, **column: Any) -> a.Attr:
+    """An attribute clients set and agents are sent."""
+    return a.Attr(name, post=True, put=True, default=default, parse=parse, agent=True,
+                  store=a.Column(**column))
 
 
 RESOURCE = a.Resource(
     singular="ipsec_site_connection", plural="ipsec_site_connections",
     path="/v2.0/vpn/ipsec-site-connections", description="IPsec site connections",
+    table="ipsec_site_connections",
     not_found=lambda id_: vexc.IPsecSiteConnectionNotFound(ipsec_site_conn_id=id_),
-    attrs=(*a.COMMON,
-           a.Attr("peer_address", post=True, put=True, default=a.REQUIRED, parse=a.string(255)),
-           a.Attr("peer_id", post=True, put=True, default=a.REQUIRED, parse=a.string(255)),
-           a.Attr("local_id", post=True, put=True, default="", parse=a.string(255)),
-           a.Attr("route_mode"),
+    attrs=(a.ID, a.PROJECT_ID, a.TENANT_ID, a.to_agents(a.NAME), a.DESCRIPTION,
+           # Stored resolved: a host name is looked up once, on create and update.
+           _sent("peer_address", a.string(255), type=a.NAME_TYPE),
+           _sent("peer_id", a.string(255), type=a.NAME_TYPE),
+           _sent("local_id", a.string(255), default="", type=a.NAME_TYPE),
+           a.Attr("route_mode", store=a.Column(sa.String(8), default="static")),
            a.Attr("mtu", post=True, put=True, default=1500, parse=a.int_in_range(0, 65535),
-                  schema={"type": "integer", "minimum": 0, "maximum": 65535},
-                  filter_parse=a.integer),
-           a.Attr("auth_mode"),
-           a.Attr("psk", post=True, put=True, default=a.REQUIRED,
+                  filter_parse=a.integer, agent=True, store=a.Column(sa.Integer())),
+           a.Attr("auth_mode", store=a.Column(sa.String(16), default="psk")),
+           # In clear: agents need it (docs/rpc.md).
+           a.Attr("psk", post=True, put=True, default=a.REQUIRED, agent=True,
                   parse=a.string(255, secret=True), secret=True,
-                  schema={"type": "string", "maxLength": 255}),
-           _enum("initiator", c.INITIATORS, "bi-directional"),
-           a.Attr("dpd", post=True, put=True, default={}, parse=DPD, schema={
-               "type": "object", "additionalProperties": False, "properties": {
-                   "action": {"type": "string", "enum": list(c.DPD_ACTIONS)},
-                   "interval": {"type": "integer", "minimum": 0},
-                   "timeout": {"type": "integer", "minimum": 0}}}),
-           a.ADMIN_STATE_UP, a.STATUS,
+                  store=a.Column(a.NAME_TYPE)),
+           _sent("initiator", a.one_of(c.INITIATORS), default="bi-directional",
+                 type=sa.String(16)),
+           a.Attr("dpd", post=True, put=True, default={}, parse=DPD, agent=True,
+                  store=a.Nested({"action": a.Column(sa.String(16), name="dpd_action"),
+                                  "interval": a.Column(sa.Integer(), name="dpd_interval"),
+                                  "timeout": a.Column(sa.Integer(), name="dpd_timeout")})),
+           a.to_agents(a.ADMIN_STATE_UP), status.STATUS,
            # Isthmus extension: a connection may switch policies (Neutron: read-only);
            # the device renegotiates that connection alone.
-           _ref("vpnservice_id"), _ref("ikepolicy_id", put=True), _ref("ipsecpolicy_id", put=True),
-           a.Attr("peer_cidrs", post=True, put=True, default=[], parse=a.as_list(a.cidr),
-                  schema={"type": "array", "items": {"type": "string"}}),
+           _ref("vpnservice_id", "vpnservices"), _ref("ikepolicy_id", "ikepolicies", put=True),
+           _ref("ipsecpolicy_id", "ipsecpolicies", put=True),
+           # Rows of PEER_CIDRS (legacy mode, without endpoint groups).
+           a.Attr("peer_cidrs", post=True, put=True, default=[], parse=a.as_list(a.cidr)),
            _optional_ref("local_ep_group_id"), _optional_ref("peer_ep_group_id"),
+           # The tunnel's counters, as its agent last reported them.
            a.Attr(TRAFFIC, schema={"type": "object", "properties": {
-               k: {"type": "integer"} for k in ("bytes_in", "bytes_out", "packets_in",
-                                                "packets_out")}}),
-           a.Attr(STATUS_DETAIL, schema={"type": ["string", "null"]})),
+               k: {"type": "integer"} for k in TRAFFIC_COUNTERS}},
+               store=a.Nested({k: a.Column(sa.BigInteger(), name=k, default=0,
+                                           server_default="0") for k in TRAFFIC_COUNTERS})),
+           a.Attr(STATUS_DETAIL, schema={"type": ["string", "null"]},
+                  store=a.Column(sa.String(255), nullable=True))),
 )
+CONNECTIONS = mapping.table_of(RESOURCE, models.Base.metadata)
 
 
 def _version_text(version: int) -> str:
@@ -114,12 +123,6 @@ class SiteConnections(Collection):
 
     resource = RESOURCE
     table = CONNECTIONS
-    columns = {name: name for name in (
-        "id", "name", "description", "project_id", "peer_address", "peer_id", "local_id",
-        "route_mode", "mtu", "auth_mode", "psk", "initiator", "admin_state_up", "status",
-        "vpnservice_id", "ikepolicy_id", "ipsecpolicy_id", "local_ep_group_id",
-        "peer_ep_group_id")}
-    columns["tenant_id"] = "project_id"
 
     def __init__(self, services: VPNServices, ike: IKEPolicies, ipsec: IPsecPolicies,
                  groups: EndpointGroups, subnets: Subnets) -> None:
@@ -133,22 +136,8 @@ class SiteConnections(Collection):
         return children(conn, PEER_CIDRS, "ipsec_site_connection_id", "cidr",
                         [r.id for r in rows])
 
-    def to_api(self, row: Row, extras: Any) -> dict[str, Any]:
-        return {"id": row.id, "project_id": row.project_id, "name": row.name,
-                "description": row.description, "peer_address": row.peer_address,
-                "peer_id": row.peer_id, "local_id": row.local_id, "route_mode": row.route_mode,
-                "mtu": row.mtu, "auth_mode": row.auth_mode, "psk": row.psk,
-                "initiator": row.initiator,
-                "dpd": {"action": row.dpd_action, "interval": row.dpd_interval,
-                        "timeout": row.dpd_timeout},
-                "admin_state_up": row.admin_state_up, "status": row.status,
-                "vpnservice_id": row.vpnservice_id, "ikepolicy_id": row.ikepolicy_id,
-                "ipsecpolicy_id": row.ipsecpolicy_id, "peer_cidrs": extras[row.id],
-                "local_ep_group_id": row.local_ep_group_id,
-                "peer_ep_group_id": row.peer_ep_group_id, "tenant_id": row.project_id,
-                TRAFFIC: {"bytes_in": row.bytes_in, "bytes_out": row.bytes_out,
-                          "packets_in": row.packets_in, "packets_out": row.packets_out},
-                STATUS_DETAIL: row.status_detail}
+    def computed(self, row: Row, extras: Any) -> dict[str, Any]:
+        return {"peer_cidrs": extras[row.id]}
 
     # -- the consistency rules ----------------------------------------------
     def _check_endpoints(self, conn: Connection, ctx: RequestContext, service: Row,
@@ -231,19 +220,9 @@ class SiteConnections(Collection):
         self.ipsec.get_row(conn, ctx, body["ipsecpolicy_id"], lock=True)
         local_version = self._check_endpoints(conn, ctx, service, data)
         self._check_dpd_and_mtu(data, local_version)
-        peer_address = self._check_peer_address(service, body["peer_address"])
-        values = {"id": new_id(), "project_id": owner_project(ctx, body), "name": data["name"],
-                  "description": data["description"], "peer_address": peer_address,
-                  "peer_id": data["peer_id"], "local_id": data["local_id"],
-                  "route_mode": "static", "mtu": data["mtu"], "auth_mode": "psk",
-                  "psk": data["psk"], "initiator": data["initiator"],
-                  "dpd_action": data["dpd"]["action"], "dpd_interval": data["dpd"]["interval"],
-                  "dpd_timeout": data["dpd"]["timeout"], "status": status.on_create(),
-                  "admin_state_up": data["admin_state_up"],
-                  "vpnservice_id": service.id, "ikepolicy_id": data["ikepolicy_id"],
-                  "ipsecpolicy_id": data["ipsecpolicy_id"],
-                  "local_ep_group_id": data["local_ep_group_id"],
-                  "peer_ep_group_id": data["peer_ep_group_id"]}
+        values = {**mapping.row_values(self.resource, data), "id": new_id(),
+                  "project_id": owner_project(ctx, body), "status": status.on_create(),
+                  "peer_address": self._check_peer_address(service, body["peer_address"])}
         row = self.insert(conn, values)
         self._store_peer_cidrs(conn, row.id, data["peer_cidrs"])
         return self.show_row(conn, row)
@@ -258,7 +237,7 @@ class SiteConnections(Collection):
         service = self.services.get_row(conn, None, row.vpnservice_id)
         local_version = self._check_endpoints(conn, ctx, service, data)
         self._check_dpd_and_mtu(data, local_version)
-        values = {k: v for k, v in body.items() if k not in ("dpd", "peer_cidrs")}
+        values = mapping.row_values(self.resource, body)
         if "ikepolicy_id" in body:
             self.ike.get_row(conn, ctx, body["ikepolicy_id"], lock=True)
         if "ipsecpolicy_id" in body:
@@ -267,9 +246,6 @@ class SiteConnections(Collection):
             values["peer_address"] = self._check_peer_address(service, body["peer_address"])
         if not status.can_update(row.status):
             raise vexc.VPNStateInvalidToUpdate(state=row.status, id=id_)
-        if "dpd" in body:
-            values.update(dpd_action=data["dpd"]["action"], dpd_interval=data["dpd"]["interval"],
-                          dpd_timeout=data["dpd"]["timeout"])
         row = self.update_row(conn, id_, values)
         if "peer_cidrs" in body:
             conn.execute(sa.delete(PEER_CIDRS)

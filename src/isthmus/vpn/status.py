@@ -9,6 +9,8 @@ as in Neutron.
 
 from __future__ import annotations
 
+from isthmus import attributes as a
+
 ACTIVE = "ACTIVE"
 DOWN = "DOWN"
 BUILD = "BUILD"
@@ -20,6 +22,11 @@ PENDING_DELETE = "PENDING_DELETE"
 ALL = (ACTIVE, DOWN, BUILD, ERROR, PENDING_CREATE, PENDING_UPDATE, PENDING_DELETE)
 PENDING = frozenset({PENDING_CREATE, PENDING_UPDATE, PENDING_DELETE})
 REPORTABLE = frozenset({ACTIVE, DOWN, ERROR})
+REPORTED = (ACTIVE, DOWN, ERROR)   # in the order docs/rpc.md lists them
+
+STATUS = a.Attr("status", schema={"type": "string", "enum": list(ALL)}, agent=True,
+                store=a.Column(a.STATUS_TYPE))
+"""The ``status`` attribute of VPN services and site connections."""
 
 
 def on_create() -> str:

@@ -6,21 +6,18 @@ import ipaddress
 from typing import Any, Mapping
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
 from isthmus import attributes as a
 from isthmus.context import RequestContext
-from isthmus.db import models
+from isthmus.db import mapping, models
 from isthmus.db.collection import Collection, new_id, owner_project
 from isthmus.exceptions import NotFound
 from isthmus.network import Routers
-from isthmus.network.ports import GATEWAY_OWNER, INTERFACE_OWNER
+from isthmus.network.ports import GATEWAY_OWNER, INTERFACE_OWNER, PORTS
 from isthmus.vpn import exceptions as vexc
 from isthmus.vpn import status
 
-SERVICES = models.VPNService.__table__
-CONNECTIONS = models.SiteConnection.__table__
-PORTS = models.Port.__table__
 ALLOCATIONS = models.IPAllocation.__table__
 
 
@@ -30,22 +27,25 @@ class FlavorsPluginNotLoaded(NotFound):
 
 RESOURCE = a.Resource(
     singular="vpnservice", plural="vpnservices", path="/v2.0/vpn/vpnservices",
-    description="VPN services",
+    description="VPN services", table="vpnservices",
     not_found=lambda id_: vexc.VPNServiceNotFound(vpnservice_id=id_),
-    attrs=(*a.COMMON,
-           a.Attr("router_id", post=True, default=a.REQUIRED, parse=a.uuid_str,
-                  schema={"type": "string", "format": "uuid"}),
-           a.Attr("subnet_id", post=True, default=None, parse=a.uuid_or_none,
-                  schema={"type": ["string", "null"]}),
+    attrs=(a.ID, a.to_agents(a.PROJECT_ID), a.TENANT_ID, a.to_agents(a.NAME), a.DESCRIPTION,
+           a.Attr("router_id", post=True, default=a.REQUIRED, parse=a.uuid_str, agent=True,
+                  store=a.Column(a.UUID_TYPE, foreign_key="routers.id", index=True)),
+           a.Attr("subnet_id", post=True, default=None, parse=a.uuid_or_none, agent=True,
+                  store=a.Column(a.UUID_TYPE, nullable=True, foreign_key="subnets.id")),
            a.Attr("flavor_id", post=True, default=None, parse=a.uuid_or_none,
-                  schema={"type": ["string", "null"]}),
-           a.ADMIN_STATE_UP,
-           a.Attr("provider", post=True, default=None, parse=a.string_or_none(255),
-                  schema={"type": ["string", "null"]}),
-           a.Attr("external_v4_ip", schema={"type": ["string", "null"]}),
-           a.Attr("external_v6_ip", schema={"type": ["string", "null"]}),
-           a.STATUS),
+                  store=a.Column(a.UUID_TYPE, nullable=True)),
+           a.to_agents(a.ADMIN_STATE_UP),
+           a.Attr("provider", post=True, default=None, parse=a.string_or_none(255), agent=True,
+                  store=a.Column(a.NAME_TYPE, nullable=True)),
+           a.Attr("external_v4_ip", schema={"type": ["string", "null"]}, agent=True,
+                  store=a.Column(sa.String(16), nullable=True)),
+           a.Attr("external_v6_ip", schema={"type": ["string", "null"]}, agent=True,
+                  store=a.Column(sa.String(64), nullable=True)),
+           status.STATUS),
 )
+SERVICES = mapping.table_of(RESOURCE, models.Base.metadata)
 
 
 def router_subnet_ids(conn: Connection, router_id: str) -> set[str]:
@@ -78,23 +78,10 @@ class VPNServices(Collection):
 
     resource = RESOURCE
     table = SERVICES
-    columns = {"id": "id", "name": "name", "description": "description",
-               "project_id": "project_id", "tenant_id": "project_id",
-               "router_id": "router_id", "subnet_id": "subnet_id", "flavor_id": "flavor_id",
-               "admin_state_up": "admin_state_up", "external_v4_ip": "external_v4_ip",
-               "external_v6_ip": "external_v6_ip", "status": "status", "provider": "provider"}
 
     def __init__(self, routers: Routers, default_provider: str | None = None) -> None:
         self.routers = routers
         self.default_provider = default_provider   # of [service_providers], for the server
-
-    def to_api(self, row: Row, extras: Any) -> dict[str, Any]:
-        return {"id": row.id, "name": row.name, "description": row.description,
-                "project_id": row.project_id, "subnet_id": row.subnet_id,
-                "router_id": row.router_id, "flavor_id": row.flavor_id,
-                "admin_state_up": row.admin_state_up, "external_v4_ip": row.external_v4_ip,
-                "external_v6_ip": row.external_v6_ip, "status": row.status,
-                "provider": row.provider, "tenant_id": row.project_id}
 
     def create(self, conn: Connection, ctx: RequestContext,
                body: Mapping[str, Any]) -> dict[str, Any]:
@@ -109,10 +96,8 @@ class VPNServices(Collection):
         if body["flavor_id"] is not None:
             raise FlavorsPluginNotLoaded()
         v4, v6 = gateway_ips(conn, router.id)
-        values = {"id": new_id(), "project_id": owner_project(ctx, body), "name": body["name"],
-                  "description": body["description"], "router_id": router.id,
-                  "subnet_id": subnet_id, "flavor_id": None,
-                  "admin_state_up": body["admin_state_up"], "status": status.on_create(),
+        values = {**mapping.row_values(self.resource, body), "id": new_id(),
+                  "project_id": owner_project(ctx, body), "status": status.on_create(),
                   "external_v4_ip": v4, "external_v6_ip": v6,
                   "provider": body.get("provider") or self.default_provider}
         return self.to_api(self.insert(conn, values), None)
@@ -123,13 +108,15 @@ class VPNServices(Collection):
         row = self.get_row(conn, ctx, id_, lock=True)
         if not status.can_update(row.status):
             raise vexc.VPNStateInvalidToUpdate(state=row.status, id=id_)
-        return self.to_api(self.update_row(conn, id_, dict(body)), None)
+        return self.to_api(self.update_row(conn, id_, mapping.row_values(self.resource, body)),
+                           None)
 
     def delete(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
         """Delete a service no connection uses; answer what was deleted."""
         row = self.get_row(conn, ctx, id_, lock=True)
-        used = conn.execute(sa.select(CONNECTIONS.c.id)
-                            .where(CONNECTIONS.c.vpnservice_id == id_).limit(1)).first()
+        connections = models.Base.metadata.tables["ipsec_site_connections"]  # imports us
+        used = conn.execute(sa.select(connections.c.id)
+                            .where(connections.c.vpnservice_id == id_).limit(1)).first()
         if used is not None:
             raise vexc.VPNServiceInUse(vpnservice_id=id_)
         self.delete_row(conn, id_)

@@ -67,7 +67,7 @@ def test_providers_are_listed_and_chosen_per_service(env):
                                   "fussy, ipsec")
         with env.runtime.services.db.read() as conn:
             count = conn.execute(sa.select(sa.func.count()).select_from(
-                models.VPNService.__table__)).scalar_one()
+                models.Base.metadata.tables["vpnservices"])).scalar_one()
         assert count == 2
         assert ("fussy", "vpnservices", "create", topo.router) in fake_drivers.SEEN
         assert all(name == "fussy" for name, *_ in fake_drivers.SEEN)

@@ -3,6 +3,8 @@
 from alembic import context
 
 from isthmus.db.engine import create_engine
+import isthmus.network  # noqa: F401  (declares the networking resources' tables)
+import isthmus.vpn  # noqa: F401  (declares the VPN resources' tables)
 from isthmus.db.models import Base
 
 config = context.config

@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterator, Mapping
 import vici
 
 from isthmus.drivers.device.strongswan import launcher
+from isthmus.rpc.payloads import TRAFFIC_COUNTERS
 
 LOG = logging.getLogger(__name__)
 
@@ -183,21 +184,20 @@ class Charon:
             pass
 
     def sas(self) -> dict[str, dict[str, Any]]:
-        """``{connection name: {"up": bool, "bytes_in", "bytes_out", "packets_in", "packets_out",
-        "spis": [...]}}`` from the installed CHILD_SAs."""
+        """``{connection name: {"up": bool, "spis": [...], and each of TRAFFIC_COUNTERS}}``
+        from the installed CHILD_SAs (VICI names the counters ``bytes-in``...)."""
         result: dict[str, dict[str, Any]] = {}
         with self.session() as session:
             entries = list(session.list_sas())
         for entry in entries:
             for name, ike in entry.items():
-                info = result.setdefault(_text(name), {"up": False, "bytes_in": 0,
-                                                       "bytes_out": 0, "packets_in": 0,
-                                                       "packets_out": 0, "spis": []})
+                info = result.setdefault(_text(name), {
+                    "up": False, "spis": [], **dict.fromkeys(TRAFFIC_COUNTERS, 0)})
                 for child in (ike.get("child-sas") or {}).values():
                     if _text(child.get("state", "")) != "INSTALLED":
                         continue
                     info["up"] = info["up"] or _text(ike.get("state", "")) == "ESTABLISHED"
-                    for key in ("bytes_in", "bytes_out", "packets_in", "packets_out"):
+                    for key in TRAFFIC_COUNTERS:
                         info[key] += int(_text(child.get(key.replace("_", "-"), "0")))
                     info["spis"].append(_text(child.get("spi-in", "")))
         return result

@@ -26,6 +26,7 @@ from isthmus.drivers.device.base import AgentContext, DeviceDriver, RouterState,
 from isthmus.drivers.device.strongswan import mapping
 from isthmus.drivers.device.strongswan.charon import Charon
 from isthmus.drivers.device.strongswan.options import GROUP, list_opts
+from isthmus.rpc.payloads import TRAFFIC_COUNTERS
 
 LOG = logging.getLogger(__name__)
 
@@ -153,8 +154,7 @@ class StrongSwanDeviceDriver(DeviceDriver):
                 info = sas.get(mapping.connection_name(conn["id"]))
                 statuses[conn["id"]] = "ACTIVE" if info and info["up"] else "DOWN"
                 if info:
-                    self._traffic[conn["id"]] = {k: info[k] for k in (
-                        "bytes_in", "bytes_out", "packets_in", "packets_out")}
+                    self._traffic[conn["id"]] = {k: info[k] for k in TRAFFIC_COUNTERS}
         return statuses
 
     def _ensure_listener(self, router: RouterState, charon: Charon) -> None:
