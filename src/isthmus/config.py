@@ -80,6 +80,23 @@ AGENT_OPTS = [
                help="Seconds between heartbeats (must be well below agent_down_time)."),
     cfg.IntOpt("rpc_timeout", default=20, min=1,
                help="Seconds an agent waits for an answer from the server."),
+    # Routers (docs/routers.md): with physical networks the agent builds its routers.
+    cfg.ListOpt("physical_networks", default=[], sample_default="public:br-ex,lan:br-lan",
+                help="Physical network name to the Linux bridge on this host that reaches "
+                     "it, as NAME:BRIDGE pairs. With at least one, the agent builds each "
+                     "router it serves (namespace, gateway and interfaces plugged into the "
+                     "bridge of their network's provider:physical_network, routes, SNAT); "
+                     "without, routers are the host's own stack (host mode), or the "
+                     "namespace named by isthmus:namespace (external). Only Linux bridges "
+                     "are supported: a plain interface, or a name not listed here, puts the "
+                     "port and its router in ERROR with the reason."),
+    cfg.StrOpt("router_namespace_prefix", default="isthmus-",
+               help="Prefix of the namespaces of built routers (<prefix><router id>). Every "
+                    "namespace with this prefix is the agent's: one whose router is no "
+                    "longer wanted is deleted. Give each agent on one host its own prefix."),
+    cfg.StrOpt("rootwrap_config", default="/etc/isthmus/rootwrap.conf",
+               help="rootwrap.conf of the privileged helper that builds routers (filters in "
+                    "etc/isthmus/rootwrap.d/agent.filters)."),
 ]
 
 DATABASE_OPTS = [

@@ -34,7 +34,8 @@ from isthmus.rpc.sender import RouterUpdateSender
 from isthmus.rpc.server_side import AgentNotifier, ServerEndpoint, start_rpc_server
 from isthmus.services import Services
 from isthmus.vpn.agents import Agents
-from isthmus.vpn.placement import Placement
+from isthmus.vpn.hooks import HookChain
+from isthmus.vpn.placement import Placement, RouterChanges
 
 LOG = logging.getLogger(__name__)
 
@@ -89,10 +90,10 @@ def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) ->
     # Casts leave from a thread of their own: the broker never holds up an API request.
     notifier = RouterUpdateSender(AgentNotifier(transport).vpnservice_updated).start()
     placement = Placement(db, agents, notifier)
-    services = Services(db, hooks_for=lambda built: load_providers(
-        conf, specs, built.lookup, placement.notify_router),
-        agents=agents, default_provider=default_provider(specs))
-    providers = cast(Providers, services.hooks)   # the hooks built just above
+    services = Services(db, hooks_for=lambda built: HookChain(
+        load_providers(conf, specs, built.lookup, placement.notify_router),
+        RouterChanges(placement)), agents=agents, default_provider=default_provider(specs))
+    providers = cast(Providers, cast(HookChain, services.hooks).members[0])  # built just above
     runtime = Runtime(app=None, services=services, providers=providers, transport=transport)
 
     runtime._stoppers.append(notifier.stop)

@@ -18,26 +18,56 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import oslo_messaging as messaging
 
 from isthmus.agent.workqueue import RouterWorkQueue
 from isthmus.drivers.device.base import DeviceDriver, RouterState, Statuses
 from isthmus.periodic import Periodic
 from isthmus.rpc.agent_side import AgentEndpoint, ServerClient, start_agent_rpc_server
-from isthmus.rpc.payloads import (AgentState, Connection, ConnectionReport, Service,
-                                  ServiceReport)
+from isthmus.rpc.payloads import (AgentState, Connection, ConnectionReport, RouterNetwork,
+                                  RouterReport, Service, ServiceReport)
 from isthmus.rpc.topics import AGENT_TOPIC
+
+if TYPE_CHECKING:
+    from isthmus.agent.routers import RouterBuilder
 
 LOG = logging.getLogger(__name__)
 
 BINARY = "isthmus-agent"
+_UNKNOWN: Any = object()   # the server could not say the router's network: leave it as it is
 RECONNECT_FIRST_S = 0.5   # first retry of a resync after the server was unreachable
 RECONNECT_MAX_S = 4.0     # the retries double up to this
+
+
+@dataclass(frozen=True)
+class RouterWork:
+    """A router's state as fetched: its VPN services, and its network (``None``: the
+    router has none on this host, or routers are not built here)."""
+
+    services: Sequence[Service]
+    network: RouterNetwork | None = None
+
+
+def nat_exempt(services: Sequence[Service]) -> list[tuple[str, str]]:
+    """(local CIDR, peer CIDR) pairs of the connections of ``services``: traffic the
+    router must not SNAT, or it would not match the tunnels' traffic selectors."""
+    pairs = {(local, peer) for service in services if service["admin_state_up"]
+             for conn in service["ipsec_site_connections"] if conn["admin_state_up"]
+             for local in conn["local_cidrs"] for peer in conn["peer_cidrs"]}
+    return sorted(pairs)
 
 
 class VPNAgent:
     """One host's VPN agent: fetches the desired state of its routers, hands it to its
     device drivers router by router, and reports statuses and heartbeats to the server.
+
+    With a ``routers`` builder (``[vpnagent] physical_networks`` set) it first builds
+    each router's network (namespace, ports, routes, SNAT: docs/routers.md) and
+    reports the router's and ports' statuses; without one, a router is the namespace
+    its ``isthmus:namespace`` names, or the host's own stack.
 
     Start and stop it with :meth:`start` and :meth:`stop`; everything else runs on its
     own threads (the work queue, the periodic loops, the resync loop)."""
@@ -45,10 +75,11 @@ class VPNAgent:
     def __init__(self, host: str, transport: Any, drivers: Sequence[DeviceDriver],
                  *, workers: int = 8, resync_interval_s: float = 60,
                  status_interval_s: float = 10, report_interval_s: float = 10,
-                 rpc_timeout_s: int = 20) -> None:
+                 rpc_timeout_s: int = 20, routers: RouterBuilder | None = None) -> None:
         self.host = host
         self.transport = transport
         self.drivers = list(drivers)
+        self.routers = routers
         self.server = ServerClient(transport, host, timeout_s=rpc_timeout_s,
                                    on_unreachable=self._server_unreachable)
         self.queue = RouterWorkQueue(self._sync_router, workers)
@@ -56,6 +87,7 @@ class VPNAgent:
         self._known: dict[str, RouterState] = {}        # router id -> last synced state
         self._reported: dict[str, str] = {}            # object id -> last status sent
         self._traffic_sent: dict[str, dict[str, int]] = {}
+        self._router_reports: dict[str, RouterReport] = {}   # router id -> last sent
         self._lock = threading.Lock()
         self._started = False
         self._loops: list[Periodic] = []
@@ -110,7 +142,9 @@ class VPNAgent:
             "host": self.host, "binary": BINARY, "topic": AGENT_TOPIC,
             "start_flag": not self._started,
             "configurations": {"device_drivers": [type(d).__name__ for d in self.drivers],
-                               "routers": len(self._known)}}
+                               "routers": len(self._known),
+                               "physical_networks": sorted(
+                                   self.routers.physical_networks if self.routers else [])}}
         self.server.report_state(state)
         self._started = True
 
@@ -169,18 +203,38 @@ class VPNAgent:
             wait_s, retry_s = resync_interval_s, RECONNECT_FIRST_S
 
     def full_resync(self) -> None:
-        """Fetch the whole host's state and queue every router, with no services for routers gone."""
+        """Fetch the whole host's state and queue every router, with nothing for routers
+        gone (and for namespaces of routers this host no longer serves)."""
         services = self.server.get_vpn_services_on_host()
+        networks = self._fetch_networks()
         by_router: dict[str, list[Service]] = defaultdict(list)
         for service in services:
             by_router[service["router_id"]].append(service)
+        wanted = set(by_router) | set(networks or {})
         with self._lock:
-            gone = [r for r in self._known if r not in by_router]
-        for router_id, router_services in by_router.items():
-            self.queue.submit(router_id, router_services)
+            gone = {r for r in self._known if r not in wanted}
+        if networks is not None and self.routers is not None:
+            gone |= self.routers.managed_routers() - wanted
+        for router_id in wanted:
+            self.queue.submit(router_id, RouterWork(by_router.get(router_id, ()),
+                                                    (networks or {}).get(router_id)))
         for router_id in gone:
-            self.queue.submit(router_id, [])
-        LOG.debug("Full resync: %d routers, %d removed", len(by_router), len(gone))
+            self.queue.submit(router_id, RouterWork(()))
+        LOG.debug("Full resync: %d routers, %d removed", len(wanted), len(gone))
+
+    def _fetch_networks(self, router_ids: Sequence[str] | None = None
+                        ) -> dict[str, RouterNetwork] | None:
+        """The routers' networks by id; ``None`` when routers are not built here or the
+        server is older than ``get_routers_on_host`` (then nothing is built or removed)."""
+        if self.routers is None:
+            return None
+        try:
+            networks = self.server.get_routers_on_host(router_ids)
+        except messaging.RemoteError as err:
+            LOG.warning("The server cannot say which routers to build (%s: it is older than "
+                        "this agent); routers are not built", err.exc_type)
+            return None
+        return {n["id"]: n for n in networks}
 
     # -- the work ---------------------------------------------------------
     @staticmethod
@@ -200,10 +254,17 @@ class VPNAgent:
                     notes[conn["id"]] = driver.status_note
         return notes
 
-    def _sync_router(self, router_id: str, services: Sequence[Service] | None) -> None:
-        if services is None:
+    def _sync_router(self, router_id: str, work: RouterWork | None) -> None:
+        if work is None:
             services = self.server.get_vpn_services_on_host(router_ids=[router_id])
+            networks = self._fetch_networks([router_id])
+            work = RouterWork(services, (networks or {}).get(router_id))
+            if networks is None and self.routers is not None:
+                work = RouterWork(services, _UNKNOWN)
+        services = work.services
         namespace = services[0].get("namespace") if services else None
+        if self.routers is not None and work.network is not _UNKNOWN:
+            namespace = self._build_router(router_id, work.network, services) or namespace
         state = RouterState(router_id, namespace, tuple(services))
         statuses: dict[str, str] = {}
         for driver in self.drivers:
@@ -214,6 +275,31 @@ class VPNAgent:
             else:
                 self._known.pop(router_id, None)
         self._report(state, statuses, resolves_pending=True)
+
+    def _build_router(self, router_id: str, network: RouterNetwork | None,
+                      services: Sequence[Service]) -> str | None:
+        """Build (or remove, with no network) the router's network; its namespace."""
+        assert self.routers is not None
+        if network is None:
+            if self.routers.remove(router_id):
+                LOG.info("Router %s removed: its namespace and devices are gone", router_id)
+            self._router_reports.pop(router_id, None)
+            return None
+        report = self.routers.sync({**network, "nat_exempt": nat_exempt(services)})
+        if self._router_reports.get(router_id) != report:
+            if report["status"] == "ERROR":
+                LOG.warning("Router %s: ERROR: %s", router_id, report["reason"])
+            try:
+                self.server.update_router_status([report])
+                self._router_reports[router_id] = report
+            except messaging.RemoteError as err:
+                LOG.warning("Router %s status not stored: the server is older than this "
+                            "agent (%s)", router_id, err.exc_type)
+        if network["mode"] == "external":
+            return network["namespace"]
+        if network["mode"] == "managed":
+            return self.routers.namespace_of(router_id)
+        return None
 
     def poll_statuses(self) -> None:
         """Ask each driver for current statuses and traffic, and report what changed."""

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oslo_config import cfg
 
 from isthmus import config
 from isthmus.agent.agent import VPNAgent
 from isthmus.drivers.device.base import AgentContext
+from isthmus.lifecycle import StartupError
+
+if TYPE_CHECKING:
+    from isthmus.agent.routers import RouterBuilder
 
 
 def build_agent(conf: cfg.ConfigOpts, transport: Any) -> VPNAgent:
@@ -23,4 +27,22 @@ def build_agent(conf: cfg.ConfigOpts, transport: Any) -> VPNAgent:
     return VPNAgent(conf.host, transport, drivers, workers=opts.workers,
                     resync_interval_s=opts.resync_interval,
                     status_interval_s=opts.status_check_interval,
-                    report_interval_s=opts.report_interval, rpc_timeout_s=opts.rpc_timeout)
+                    report_interval_s=opts.report_interval, rpc_timeout_s=opts.rpc_timeout,
+                    routers=build_router_builder(conf))
+
+
+def build_router_builder(conf: cfg.ConfigOpts) -> RouterBuilder | None:
+    """The builder of this agent's routers, or None without ``[vpnagent] physical_networks``
+    (then routers are the host's own stack or an existing namespace: docs/routers.md)."""
+    from isthmus.agent.routers import BadPhysicalNetworks, RouterBuilder, parse_physical_networks
+    from isthmus.privileged import Client
+
+    try:
+        physical_networks = parse_physical_networks(conf.vpnagent.physical_networks)
+    except BadPhysicalNetworks as err:
+        where = config.option_origin(conf, "vpnagent", "physical_networks")
+        raise StartupError(f"{where}: {err}") from None
+    if not physical_networks:
+        return None
+    return RouterBuilder(Client(config_path=conf.vpnagent.rootwrap_config), physical_networks,
+                         namespace_prefix=conf.vpnagent.router_namespace_prefix)

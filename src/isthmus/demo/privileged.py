@@ -11,20 +11,24 @@ from pathlib import Path
 FILTERS = Path(__file__).resolve().parents[3] / "etc" / "isthmus" / "rootwrap.d"
 
 
-def shipped_filters() -> str:
-    """etc/isthmus/rootwrap.d/strongswan.filters of the checkout Isthmus runs from."""
-    path = FILTERS / "strongswan.filters"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run Isthmus from its source checkout "
-                                "(scripts/install), which ships the filter files")
-    return path.read_text()
+def shipped_filters() -> dict[str, str]:
+    """Every filter file of etc/isthmus/rootwrap.d/ of the checkout Isthmus runs from
+    (strongswan.filters for charon, agent.filters for routers), by file name."""
+    files = {path.name: path.read_text() for path in sorted(FILTERS.glob("*.filters"))}
+    if "strongswan.filters" not in files:
+        raise FileNotFoundError(f"{FILTERS / 'strongswan.filters'} is missing: run Isthmus "
+                                "from its source checkout (scripts/install), which ships the "
+                                "filter files")
+    return files
 
 
 def write_config(state_path: Path) -> Path:
-    """rootwrap.conf + the shipped strongswan.filters, the daemon's socket under ``state_path``."""
+    """rootwrap.conf + the shipped filter files, the daemon's socket under ``state_path``."""
     filters = state_path / "rootwrap.d"
     filters.mkdir(parents=True, exist_ok=True)
-    (filters / "strongswan.filters").write_text(shipped_filters())
+    for name, text in shipped_filters().items():
+        (filters / name).write_text(text)
+        os.chmod(filters / name, 0o644)
     conf = state_path / "rootwrap.conf"
     conf.write_text(
         "[DEFAULT]\n"

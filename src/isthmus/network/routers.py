@@ -32,6 +32,7 @@ MAX_ROUTES = 30
 
 AGENT_HOST = "isthmus:agent_host"
 NAMESPACE = "isthmus:namespace"
+STATUS_DETAIL = "isthmus:status_detail"
 
 
 def _fixed_ip(value: Any) -> dict[str, str]:
@@ -106,7 +107,10 @@ ROUTER_RESOURCE = a.Resource(
                   store=a.Column(a.NAME_TYPE, nullable=True, index=True)),
            a.Attr(NAMESPACE, post=True, put=True, default=None, parse=a.string_or_none(255),
                   admin_only=True, member_visible=False,
-                  store=a.Column(a.NAME_TYPE, nullable=True))),
+                  store=a.Column(a.NAME_TYPE, nullable=True)),
+           # Why the status is what it is, as the serving agent last said (docs/routers.md).
+           a.Attr(STATUS_DETAIL, schema={"type": ["string", "null"]},
+                  store=a.Column(sa.String(255), nullable=True))),
     hidden=(("gw_network_id", a.Column(a.UUID_TYPE, nullable=True,
                                        foreign_key="networks.id")),
             ("enable_snat", a.Column(sa.Boolean(), default=True))),

@@ -11,11 +11,12 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import oslo_messaging as messaging
 
 from isthmus.rpc import topics
-from isthmus.rpc.payloads import AgentState, Service, ServiceReport
+from isthmus.rpc.payloads import AgentState, RouterNetwork, RouterReport, Service, ServiceReport
 
 
 class ServerClient:
-    """Agent → server calls (``get_vpn_services_on_host``, ``update_status``, ``report_state``).
+    """Agent → server calls (``get_vpn_services_on_host``, ``update_status``, ``report_state``,
+    and since 1.2 ``get_routers_on_host`` and ``update_router_status``).
 
     Each message is published once (``retry=0``): with the broker down a call fails
     at once instead of reconnecting forever, and ``on_unreachable(error)`` tells the
@@ -26,9 +27,10 @@ class ServerClient:
                  on_unreachable: Callable[[Exception], None] | None = None) -> None:
         self.host = host
         self.on_unreachable = on_unreachable
-        target = messaging.Target(topic=topics.SERVER_TOPIC, version=topics.VERSION)
+        target = messaging.Target(topic=topics.SERVER_TOPIC, version=topics.BASE_VERSION)
         self.client = messaging.get_rpc_client(transport, target, timeout=timeout_s,
                                                retry=0)
+        self.routers_client = self.client.prepare(version=topics.ROUTERS_VERSION)
 
     def get_vpn_services_on_host(self, router_ids: Sequence[str] | None = None
                                  ) -> list[Service]:
@@ -38,6 +40,22 @@ class ServerClient:
             kwargs["router_ids"] = list(router_ids)
         with self._watch():
             return self.client.call({}, "get_vpn_services_on_host", **kwargs)
+
+    def get_routers_on_host(self, router_ids: Sequence[str] | None = None
+                            ) -> list[RouterNetwork]:
+        """The desired network of this host's routers (all, or of ``router_ids``); an
+        older server raises ``messaging.RemoteError``."""
+        kwargs: dict[str, Any] = {"host": self.host}
+        if router_ids is not None:
+            kwargs["router_ids"] = list(router_ids)
+        with self._watch():
+            return self.routers_client.call({}, "get_routers_on_host", **kwargs)
+
+    def update_router_status(self, routers: list[RouterReport]) -> int:
+        """Report routers' and ports' statuses; the server answers how many changed."""
+        with self._watch():
+            return self.routers_client.call({}, "update_router_status", host=self.host,
+                                            routers=routers)
 
     def update_status(self, statuses: list[ServiceReport]) -> int:
         """Report statuses and counters; the server answers how many objects changed."""

@@ -145,6 +145,8 @@ class AgentConfigurations(TypedDict):
 
     device_drivers: list[str]
     routers: int
+    physical_networks: NotRequired[list[str]]
+    """The physical networks this agent plugs routers into (none: it builds no routers)."""
 
 
 class AgentState(TypedDict):
@@ -187,8 +189,9 @@ class RouterPort(TypedDict):
     id: str
     mac_address: str
     mtu: int
-    physical_network: str
-    network_type: Literal["flat", "vlan"]
+    physical_network: str | None
+    """None: the network has no provider attributes (the router reports ERROR)."""
+    network_type: Literal["flat", "vlan"] | None
     segmentation_id: int | None
     fixed_ips: list[FixedIP]
 

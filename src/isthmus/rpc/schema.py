@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from isthmus.network.router_state import ROUTER_REPORT_SCHEMA, ROUTER_SCHEMA
 from isthmus.rpc.payloads import TRAFFIC_COUNTERS
 from isthmus.vpn.desired_state import CONNECTION_SCHEMA, SERVICE_SCHEMA
 from isthmus.vpn.site_connections import RESOURCE as CONNECTION_RESOURCE
@@ -51,6 +52,16 @@ SCHEMAS: dict[str, Any] = {
                                        "properties": {k: {"type": "integer", "minimum": 0}
                                                       for k in TRAFFIC_COUNTERS}}}}}}}}}},
     "update_status.result": {"type": "integer", "minimum": 0},
+    "get_routers_on_host": {
+        "type": "object", "required": ["host"], "additionalProperties": False,
+        "properties": {"host": {"type": "string"},
+                       "router_ids": {"type": "array", "items": _ID}}},
+    "get_routers_on_host.result": {"type": "array", "items": ROUTER_SCHEMA},
+    "update_router_status": {
+        "type": "object", "required": ["host", "routers"], "additionalProperties": False,
+        "properties": {"host": {"type": "string"},
+                       "routers": {"type": "array", "items": ROUTER_REPORT_SCHEMA}}},
+    "update_router_status.result": {"type": "integer", "minimum": 0},
     "report_state": {
         "type": "object", "required": ["agent_state"], "additionalProperties": False,
         "properties": {"agent_state": {

@@ -13,7 +13,8 @@ import oslo_messaging as messaging
 
 from isthmus.db import Database
 from isthmus.rpc import topics
-from isthmus.rpc.payloads import Service, ServiceReport
+from isthmus.network.router_state import apply_router_reports, routers_on_host
+from isthmus.rpc.payloads import RouterNetwork, RouterReport, Service, ServiceReport
 from isthmus.vpn.agents import Agents
 from isthmus.vpn.desired_state import apply_reports, services_on_host
 
@@ -21,7 +22,7 @@ LOG = logging.getLogger(__name__)
 
 
 class ServerEndpoint:
-    """The three agent → server calls of docs/rpc.md."""
+    """The agent → server calls of docs/rpc.md."""
 
     target = messaging.Target(version=topics.VERSION)
 
@@ -39,6 +40,23 @@ class ServerEndpoint:
             services = services_on_host(conn, host, router_ids)
         LOG.debug("Agent %s fetched %d services", host, len(services))
         return services
+
+    def get_routers_on_host(self, ctxt: Mapping[str, Any], host: str,
+                            router_ids: Sequence[str] | None = None) -> list[RouterNetwork]:
+        """The desired network of every router ``host`` serves (version 1.2)."""
+        with self.db.read() as conn:
+            routers = routers_on_host(conn, host, router_ids)
+        LOG.debug("Agent %s fetched %d routers", host, len(routers))
+        return routers
+
+    def update_router_status(self, ctxt: Mapping[str, Any], host: str,
+                             routers: list[RouterReport]) -> int:
+        """Store the statuses ``host`` reports for its routers and ports (version 1.2)."""
+        with self.db.write() as conn:
+            changed = apply_router_reports(conn, routers, host)
+        if changed:
+            LOG.info("Agent %s router report changed %d objects", host, changed)
+        return changed
 
     def update_status(self, ctxt: Mapping[str, Any], statuses: list[ServiceReport]) -> int:
         """Apply an agent's reports; only changed objects are written (the count is returned)."""
@@ -66,7 +84,7 @@ class AgentNotifier:
     """
 
     def __init__(self, transport: Any) -> None:
-        target = messaging.Target(topic=topics.AGENT_TOPIC, version=topics.VERSION)
+        target = messaging.Target(topic=topics.AGENT_TOPIC, version=topics.BASE_VERSION)
         self.client = messaging.get_rpc_client(transport, target)
 
     def vpnservice_updated(self, host: str, router_id: str) -> None:

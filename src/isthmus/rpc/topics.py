@@ -2,4 +2,9 @@
 
 SERVER_TOPIC = "isthmus-vpn-server"   # agent -> server calls
 AGENT_TOPIC = "isthmus-vpn-agent"     # server -> agent casts, addressed by host
-VERSION = "1.1"                       # 1.1 added router_ids to get_vpn_services_on_host
+VERSION = "1.2"                       # what the server and agents speak
+# 1.1 added router_ids to get_vpn_services_on_host; 1.2 added get_routers_on_host and
+# update_router_status. Agents call each method with the version that introduced it,
+# so they keep working with older servers (which answer the new calls with an error).
+BASE_VERSION = "1.1"
+ROUTERS_VERSION = "1.2"

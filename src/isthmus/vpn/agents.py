@@ -146,19 +146,15 @@ class Agents(Collection):
                 LOG.info("Router %s placed on agent host %s", router_id, host)
         return placed
 
-    def unplaced_vpn_routers(self, conn: Connection) -> list[str]:
-        """Routers with VPN services that no agent serves yet."""
-        query = (sa.select(ROUTERS.c.id).distinct()
-                 .join(SERVICES, SERVICES.c.router_id == ROUTERS.c.id)
-                 .where(ROUTERS.c.agent_host.is_(None)))
-        return [r for (r,) in conn.execute(query)]
-
-    def vpn_routers_on(self, conn: Connection, host: str) -> list[str]:
-        """The routers with VPN services that ``host`` serves."""
+    def unplaced_routers(self, conn: Connection) -> list[str]:
+        """Routers that no agent serves yet."""
         return [r for (r,) in conn.execute(
-            sa.select(ROUTERS.c.id).distinct()
-            .join(SERVICES, SERVICES.c.router_id == ROUTERS.c.id)
-            .where(ROUTERS.c.agent_host == host))]
+            sa.select(ROUTERS.c.id).where(ROUTERS.c.agent_host.is_(None)).order_by(ROUTERS.c.id))]
+
+    def routers_on(self, conn: Connection, host: str) -> list[str]:
+        """The routers that ``host`` serves."""
+        return [r for (r,) in conn.execute(
+            sa.select(ROUTERS.c.id).where(ROUTERS.c.agent_host == host))]
 
     def routers_of_dead_agents(self, conn: Connection) -> list[str]:
         """Routers placed on agents whose last heartbeat is older than ``down_time_s``."""

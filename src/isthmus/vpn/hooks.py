@@ -39,3 +39,22 @@ class NoHooks:
                 new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> None:
         """Tell no one."""
         return None
+
+
+class HookChain:
+    """Several change hooks as one: each validates in turn, each hears every change."""
+
+    def __init__(self, *members: ChangeHooks) -> None:
+        self.members = members
+
+    def validate(self, conn: Connection, ctx: RequestContext, collection: str, action: str,
+                 request: Mapping[str, Any], current: Mapping[str, Any] | None) -> None:
+        """Ask every member; the first to refuse wins."""
+        for member in self.members:
+            member.validate(conn, ctx, collection, action, request, current)
+
+    def changed(self, ctx: RequestContext, collection: str, action: str,
+                new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> None:
+        """Tell every member."""
+        for member in self.members:
+            member.changed(ctx, collection, action, new, old)

@@ -1,9 +1,12 @@
-"""Placement: which agent serves each VPN router, and telling that agent when it changes.
+"""Placement: which agent serves each router, and telling that agent when it changes.
 
-Three events move routers between agents and ask agents to look again:
+Four events move routers between agents and ask agents to look again:
 
 - a service driver's ``notify_router(router_id)``: a router without an agent is
   placed on the live agent with the fewest routers, then its agent is told;
+- a router created, changed, given or rid of an interface, or deleted
+  (:class:`RouterChanges`, the change hooks of routers): the same, so that the
+  agent builds the router's network (or removes it);
 - an agent that comes alive (``new``, ``restarted``, or ``back`` from the dead):
   routers still waiting for an agent are placed, and an agent that was dead
   re-syncs its own routers at once, since they were set DOWN meanwhile;
@@ -18,13 +21,15 @@ ever waits for the message bus: placement commits first, then notifies.
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Any, Mapping, Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
+from isthmus.context import RequestContext
 from isthmus.db import Database
 from isthmus.network.exceptions import RouterNotFound
-from isthmus.network.routers import ROUTERS
+from isthmus.network.routers import AGENT_HOST, ROUTERS
 from isthmus.periodic import Periodic
 from isthmus.vpn.agents import Agents
 
@@ -73,18 +78,18 @@ class Placement:
             if host is None:
                 host = self.agents.schedule(conn, [router_id]).get(router_id)
         if host is None:
-            LOG.warning("Router %s has VPN changes but no live agent to serve it; it will be "
-                        "placed when an agent reports", router_id)
+            LOG.warning("Router %s changed but no live agent serves it; it will be placed "
+                        "when an agent reports", router_id)
             return
         self.notifier.vpnservice_updated(host, router_id)
 
     def on_agent_alive(self, host: str, how: str) -> None:
         """An agent is ``"new"``, ``"restarted"`` or ``"back"``: place waiting routers on it."""
         with self.db.write() as conn:
-            placed = self.agents.schedule(conn, self.agents.unplaced_vpn_routers(conn))
+            placed = self.agents.schedule(conn, self.agents.unplaced_routers(conn))
             # Back from the dead: its routers were set DOWN, so have it re-sync them now
             # (and report their real statuses) instead of at its next periodic resync.
-            own = self.agents.vpn_routers_on(conn, host) if how == "back" else []
+            own = self.agents.routers_on(conn, host) if how == "back" else []
         for router_id, router_host in [*placed.items(), *((r, host) for r in own)]:
             self.notifier.vpnservice_updated(router_host, router_id)
 
@@ -92,3 +97,36 @@ class Placement:
         """Set DOWN the VPN objects of routers whose agent stopped sending heartbeats."""
         with self.db.write() as conn:
             self.agents.mark_dead_routers_down(conn)
+
+
+class RouterChanges:
+    """Change hooks of routers: the router's agent builds what changed (its ports,
+    routes, gateway), and removes a deleted router. Nothing is refused here."""
+
+    def __init__(self, placement: Placement) -> None:
+        self.placement = placement
+
+    def validate(self, conn: Connection, ctx: RequestContext, collection: str, action: str,
+                 request: Mapping[str, Any], current: Mapping[str, Any] | None) -> None:
+        """Accept every change (the domain's rules have checked it)."""
+        return None
+
+    def changed(self, ctx: RequestContext, collection: str, action: str,
+                new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> None:
+        """Tell the agent of a changed router; the old agent too when it moved or went."""
+        if collection != "routers":
+            return
+        router_id = (new or old or {}).get("id")
+        if router_id is None:
+            return
+        old_host = (old or {}).get(AGENT_HOST)
+        if new is None:
+            if old_host:
+                self.placement.notifier.vpnservice_updated(old_host, router_id)
+            return
+        if old_host and new.get(AGENT_HOST, old_host) != old_host:
+            self.placement.notifier.vpnservice_updated(old_host, router_id)
+        try:
+            self.placement.notify_router(router_id)
+        except RouterNotFound:   # deleted since: its delete tells the agent
+            pass

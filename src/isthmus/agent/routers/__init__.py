@@ -11,6 +11,6 @@ docs/routers.md describes the model.
 
 from isthmus.agent.routers.builder import RouterBuilder
 from isthmus.agent.routers.calls import CallCounts
-from isthmus.agent.routers.options import list_opts, parse_physical_networks, register_opts
+from isthmus.agent.routers.options import BadPhysicalNetworks, parse_physical_networks
 
-__all__ = ["CallCounts", "RouterBuilder", "list_opts", "parse_physical_networks", "register_opts"]
+__all__ = ["BadPhysicalNetworks", "CallCounts", "RouterBuilder", "parse_physical_networks"]

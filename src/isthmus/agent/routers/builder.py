@@ -63,6 +63,15 @@ class RouterBuilder:
         self._delete_namespace(namespace)
         return True
 
+    def managed_routers(self) -> set[str]:
+        """The ids of the routers this agent has a namespace for (its prefix + a UUID)."""
+        found = set()
+        for namespace in self.calls.list_netns():
+            router_id = names.router_id_of(self.namespace_prefix, namespace)
+            if router_id is not None and _is_uuid(router_id):
+                found.add(router_id)
+        return found
+
     def cleanup(self, keep: Iterable[str]) -> list[str]:
         """Delete every managed router of this agent's prefix not in ``keep``; their ids.
 

@@ -126,6 +126,11 @@ class _PortError(ValueError):
 
 def _device(port: RouterPort, role: Role, namespace: str, physical_networks: dict[str, str]) -> DeviceSpec:
     physnet = port["physical_network"]
+    if physnet is None:
+        raise _PortError(
+            f"the network of port {port['id']} has no provider:physical_network, so no host "
+            "device reaches it; create the network with --provider-network-type flat "
+            "--provider-physical-network NAME (admin)")
     bridge = physical_networks.get(physnet)
     if bridge is None:
         known = ", ".join(sorted(physical_networks)) or "none"
