@@ -30,6 +30,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from isthmus.db import upgrade
+import isthmus.vpn  # noqa: F401  (declares the resource tables on the metadata)
 from isthmus.db import models as m
 
 HOST = "bench-agent"

@@ -53,7 +53,8 @@ def test_new_router_is_built_in_order():
     lines = argvs(plan)
     assert plan.port_errors == {}
     assert lines[:3] == [f"ip netns add {ns}", f"ip -n {ns} link set lo up",
-                         "sysctl -w net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1"]
+                         "sysctl -w net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 "
+                         "net.ipv4.conf.all.arp_notify=1 net.ipv6.conf.all.ndisc_notify=1"]
     host_gw = names.host_device(ns, payload["gateway"]["id"])
     assert (f"ip link add {host_gw} mtu 1500 master br-ex up type veth peer name {gw} "
             f"address {payload['gateway']['mac_address']} mtu 1500 netns {ns}") in lines
@@ -158,8 +159,8 @@ def test_vlan_port_is_a_vlan_device_on_the_veth_trunk():
         f"ip link add {host} mtu 1450 master br-lan up type veth peer name {trunk} mtu 1450 netns {ns}",
         f"ip -n {ns} link set {trunk} mtu 1450 up",
         f"ip -n {ns} link add link {trunk} name {dev} address {lan['mac_address']} mtu 1450 type vlan id 30",
-        f"ip -n {ns} link set {dev} up",
-        f"ip -n {ns} address add 10.30.0.1/24 dev {dev}"]
+        f"ip -n {ns} address add 10.30.0.1/24 dev {dev}",
+        f"ip -n {ns} link set {dev} up"]   # addresses first: coming up announces them
     observed, hosts = as_built(desired)
     assert plan_router(desired, observed, hosts).steps == []
     # Another vlan id cannot be changed in place: the device is made again.

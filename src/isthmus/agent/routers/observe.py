@@ -79,5 +79,7 @@ def parse_routes(ip_json: str) -> set[RouteSpec]:
 
 
 def parse_forwarding(sysctl_output: str) -> bool:
-    """``sysctl -n net.ipv4.ip_forward net.ipv6.conf.all.forwarding`` -> both on."""
-    return sysctl_output.split() == ["1", "1"]
+    """``sysctl -n`` of the namespace's sysctls (forwarding, arp_notify, ndisc_notify)
+    -> all on."""
+    values = sysctl_output.split()
+    return bool(values) and all(value == "1" for value in values)

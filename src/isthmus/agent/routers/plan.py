@@ -22,7 +22,12 @@ from isthmus.agent.routers import firewall, names
 from isthmus.agent.routers.desired import DesiredRouter, DeviceSpec
 from isthmus.agent.routers.observe import ROUTE_PROTO, Link, ObservedNamespace
 
-FORWARDING = ["sysctl", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"]
+# Forwarding on, and gratuitous ARP / unsolicited NA when a port comes up with its
+# addresses (arp_notify, ndisc_notify): LAN hosts that knew the address on another MAC
+# (a router re-created, or moved) learn the new one at once, not after their cache expires.
+NAMESPACE_SYSCTLS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding",
+                     "net.ipv4.conf.all.arp_notify", "net.ipv6.conf.all.ndisc_notify")
+FORWARDING = ["sysctl", "-w", *(f"{name}=1" for name in NAMESPACE_SYSCTLS)]
 
 
 @dataclass(frozen=True)
@@ -152,13 +157,16 @@ def _device_steps(ns: str, device: DeviceSpec, observed: ObservedNamespace, host
         fixes += ["mtu", str(device.mtu)]
     if link.up != up:
         fixes += ["up" if up else "down"]
-    if fixes:
-        steps.append(Step(("ip", "-n", ns, "link", "set", device.name, *fixes), port))
+    addresses = []
     if up:
         for address in sorted(device.addresses - link.addresses):
             extra = ("nodad",) if _version(address) == 6 else ()
-            steps.append(Step(_ip(ns, _version(address), "address", "add", address,
-                                  "dev", device.name, *extra), port))
+            addresses.append(Step(_ip(ns, _version(address), "address", "add", address,
+                                      "dev", device.name, *extra), port))
+    # Addresses before the link comes up, so that coming up announces them (arp_notify).
+    steps += addresses
+    if fixes:
+        steps.append(Step(("ip", "-n", ns, "link", "set", device.name, *fixes), port))
     return steps
 
 
