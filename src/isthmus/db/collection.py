@@ -73,7 +73,11 @@ class Collection:
     def to_api(self, row: Row, extras: Any) -> dict[str, Any]:
         """One row (with its :meth:`load_extras`) as the API shows it, before policy hides
         fields."""
-        return {**mapping.show(self.resource, row._mapping), **self.computed(row, extras)}
+        shown = mapping.show(self.resource, row)
+        extra = self.computed(row, extras)
+        if extra:
+            shown.update(extra)
+        return shown
 
     def load_extras(self, conn: Connection, rows: Sequence[Row]) -> Any:
         """Child rows needed by :meth:`to_api` for ``rows`` (one query, not N)."""

@@ -65,7 +65,7 @@ def _rows_in(conn: Connection, table: sa.Table, column: str, values: Iterable[st
 
 def _for_agents(resource: Resource, row: Row) -> dict[str, Any]:
     """The attributes of ``row`` its resource sends to agents."""
-    return mapping.show(resource, row._mapping, resource.to_agents)
+    return mapping.show(resource, row, resource.to_agents)
 
 
 def services_on_host(conn: Connection, host: str,
