@@ -116,8 +116,8 @@ def test_drift_is_fixed_in_place():
     ns = desired.namespace
     assert argvs(plan_router(desired, observed, host)) == [
         f"ip -n {ns} address delete 198.51.100.99/24 dev {gw.name}",
-        f"ip link set {gw.host_name} master br-ex",
-        f"ip -n {ns} link set {gw.name} address {gw.mac}"]
+        f"ip link set {gw.host_name} mtu 1500 master br-ex up",
+        f"ip -n {ns} link set {gw.name} address {gw.mac} mtu 1500 up"]
 
 
 def test_new_gateway_address_moves_snat_and_new_exempt_goes_first():
@@ -148,7 +148,8 @@ def test_admin_down_sets_devices_down_and_plans_no_address_or_route():
     payload["admin_state_up"] = False
     desired = desired_router(payload, "isthmus-", PHYSNETS)
     lines = argvs(plan_router(desired, observed, host))
-    assert lines == [f"ip -n {desired.namespace} link set {d.name} down" for d in desired.devices]
+    assert lines == [f"ip -n {desired.namespace} link set {d.name} address {d.mac} mtu {d.mtu} down"
+                     for d in desired.devices]
     observed, host = as_built(desired)   # down, as built
     assert plan_router(desired, observed, host).steps == []
 
@@ -165,7 +166,7 @@ def test_vlan_port_is_a_vlan_device_on_the_veth_trunk():
         f"ip link add {host} mtu 1450 master br-lan up type veth peer name {trunk} mtu 1450 netns {ns}",
         f"ip -n {ns} link set {trunk} mtu 1450 up",
         f"ip -n {ns} link add link {trunk} name {dev} address {lan['mac_address']} mtu 1450 type vlan id 30",
-        f"ip -n {ns} link set {dev} up",
+        f"ip -n {ns} link set {dev} address {lan['mac_address']} mtu 1450 up",
         f"ip -n {ns} address add 10.30.0.1/24 dev {dev}"]
     observed, hosts = as_built(desired)
     assert plan_router(desired, observed, hosts).steps == []
@@ -216,7 +217,7 @@ def test_port_on_a_plain_interface_is_a_macvlan_made_into_the_namespace():
     gateway_lines = [l for l in lines if gw in l]
     assert gateway_lines[:4] == [
         f"ip link add link eth0 name {gw} address {mac} mtu 1500 netns {ns} type macvlan mode bridge",
-        f"ip -n {ns} link set {gw} up",
+        f"ip -n {ns} link set {gw} address {mac} mtu 1500 up",
         f"ip -n {ns} address add 198.51.100.2/24 dev {gw}",
         f"iptables -t nat -A isthmus-snat -o {gw} -j SNAT --to-source 198.51.100.2"]
     assert f"ip -n {ns} route add 0.0.0.0/0 via 198.51.100.1 proto 77" in lines
@@ -233,7 +234,7 @@ def test_built_macvlan_router_plans_nothing_and_drift_is_fixed_in_place():
     observed.links[gw.name].mtu = 1400
     observed.links[gw.name].up = False
     assert argvs(plan_router(desired, observed, host)) == [
-        f"ip -n {desired.namespace} link set {gw.name} mtu 1500 up"]
+        f"ip -n {desired.namespace} link set {gw.name} address {gw.mac} mtu 1500 up"]
 
 
 def test_macvlan_on_another_parent_or_mode_or_a_veth_is_made_again():
@@ -332,3 +333,43 @@ def test_other_modes_plan_nothing_and_keep_their_ports():
     assert desired.devices == () and len(desired.port_ids) == 3
     assert dataclasses.replace(desired, mode="host").namespace == "qrouter-" + payload["id"]
     assert uuid.UUID(desired.router_id)
+
+
+def test_every_write_the_plans_make_is_allowed_by_the_shipped_filters():
+    """agent.filters pins ip link add|set|delete and route add|delete word by word."""
+    from pathlib import Path
+
+    from isthmus.privileged.filterfile import load_filters
+    from isthmus.privileged.filters import match_command
+
+    filters = load_filters([str(Path(__file__).resolve().parents[3] / "etc/isthmus/rootwrap.d")])
+    assert filters.problems == []
+    vlan = port("lan", fixed_ip("10.30.0.1", "10.30.0.0/24"), vlan=30)
+    plain = plain_sample()
+    plain["interfaces"].append(vlan)
+    plans = []
+    for payload, nets in ((sample(), PHYSNETS), (plain, PLAIN_NETS)):
+        desired = desired_router(payload, "isthmus-", nets)
+        plans.append(plan_router(desired, ObservedNamespace(exists=False), {**BRIDGES, **PLAIN}))
+        observed, host = as_built(desired)
+        for link in observed.links.values():   # drift everywhere: every fix form
+            link.mtu, link.up, link.mac = 1280, False, "02:00:00:00:00:09"
+        for link in host.values():
+            link.master = None
+        observed.routes = {type(r)("10.99.0.0/16" if r.version == 4 else "2001:db8:99::/64", r.nexthop)
+                           for r in desired.routes}
+        plans.append(plan_router(desired, observed, host))
+        payload["admin_state_up"] = False
+        plans.append(plan_router(desired_router(payload, "isthmus-", nets), observed, host))
+        payload["interfaces"] = []
+        plans.append(plan_router(desired_router(payload, "isthmus-", nets), observed, host))
+    seen = set()
+    for plan in plans:
+        for step in plan.steps:
+            if step.netns_add:
+                continue
+            argv = ["ip", "netns", "exec", "isthmus-x", *step.argv] if step.in_namespace else list(step.argv)
+            match_command(filters.filters, argv, ["/usr/sbin", "/usr/bin", "/sbin", "/bin"])
+            seen.add(" ".join(step.argv[:6]))
+    assert any("macvlan" in " ".join(s.argv) for p in plans for s in p.steps)
+    assert len(seen) > 10

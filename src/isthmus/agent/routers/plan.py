@@ -9,6 +9,8 @@ nothing, and adding or removing one port plans only that port's steps.
 Order: namespace, ``lo`` and forwarding; then what must go (routes, NAT rules,
 addresses, devices: deleting the namespace end of a veth deletes its host end);
 then devices, their drift (MAC, MTU, bridge, up/down), addresses, routes, NAT.
+Every write has one fixed shape (a drifted device gets ``address MAC mtu M up``
+whatever drifted), so ``agent.filters`` can pin each argument list.
 A router that is administratively down keeps its devices, set down, and gets no
 address, route or NAT step (the kernel drops routes of a down device).
 
@@ -134,16 +136,10 @@ def _device_steps(ns: str, device: DeviceSpec, observed: ObservedNamespace, host
                     device.mtu, False)
         if device.vlan is None:
             link = veth
-    elif host is not None:
-        fixes: list[str] = []
-        if host.mtu != device.mtu:
-            fixes += ["mtu", str(device.mtu)]
-        if host.master != device.bridge:
-            fixes += ["master", device.bridge]
-        if not host.up:
-            fixes += ["up"]
-        if fixes:
-            steps.append(Step(("ip", "link", "set", device.host_name, *fixes), port))
+    elif host is not None and (host.mtu != device.mtu or host.master != device.bridge or not host.up):
+        # Always the whole form: agent.filters pins one argument list per write.
+        steps.append(Step(("ip", "link", "set", device.host_name, "mtu", str(device.mtu),
+                           "master", device.bridge, "up"), port))
     if device.vlan is not None:
         if not veth.up or veth.mtu != device.mtu:
             steps.append(Step(("ip", "-n", ns, "link", "set", device.veth_name,
@@ -173,15 +169,10 @@ def _fix_steps(ns: str, device: DeviceSpec, link: Link, up: bool) -> list[Step]:
     """The port's device: MAC, MTU, up/down and addresses, where they differ."""
     port = device.port_id
     steps: list[Step] = []
-    fixes: list[str] = []
-    if link.mac != device.mac:
-        fixes += ["address", device.mac]
-    if link.mtu != device.mtu:
-        fixes += ["mtu", str(device.mtu)]
-    if link.up != up:
-        fixes += ["up" if up else "down"]
-    if fixes:
-        steps.append(Step(("ip", "-n", ns, "link", "set", device.name, *fixes), port))
+    if link.mac != device.mac or link.mtu != device.mtu or link.up != up:
+        # Always the whole form: agent.filters pins one argument list per write.
+        steps.append(Step(("ip", "-n", ns, "link", "set", device.name, "address", device.mac,
+                           "mtu", str(device.mtu), "up" if up else "down"), port))
     if up:
         for address in sorted(device.addresses - link.addresses):
             extra = ("nodad",) if _version(address) == 6 else ()
