@@ -24,6 +24,11 @@ def _cmd_up(args: argparse.Namespace) -> int:
     from isthmus.drivers.device.noop import NoopDeviceDriver
     from isthmus.rpc.transport import EMBEDDED_URL, get_transport
 
+    physical_networks = None
+    if args.physical_network:   # real routers and strongSwan, as root (isthmus.embedded)
+        from isthmus import embedded
+
+        physical_networks = embedded.preflight(args.physical_network)
     data_dir = Path(args.data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     conf = config.load([])
@@ -32,6 +37,10 @@ def _cmd_up(args: argparse.Namespace) -> int:
     conf.set_override("bind_port", args.port)
     setup_logging(args.debug)
     with contextlib.ExitStack() as stopping:
+        real = None
+        if physical_networks:
+            real = embedded.enable(conf, data_dir, physical_networks, args.kernel_libipsec)
+            stopping.callback(run_bounded, "routers", real.stop, STOP_TIMEOUT_S)
         # Server and agent share one in-memory transport: nothing else to run.
         transport = get_transport(conf, EMBEDDED_URL)
         runtime = server.build(conf, migrate=True, transport=transport)
@@ -41,8 +50,9 @@ def _cmd_up(args: argparse.Namespace) -> int:
         agent.start()
         simulated = "; noop device driver: statuses are simulated, no tunnels are built" \
             if all(isinstance(d, NoopDeviceDriver) for d in agent.drivers) else ""
+        mode = real.describe() if real is not None else simulated
         print(f"Isthmus {__version__}: API on http://{args.host}:{args.port}/ "
-              f"(SQLite in {data_dir}, agent '{conf.host}' in process{simulated})", flush=True)
+              f"(SQLite in {data_dir}, agent '{conf.host}' in process{mode})", flush=True)
         server.serve(runtime.app, conf, stop)
     return 0
 
@@ -114,6 +124,15 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=9696)
     up.add_argument("--debug", action="store_true")
+    up.add_argument("--physical-network", action="append", default=[], metavar="NAME:DEVICE",
+                    help="build real routers (root): map physical network NAME to a Linux "
+                         "bridge or a plain interface (eth0) of this host; repeatable. "
+                         "Switches the agent to the strongSwan driver. Without it, statuses "
+                         "are simulated (noop driver)")
+    up.add_argument("--kernel-libipsec", action="store_true",
+                    help="with --physical-network: ESP in userspace (strongSwan "
+                         "kernel-libipsec) even if the kernel has ESP/XFRM (chosen by itself "
+                         "when the kernel has none)")
     up.set_defaults(func=_cmd_up)
 
     agent = sub.add_parser("agent", help="run a VPN agent from a config file")

@@ -82,14 +82,16 @@ AGENT_OPTS = [
                help="Seconds an agent waits for an answer from the server."),
     # Routers (docs/routers.md): with physical networks the agent builds its routers.
     cfg.ListOpt("physical_networks", default=[], sample_default="public:br-ex,lan:br-lan",
-                help="Physical network name to the Linux bridge on this host that reaches "
-                     "it, as NAME:BRIDGE pairs. With at least one, the agent builds each "
-                     "router it serves (namespace, gateway and interfaces plugged into the "
-                     "bridge of their network's provider:physical_network, routes, SNAT); "
-                     "without, routers are the host's own stack (host mode), or the "
-                     "namespace named by isthmus:namespace (external). Only Linux bridges "
-                     "are supported: a plain interface, or a name not listed here, puts the "
-                     "port and its router in ERROR with the reason."),
+                help="Physical network name to the host device that reaches it, as "
+                     "NAME:DEVICE pairs. With at least one, the agent builds each router it "
+                     "serves (namespace, gateway and interfaces plugged into the device of "
+                     "their network's provider:physical_network, routes, SNAT); without, "
+                     "routers are the host's own stack (host mode), or the namespace named "
+                     "by isthmus:namespace (external). A Linux bridge gets a veth per port "
+                     "(flat and vlan networks); a plain interface such as eth0 gets a "
+                     "macvlan per port (mode bridge; flat networks only). A name not "
+                     "listed here, or a missing device, puts the port and its router in "
+                     "ERROR with the reason."),
     cfg.StrOpt("router_namespace_prefix", default="isthmus-",
                help="Prefix of the namespaces of built routers (<prefix><router id>). Every "
                     "namespace with this prefix is the agent's: one whose router is no "

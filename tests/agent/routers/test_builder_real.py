@@ -163,24 +163,72 @@ def test_cleanup_deletes_only_this_agents_unwanted_routers(client, builder, lab)
         builder.cleanup(keep=())
 
 
-def test_unknown_physical_network_and_non_bridge_are_errors(client, builder, lab):
+def test_unknown_physical_network_and_vlan_on_a_plain_interface_are_errors(client, builder, lab):
     dummy = f"dmy{lab.tag}"   # a plain interface (this kernel has no dummy module)
     sh("ip", "link", "add", dummy, "type", "veth", "peer", "name", f"dmz{lab.tag}")
     lab.links.append(dummy)
     odd = RouterBuilder(client, {**builder.physical_networks, "plain": dummy}, builder.namespace_prefix)
     unknown = port("nowhere", fixed_ip("10.10.5.1", "10.10.5.0/24"))
-    plain = port("plain", fixed_ip("10.10.6.1", "10.10.6.0/24"))
+    tagged = port("plain", fixed_ip("10.10.6.1", "10.10.6.0/24"), vlan=6)
     good = port("lan", fixed_ip("10.10.1.1", "10.10.1.0/24"))
-    payload = router(None, [unknown, plain, good])
+    payload = router(None, [unknown, tagged, good])
     try:
         report = odd.sync(payload)
         assert report["status"] == "ERROR"
         assert "'nowhere'" in report["reason"] and "physical_networks" in report["reason"]
         assert report["ports"][unknown["id"]]["status"] == "ERROR"
-        assert "not a Linux bridge" in report["ports"][plain["id"]]["reason"]
+        assert "not a Linux bridge" in report["ports"][tagged["id"]]["reason"]
         assert report["ports"][good["id"]]["status"] == "ACTIVE"
     finally:
         odd.remove(payload["id"])
+
+
+def test_gateway_on_a_plain_interface_is_a_macvlan_that_answers_and_goes(client, builder, lab):
+    """public maps to a plain veth end whose peer is in an "upstream" namespace: no bridge."""
+    uplink, far_end = f"up{lab.tag}", f"uq{lab.tag}"
+    upstream = f"ism{lab.tag}up"
+    sh("ip", "netns", "add", upstream)
+    lab.namespaces.append(upstream)
+    sh("ip", "link", "add", uplink, "up", "type", "veth", "peer", "name", far_end, "netns", upstream)
+    lab.links.append(uplink)
+    sh("ip", "-n", upstream, "link", "set", far_end, "up")
+    sh("ip", "-n", upstream, "address", "add", f"{INTERNET_IP}/24", "dev", far_end)
+    plain = RouterBuilder(client, {"public": uplink, "lan": lab.lan_bridge}, builder.namespace_prefix)
+    gateway = port("public", fixed_ip(GATEWAY_IP, "198.51.100.0/24", INTERNET_IP))
+    lan = port("lan", fixed_ip("10.10.1.1", "10.10.1.0/24"))
+    payload = router(gateway, [lan])
+    host1 = lab.namespace("h1", lab.lan_bridge, "10.10.1.10/24",
+                          routes=(("route", "add", "default", "via", "10.10.1.1"),))
+    ns = plain.namespace_of(payload["id"])
+    gw = names.gateway_device(gateway["id"])
+    report = plain.sync(payload)
+    assert report["status"] == "ACTIVE", report
+    link = json.loads(sh("ip", "-j", "-d", "-n", ns, "link", "show", "dev", gw).stdout)[0]
+    assert link["linkinfo"]["info_kind"] == "macvlan" and link["linkinfo"]["info_data"]["mode"] == "bridge"
+    assert link["address"] == gateway["mac_address"]
+    assert not link_exists(names.host_device(ns, gateway["id"]))
+    assert ping(upstream, GATEWAY_IP)
+    # SNAT out of the macvlan: the LAN host reaches upstream, which has no route back.
+    assert ping(host1, INTERNET_IP)
+    assert source_seen(lab, host1, upstream, INTERNET_IP) == GATEWAY_IP
+
+    # The same state again, also from a restarted agent: zero writes.
+    restarted = RouterBuilder(client, plain.physical_networks, plain.namespace_prefix)
+    assert restarted.sync(payload)["status"] == "ACTIVE"
+    assert restarted.calls.counts.writes == 0
+
+    # Removing the gateway port deletes the macvlan, and the router deletes the rest.
+    payload["gateway"] = None
+    assert plain.sync(payload)["status"] == "ACTIVE"
+    assert not link_exists(gw, ns)
+    assert not ping(upstream, GATEWAY_IP)
+    payload["gateway"] = gateway
+    assert plain.sync(payload)["status"] == "ACTIVE"
+    assert ping(upstream, GATEWAY_IP)
+    assert plain.remove(payload["id"]) is True
+    assert ns not in sh("ip", "netns", "list").stdout
+    assert not [l for l in json.loads(sh("ip", "-j", "link", "show").stdout) if l.get("link") == uplink]
+    assert not ping(upstream, GATEWAY_IP)
 
 
 def test_external_and_host_modes_build_nothing(builder, lab):

@@ -3,7 +3,7 @@
 ``sync(router)`` reads what exists, plans the difference (``plan.py``) and applies
 only that, then reports the router's and each port's status; ``remove(router_id)``
 and ``cleanup(keep)`` delete managed namespaces with their veths (whose host ends
-go with them) and NAT rules. ``calls.counts`` says how many privileged reads and
+go with them), macvlans and NAT rules. ``calls.counts`` says how many privileged reads and
 writes that took. Modes: ``managed`` is built; ``external`` is only checked to
 exist; ``host`` needs nothing.
 """
@@ -27,8 +27,8 @@ LOG = logging.getLogger(__name__)
 class RouterBuilder:
     """Builds, adopts and deletes routers' namespaces, devices, routes and NAT rules.
 
-    ``physical_networks`` maps a physical network to its host bridge
-    (``options.parse_physical_networks``); ``namespace_prefix`` marks this agent's
+    ``physical_networks`` maps a physical network to its host device, a Linux bridge
+    or a plain interface (``options.parse_physical_networks``); ``namespace_prefix`` marks this agent's
     namespaces. Safe to call from several threads for different routers.
     """
 
@@ -141,15 +141,16 @@ class RouterBuilder:
         return router_errors, failed
 
     def _delete_namespace(self, ns: str) -> None:
-        # Delete the veths first: their host ends go at once, even if something still
-        # holds the namespace open and the kernel keeps it a while.
+        # Delete the veths and macvlans first: host ends and the macvlans' hold on their
+        # parent go at once, even if something still holds the namespace open and the
+        # kernel keeps it a while.
         links = observe.parse_links(self.calls.read(["ip", "-j", "-d", "-n", ns, "link", "show"]))
-        for link in sorted(links.values(), key=lambda l: l.name):
-            if names.is_agent_device(link.name) and link.kind == "veth":
-                self.calls.write(["ip", "-n", ns, "link", "delete", link.name])
+        plugs = sorted(name for name, link in links.items()
+                       if names.is_agent_device(name) and link.kind in ("veth", "macvlan"))
+        for name in plugs:
+            self.calls.write(["ip", "-n", ns, "link", "delete", name])
         self.calls.delete_netns(ns)
-        LOG.info("deleted router namespace %s and its %d veth(s)", ns,
-                 sum(1 for link in links.values() if names.is_agent_device(link.name) and link.kind == "veth"))
+        LOG.info("deleted router namespace %s and its %d veth(s)/macvlan(s)", ns, len(plugs))
 
     # -- other modes -----------------------------------------------------------------
 

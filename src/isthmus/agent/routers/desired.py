@@ -38,12 +38,17 @@ class RouteSpec:
 
 @dataclass(frozen=True)
 class DeviceSpec:
-    """One router port as devices: a veth from the namespace into a host bridge.
+    """One router port as devices: a veth from the namespace into a host bridge, or a
+    macvlan on a plain host interface.
 
     ``name`` carries the port's MAC, MTU and ``addresses`` (``ip/prefixlen``) inside
-    the namespace; ``host_name`` is the veth's host end, plugged into ``bridge``. For a
-    vlan port the veth's namespace end is ``trunk_name`` and ``name`` is a vlan device
-    (id ``vlan``) on top of it, so tagged frames enter the bridge, which is the trunk.
+    the namespace. ``bridge`` is the host device the physical network maps to; what
+    it is decides the plug (``plan.py``, from the host's links): a Linux bridge gets
+    a veth whose host end is ``host_name``; any other interface gets ``name`` as a
+    macvlan (mode bridge) on it, made in the host namespace and moved into the
+    router's, and no host end. For a vlan port (bridges only) the veth's namespace
+    end is ``trunk_name`` and ``name`` is a vlan device (id ``vlan``) on top of it,
+    so tagged frames enter the bridge, which is the trunk.
     """
 
     port_id: str

@@ -33,6 +33,11 @@ class Link:
     parent: str | None = None
     vlan: int | None = None
     addresses: set[str] = field(default_factory=set)
+    ifindex: int | None = None
+    parent_index: int | None = None
+    """The parent's ifindex when it lives in another namespace (a macvlan on a host
+    interface): ``ip`` prints ``link_index`` then, not the parent's name."""
+    macvlan_mode: str | None = None
 
 
 @dataclass
@@ -60,7 +65,8 @@ def parse_links(ip_json: str) -> dict[str, Link]:
             mtu=int(item.get("mtu", 0)), up="UP" in item.get("flags", []),
             master=item.get("master"), parent=item.get("link"),
             vlan=data.get("id") if info.get("info_kind") == "vlan" else None,
-            addresses=addresses)
+            addresses=addresses, ifindex=item.get("ifindex"), parent_index=item.get("link_index"),
+            macvlan_mode=data.get("mode") if info.get("info_kind") == "macvlan" else None)
     return links
 
 

@@ -6,7 +6,7 @@ GROUP = "vpnagent"
 
 
 class BadPhysicalNetworks(ValueError):
-    """``physical_networks`` has an entry that is not NAME:BRIDGE, or a name twice."""
+    """``physical_networks`` has an entry that is not NAME:DEVICE, or a name twice."""
 
 
 def parse_physical_networks(entries: list[str]) -> dict[str, str]:
@@ -16,8 +16,8 @@ def parse_physical_networks(entries: list[str]) -> dict[str, str]:
         name, sep, bridge = (part.strip() for part in entry.partition(":"))
         if not sep or not name or not bridge:
             raise BadPhysicalNetworks(
-                f"[{GROUP}] physical_networks entry {entry!r} is not NAME:BRIDGE "
-                "(e.g. public:br-ex)")
+                f"[{GROUP}] physical_networks entry {entry!r} is not NAME:DEVICE "
+                "(e.g. public:br-ex or public:eth0)")
         if name in mapping:
             raise BadPhysicalNetworks(
                 f"[{GROUP}] physical_networks names {name!r} twice "
