@@ -95,8 +95,10 @@ AGENT_IP_COMMANDS = [
     ["ip", "netns", "exec", "r1", "sysctl", "-w", "net.ipv4.ip_forward=1"],
     ["ip", "netns", "exec", "r1", "ip", "addr"],
     # isthmus.agent.routers: forwarding read/write, SNAT rules.
-    ["ip", "netns", "exec", "r1", "sysctl", "-n", "net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"],
-    ["ip", "netns", "exec", "r1", "sysctl", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"],
+    ["ip", "netns", "exec", "r1", "sysctl", "-n", "net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding",
+     "net.ipv4.conf.all.arp_ignore", "net.ipv4.conf.all.arp_announce"],
+    ["ip", "netns", "exec", "r1", "sysctl", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+     "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2"],
     ["ip", "netns", "exec", "r1", "iptables", "-t", "nat", "-S"],
     ["ip", "netns", "exec", "r1", "iptables", "-t", "nat", "-N", "isthmus-snat"],
     ["ip", "netns", "exec", "r1", "iptables", "-t", "nat", "-A", "POSTROUTING", "-j", "isthmus-snat"],

@@ -53,7 +53,8 @@ def test_new_router_is_built_in_order():
     lines = argvs(plan)
     assert plan.port_errors == {}
     assert lines[:3] == [f"ip netns add {ns}", f"ip -n {ns} link set lo up",
-                         "sysctl -w net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1"]
+                         "sysctl -w net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 "
+                         "net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2"]
     host_gw = names.host_device(ns, payload["gateway"]["id"])
     assert (f"ip link add {host_gw} mtu 1500 master br-ex up type veth peer name {gw} "
             f"address {payload['gateway']['mac_address']} mtu 1500 netns {ns}") in lines

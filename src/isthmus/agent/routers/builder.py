@@ -113,8 +113,7 @@ class RouterBuilder:
             routes=observe.parse_routes(read(["ip", "-j", "-n", ns, "route", "show", "table", "all",
                                               "proto", observe.ROUTE_PROTO])),
             forwarding=observe.parse_forwarding(read(
-                ["ip", "netns", "exec", ns, "sysctl", "-n", "net.ipv4.ip_forward",
-                 "net.ipv6.conf.all.forwarding"])),
+                ["ip", "netns", "exec", ns, "sysctl", "-n", *observe.SYSCTLS])),
             nat_lines=read(["ip", "netns", "exec", ns, "iptables", "-t", "nat", "-S"]).splitlines())
 
     def _apply(self, ns: str, plan: Plan) -> tuple[list[str], dict[str, str]]:

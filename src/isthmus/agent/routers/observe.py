@@ -78,6 +78,11 @@ def parse_routes(ip_json: str) -> set[RouteSpec]:
     return routes
 
 
+SYSCTLS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding", "net.ipv4.conf.all.arp_ignore",
+           "net.ipv4.conf.all.arp_announce")
+"""What ``plan.FORWARDING`` sets, in its order (read back with ``sysctl -n``)."""
+
+
 def parse_forwarding(sysctl_output: str) -> bool:
-    """``sysctl -n net.ipv4.ip_forward net.ipv6.conf.all.forwarding`` -> both on."""
-    return sysctl_output.split() == ["1", "1"]
+    """``sysctl -n`` of :data:`SYSCTLS` -> forwarding on, arp_ignore 1, arp_announce 2."""
+    return sysctl_output.split() == ["1", "1", "1", "2"]

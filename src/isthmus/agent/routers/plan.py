@@ -22,7 +22,12 @@ from isthmus.agent.routers import firewall, names
 from isthmus.agent.routers.desired import DesiredRouter, DeviceSpec
 from isthmus.agent.routers.observe import ROUTE_PROTO, Link, ObservedNamespace
 
-FORWARDING = ["sysctl", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"]
+FORWARDING = ["sysctl", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+              "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2"]
+"""Forwarding on, and ARP as Neutron's routers have it: answer only for an address of
+the device asked on (else every port on one LAN answers for every router address, and
+a host that learnt another port's MAC loses the router when that port goes), and
+announce the best local source address."""
 
 
 @dataclass(frozen=True)
