@@ -95,6 +95,7 @@ def test_a_resync_answer_older_than_a_notification_is_not_applied(embedded, memb
     service, conn = create_connection(member, topo)
     agent = embedded.agent
     wait_until(lambda: agent.router_state(topo.router), timeout_s=30)
+    agent._sync_router(topo.router, None)   # the notification's sync: it fetches afresh
     agent._sync_router(topo.router, RouterWork((), fetched_at=before))   # "router gone"
     state = agent.router_state(topo.router)
     assert state is not None and [s["id"] for s in state.services] == [service["id"]]
