@@ -26,7 +26,6 @@ import json
 import subprocess
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterator
 
 import openstack
@@ -36,21 +35,12 @@ from isthmus import config
 from isthmus.agent.routers import names
 from isthmus.agent.service import build_agent
 from isthmus.demo import privileged
-from isthmus.demo.run import apply_settings, strongswan_settings
+from isthmus.demo.run import apply_settings, site_settings
 from isthmus.demo.sites import INTERNET_HOST, LAN, WAN, Fabric, sh, stop_charons_under
 from tests.agent.conftest import Embedded, make_embedded, wait_until
 
 PSK = "e2e-routers-from-the-api"
 EXTRA = "10.73.0"   # a second subnet on site a's LAN network: the interface removed mid-test
-
-
-def site_settings(fabric: Fabric, side: str, rootwrap_conf: Path, state: Path) -> dict[str, Any]:
-    """One site's agent: its host, state, namespace prefix, bridges and strongSwan."""
-    return {"host": f"site-{side}", "state_path": str(state),
-            "vpnagent.physical_networks": fabric.physical_networks(side),
-            "vpnagent.router_namespace_prefix": fabric.router_prefix(side),
-            "vpnagent.rootwrap_config": str(rootwrap_conf),
-            **strongswan_settings(rootwrap_conf)}
 
 
 @dataclass
