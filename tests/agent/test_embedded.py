@@ -82,3 +82,22 @@ def test_deleting_reaches_the_agent(embedded, member, topo):
     assert member.delete(f"{SERVICES}/{service['id']}").status_code == 204
     # What the agent hands its drivers for this router: nothing any more.
     wait_until(lambda: embedded.agent.router_state(topo.router) is None)
+
+
+def test_a_resync_answer_older_than_a_notification_is_not_applied(embedded, member, topo):
+    # A full resync fetches, then a change arrives and its notification's sync applies
+    # it; the resync's payload, queued afterwards, must not undo it (it once removed
+    # routers created while a resync ran, until the next resync a minute later).
+    import time
+    from isthmus.agent.agent import RouterWork
+
+    before = time.monotonic()
+    service, conn = create_connection(member, topo)
+    agent = embedded.agent
+    wait_until(lambda: agent.router_state(topo.router), timeout_s=30)
+    agent._sync_router(topo.router, None)   # the notification's sync: it fetches afresh
+    agent._sync_router(topo.router, RouterWork((), fetched_at=before))   # "router gone"
+    state = agent.router_state(topo.router)
+    assert state is not None and [s["id"] for s in state.services] == [service["id"]]
+    agent._sync_router(topo.router, RouterWork((), fetched_at=time.monotonic()))
+    assert agent.router_state(topo.router) is None, "a newer payload is applied"

@@ -29,6 +29,10 @@ def test_demo_check_passes_and_cleans_up():
     left = [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True,
                                       text=True).stdout.split() if n.startswith(prefix)]
     assert not left, f"namespaces left behind: {left}"
+    links = [line for line in subprocess.run(["ip", "-o", "link"], capture_output=True,
+                                             text=True).stdout.splitlines()
+             if f": {prefix}" in line]
+    assert not links, f"bridges or veths left behind: {links}"
     assert not Path(state).exists(), f"files left behind: {state}"
     alive = subprocess.run(["pgrep", "-f", state], capture_output=True, text=True)
     assert not alive.stdout.strip(), f"processes left behind: {alive.stdout}"

@@ -101,8 +101,10 @@ AGENT_IP_COMMANDS = [
     ["ip", "netns", "exec", "r1", "ip", "addr"],
     # isthmus.agent.routers: forwarding read/write, SNAT rules.
     ["ip", "netns", "exec", "r1", "sysctl", "-n", "net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding",
+     "net.ipv4.conf.all.arp_ignore", "net.ipv4.conf.all.arp_announce",
      "net.ipv4.conf.all.arp_notify", "net.ipv6.conf.all.ndisc_notify"],
     ["ip", "netns", "exec", "r1", "sysctl", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+     "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2",
      "net.ipv4.conf.all.arp_notify=1", "net.ipv6.conf.all.ndisc_notify=1"],
     ["ip", "netns", "exec", "r1", "iptables", "-t", "nat", "-S"],
     ["ip", "netns", "exec", "r1", "iptables", "-t", "nat", "-N", "isthmus-snat"],

@@ -45,10 +45,14 @@ RECONNECT_MAX_S = 4.0     # the retries double up to this
 @dataclass(frozen=True)
 class RouterWork:
     """A router's state as fetched: its VPN services, and its network (``None``: the
-    router has none on this host, or routers are not built here)."""
+    router has none on this host, or routers are not built here). ``fetched_at``
+    (``time.monotonic()`` when the fetch began) lets a sync drop a payload older than
+    one a sync of that router has fetched since: a full resync's answer must not undo
+    a change a notification brought meanwhile (nor remove a router created meanwhile)."""
 
     services: Sequence[Service]
     network: RouterNetwork | None = None
+    fetched_at: float = float("-inf")
 
 
 def nat_exempt(services: Sequence[Service]) -> list[tuple[str, str]]:
@@ -88,6 +92,7 @@ class VPNAgent:
         self._reported: dict[str, str] = {}            # object id -> last status sent
         self._traffic_sent: dict[str, dict[str, int]] = {}
         self._router_reports: dict[str, RouterReport] = {}   # router id -> last sent
+        self._fetched_at: dict[str, float] = {}   # router id -> start of its newest fetch used
         self._lock = threading.Lock()
         self._started = False
         self._loops: list[Periodic] = []
@@ -205,6 +210,7 @@ class VPNAgent:
     def full_resync(self) -> None:
         """Fetch the whole host's state and queue every router, with nothing for routers
         gone (and for namespaces of routers this host no longer serves)."""
+        fetched_at = time.monotonic()
         services = self.server.get_vpn_services_on_host()
         networks = self._fetch_networks()
         by_router: dict[str, list[Service]] = defaultdict(list)
@@ -217,9 +223,9 @@ class VPNAgent:
             gone |= self.routers.managed_routers() - wanted
         for router_id in wanted:
             self.queue.submit(router_id, RouterWork(by_router.get(router_id, ()),
-                                                    (networks or {}).get(router_id)))
+                                                    (networks or {}).get(router_id), fetched_at))
         for router_id in gone:
-            self.queue.submit(router_id, RouterWork(()))
+            self.queue.submit(router_id, RouterWork((), fetched_at=fetched_at))
         LOG.debug("Full resync: %d routers, %d removed", len(wanted), len(gone))
 
     def _fetch_networks(self, router_ids: Sequence[str] | None = None
@@ -255,12 +261,19 @@ class VPNAgent:
         return notes
 
     def _sync_router(self, router_id: str, work: RouterWork | None) -> None:
+        with self._lock:
+            newest = self._fetched_at.get(router_id, float("-inf"))
+            if work is not None and work.fetched_at < newest:
+                work = None   # stale: this router was fetched afresh after it
         if work is None:
+            fetched_at = time.monotonic()
             services = self.server.get_vpn_services_on_host(router_ids=[router_id])
             networks = self._fetch_networks([router_id])
-            work = RouterWork(services, (networks or {}).get(router_id))
+            work = RouterWork(services, (networks or {}).get(router_id), fetched_at)
             if networks is None and self.routers is not None:
-                work = RouterWork(services, _UNKNOWN)
+                work = RouterWork(services, _UNKNOWN, fetched_at)
+        with self._lock:
+            self._fetched_at[router_id] = max(newest, work.fetched_at)
         services = work.services
         namespace = services[0].get("namespace") if services else None
         if self.routers is not None and work.network is not _UNKNOWN:

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 FILTERS = Path(__file__).resolve().parents[3] / "etc" / "isthmus" / "rootwrap.d"
@@ -51,3 +52,18 @@ def stop_daemon(conf: Path) -> None:
             os.kill(int(pid), signal.SIGTERM)
         except ProcessLookupError:
             pass
+
+
+def start_daemon(conf: Path, log: Path) -> None:
+    """Start the rootwrap daemon for ``conf`` now, its log and audit lines going to
+    ``log`` rather than to the terminal (Clients then find it listening)."""
+    with open(log, "ab") as err:
+        process = subprocess.Popen([sys.executable, "-m", "isthmus.privileged.daemon", str(conf)],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
+                                   close_fds=True, start_new_session=True)
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    process.stdout.close()
+    threading.Thread(target=process.wait, name="rootwrap-daemon-reaper", daemon=True).start()
+    if not line.startswith(b"ready"):
+        raise RuntimeError(f"the privileged helper did not start (see {log}): {line!r}")

@@ -1,10 +1,13 @@
 """``isthmus demo [--check]``: two sites, one tunnel, a ping through it — then a clean machine.
 
-Builds two routers and two hosts in network namespaces, runs Isthmus (API,
-agent and the strongSwan driver, with the privileged helper) in this process,
-creates the VPN through the HTTP API, waits for ACTIVE and pings across.
-``--check`` does it unattended and exits 0 only if traffic crossed the tunnel,
-the API showed the connections ACTIVE, and nothing was left behind.
+Builds only the physical world (``sites.Fabric``: an internet bridge, a LAN
+bridge per site with a host behind it, a host on the internet), runs Isthmus in
+this process (one API server and one agent per site, which build the routers,
+with the strongSwan driver and the privileged helper), creates networks,
+routers and the VPN through the HTTP API, waits for ACTIVE and pings across
+the tunnel and, through the router's SNAT, to the internet host. ``--check``
+does it unattended and exits 0 only if traffic crossed the tunnel, the API
+showed the connections ACTIVE, and nothing was left behind.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from isthmus.demo import privileged
-from isthmus.demo.sites import LAN, WAN, Sites, charon_pids, stop_charons_under
+from isthmus.demo.sites import INTERNET_HOST, LAN, WAN, Fabric, stop_charons_under
 from isthmus.lifecycle import StopRequested, StopSignals
 
 CHARON = "/usr/lib/ipsec/charon"
@@ -63,25 +66,30 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def build_vpn(api: Api, sites: Sites) -> list[str]:
-    """The two-site VPN through the API; returns the connection ids."""
-    wan = api.create("networks", "network", name="wan", **{"router:external": True})
-    wan_subnet = api.create("subnets", "subnet", network_id=wan["id"], ip_version=4,
-                            cidr="198.51.100.0/24", gateway_ip=None)
+def build_vpn(api: Api, fabric: Fabric) -> tuple[list[str], list[str]]:
+    """Networks, routers (pinned to each site's agent) and the two-site VPN through the
+    API; returns the router ids and the connection ids."""
+    internet = api.create("networks", "network", name="internet", **{
+        "router:external": True, "provider:network_type": "flat",
+        "provider:physical_network": "public"})
+    inet_subnet = api.create("subnets", "subnet", network_id=internet["id"], ip_version=4,
+                             cidr="198.51.100.0/24", gateway_ip=INTERNET_HOST)
     ike = api.create("vpn/ikepolicies", "ikepolicy", name="ike", ike_version="v2",
                      pfs="group14")
     ipsec = api.create("vpn/ipsecpolicies", "ipsecpolicy", name="esp", pfs="group14")
-    services = {}
-    for side in ("a", "b"):
-        lan_net = api.create("networks", "network", name=f"lan-{side}")
+    routers, services = [], {}
+    for side in fabric.SITES:
+        lan_net = api.create("networks", "network", name=f"lan-{side}", **{
+            "provider:network_type": "flat", "provider:physical_network": f"lan-{side}"})
         lan = api.create("subnets", "subnet", network_id=lan_net["id"], ip_version=4,
                          cidr=f"{LAN[side]}.0/24", gateway_ip=f"{LAN[side]}.1")
         router = api.create("routers", "router", name=f"router-{side}", **{
-            "isthmus:namespace": sites.ns(f"r{side}"),
-            "external_gateway_info": {"network_id": wan["id"], "external_fixed_ips": [
-                {"subnet_id": wan_subnet["id"], "ip_address": WAN[side]}]}})
+            "isthmus:agent_host": f"site-{side}",
+            "external_gateway_info": {"network_id": internet["id"], "external_fixed_ips": [
+                {"subnet_id": inet_subnet["id"], "ip_address": WAN[side]}]}})
         api.call("PUT", f"/v2.0/routers/{router['id']}/add_router_interface",
                  {"subnet_id": lan["id"]})
+        routers.append(router["id"])
         services[side] = api.create("vpn/vpnservices", "vpnservice", name=f"vpn-{side}",
                                     router_id=router["id"], subnet_id=lan["id"])
     conns = []
@@ -93,7 +101,18 @@ def build_vpn(api: Api, sites: Sites) -> list[str]:
                           peer_address=WAN[other], peer_id=WAN[other],
                           peer_cidrs=[f"{LAN[other]}.0/24"], psk=psk)
         conns.append(conn["id"])
-    return conns
+    return routers, conns
+
+
+def site_settings(fabric: Fabric, side: str, rootwrap_conf: Path, state: Path
+                  ) -> dict[str, Any]:
+    """Site ``side``'s agent: its host, state directory, namespace prefix, bridges and
+    the strongSwan driver (the demo's and the end-to-end tests' setup)."""
+    return {"host": f"site-{side}", "state_path": str(state),
+            "vpnagent.physical_networks": fabric.physical_networks(side),
+            "vpnagent.router_namespace_prefix": fabric.router_prefix(side),
+            "vpnagent.rootwrap_config": str(rootwrap_conf),
+            **strongswan_settings(rootwrap_conf)}
 
 
 def strongswan_settings(rootwrap_conf: Path) -> dict[str, Any]:
@@ -126,29 +145,37 @@ def apply_settings(conf: Any, settings: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def embedded_isthmus(state: Path, host: str = "demo-agent") -> Iterator[Api]:
-    """API, agent and the strongSwan driver (kernel-libipsec) in this process, on ``state``."""
+def embedded_isthmus(state: Path, fabric: Fabric) -> Iterator[Api]:
+    """The API server and one agent per site (building the routers, strongSwan on
+    kernel-libipsec) in this process, on ``state``: site a's agent shares the
+    server's configuration, site b's has its own (host, state, prefix, bridges)."""
     from isthmus import config, server
     from isthmus.agent.service import build_agent
     from isthmus.rpc.transport import EMBEDDED_URL, get_transport
 
     rootwrap = privileged.write_config(state)
-    conf = config.load([])
-    apply_settings(conf, {"state_path": str(state), "host": host,
-                          **strongswan_settings(rootwrap)})
-    transport = get_transport(conf, EMBEDDED_URL)
-    runtime = server.build(conf, migrate=True, transport=transport)
-    agent = http = None
+    privileged.start_daemon(rootwrap, state / "privileged.log")   # its audit lines: not here
+    confs = []
+    for side in fabric.SITES:
+        (state / side).mkdir(mode=0o755)
+        conf = config.load([])
+        apply_settings(conf, site_settings(fabric, side, rootwrap, state / side))
+        confs.append(conf)
+    transport = get_transport(confs[0], EMBEDDED_URL)
+    runtime = server.build(confs[0], migrate=True, transport=transport)
+    agents: list[Any] = []
+    http = None
     try:
-        agent = build_agent(conf, transport)
-        agent.start()
+        for conf in confs:
+            agents.append(build_agent(conf, transport))
+            agents[-1].start()
         import waitress
         http = waitress.create_server(runtime.app, host="127.0.0.1", port=_free_port(),
                                       threads=8)
         threading.Thread(target=http.run, daemon=True).start()
         yield Api(f"http://127.0.0.1:{http.socket.getsockname()[1]}")
     finally:
-        if agent is not None:
+        for agent in agents:
             agent.stop()
         if http is not None:
             http.close()
@@ -171,57 +198,95 @@ def demo(check: bool, stop: StopSignals) -> int:
         return 2
     state = Path(tempfile.mkdtemp(prefix="isthmus-demo-"))
     os.chmod(state, 0o755)
-    sites = Sites()
+    fabric = Fabric()
     ok = False
     try:
-        _say(f"building two sites in network namespaces {sites.prefix}-*")
-        sites.create()
-        with embedded_isthmus(state) as api:
-            ok = _show_tunnel(api, sites, check, stop)
+        _say(f"building the physical world: bridges {fabric.internet_bridge} (internet), "
+             f"{fabric.lan_bridge('a')} and {fabric.lan_bridge('b')} (LANs), and hosts in "
+             f"network namespaces {fabric.prefix}-*")
+        fabric.create()
+        with embedded_isthmus(state, fabric) as api:
+            ok = _show_tunnel(api, fabric, check, stop)
     except StopRequested:
         _say(f"{stop.received} received: stopping")
         ok = not check   # stopping the show is a normal end; an unfinished check is not
     finally:
         _say("cleaning up")
-        leftovers = charon_pids(sites, "ra") + charon_pids(sites, "rb")
-        sites.destroy()
-        stop_charons_under(state)
+        leftovers = fabric.charon_pids()
+        fabric.destroy()
+        for side in fabric.SITES:
+            stop_charons_under(state / side)
         shutil.rmtree(state, ignore_errors=True)
         remaining = [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True,
                                                text=True).stdout.split()
-                     if n.startswith(sites.prefix)]
+                     if n.startswith(fabric.prefix)]
+        remaining += [link for link in subprocess.run(["ip", "-o", "link"], capture_output=True,
+                                                      text=True).stdout.split("\n")
+                      if f": {fabric.prefix}" in link]
         clean = not remaining and not state.exists()
-        _say(f"removed namespaces, {len(leftovers)} charon processes and {state}"
+        _say(f"removed namespaces, bridges, {len(leftovers)} charon processes and {state}"
              if clean else f"left behind: {remaining}")
         ok = ok and clean
     return 0 if ok else 1
 
 
-def _show_tunnel(api: Api, sites: Sites, check: bool, stop: StopSignals) -> bool:
-    """Create the VPN, wait for ACTIVE, ping across; True if traffic crossed.
+def _get(api: Api, collection: str, key: str, obj_id: str) -> dict[str, Any]:
+    return api.call("GET", f"/v2.0/{collection}/{obj_id}")[key]
+
+
+def _wait(what: Any, timeout_s: float) -> tuple[bool, float]:
+    """Poll ``what()`` until true or ``timeout_s``; (whether it became true, seconds)."""
+    started = time.monotonic()
+    while not (done := what()) and time.monotonic() - started < timeout_s:
+        time.sleep(0.2)
+    return bool(done), time.monotonic() - started
+
+
+def _ping(fabric: Fabric, src: str, dst: str) -> bool:
+    ping = subprocess.run(["ip", "netns", "exec", fabric.ns(src), "ping", "-c", "3", "-W",
+                           "1", dst], capture_output=True, text=True)
+    print(ping.stdout, flush=True)
+    return ping.returncode == 0
+
+
+def _show_tunnel(api: Api, fabric: Fabric, check: bool, stop: StopSignals) -> bool:
+    """Create the networks, routers and VPN, wait for ACTIVE, ping across; True if
+    traffic crossed.
 
     Without ``check`` it then waits for a stop signal, leaving the tunnel up to try.
     """
-    _say(f"Isthmus API on {api.url}/ (server, agent and strongSwan driver in this process)")
-    conns = build_vpn(api, sites)
-    _say("created networks, routers, policies, VPN services and 2 site connections")
-    started = time.monotonic()
+    _say(f"Isthmus API on {api.url}/ (server, an agent per site and the strongSwan "
+         "driver in this process)")
+    routers, conns = build_vpn(api, fabric)
+    _say("created provider networks, routers (one per site's agent), policies, VPN "
+         "services and 2 site connections through the API")
+    built, _ = _wait(lambda: all(_get(api, "routers", "router", r)["status"] == "ACTIVE"
+                                    for r in routers), 30)
+    for router_id, side in zip(routers, fabric.SITES):
+        router = _get(api, "routers", "router", router_id)
+        _say(f"{router['name']}: {router['status']}, built by agent "
+             f"site-{side} in namespace {fabric.router_prefix(side)}{router_id}"
+             + (f" ({router['isthmus:status_detail']})"
+                if router.get("isthmus:status_detail") else ""))
     statuses: list[str] = []
-    while time.monotonic() - started < 30:
-        statuses = [api.call("GET", f"/v2.0/vpn/ipsec-site-connections/{c}")[
-            "ipsec_site_connection"]["status"] for c in conns]
-        if all(s == "ACTIVE" for s in statuses):
-            break
-        time.sleep(0.2)
-    _say(f"connection statuses after {time.monotonic() - started:.1f}s: {statuses}")
-    ping = subprocess.run(["ip", "netns", "exec", sites.ns("ha"), "ping", "-c", "3", "-W",
-                           "1", f"{LAN['b']}.2"], capture_output=True, text=True)
-    print(ping.stdout, flush=True)
-    ok = ping.returncode == 0 and all(s == "ACTIVE" for s in statuses)
+
+    def active() -> bool:
+        statuses[:] = [_get(api, "vpn/ipsec-site-connections", "ipsec_site_connection",
+                            c)["status"] for c in conns]
+        return all(s == "ACTIVE" for s in statuses)
+
+    up, took = _wait(active, 30)
+    _say(f"connection statuses after {took:.1f}s: {statuses}")
+    _say(f"host-a ({LAN['a']}.2) pings host-b ({LAN['b']}.2) through the tunnel:")
+    ok = _ping(fabric, "ha", f"{LAN['b']}.2") and built and up
     _say("traffic crossed the tunnel" if ok else "the tunnel did NOT carry traffic")
+    _say(f"host-a pings the internet host {INTERNET_HOST} (which has no route to the "
+         "LANs) through router-a's SNAT:")
+    _say("reached through SNAT" if _ping(fabric, "ha", INTERNET_HOST) else
+         "the internet host did NOT answer")
     if not check:
         stop.serving()   # from here a signal ends a successful run
-        _say(f"try: ip netns exec {sites.ns('ha')} ping {LAN['b']}.2   — Ctrl-C cleans up")
+        _say(f"try: ip netns exec {fabric.ns('ha')} ping {LAN['b']}.2   — Ctrl-C cleans up")
         stop.requested.wait()
         _say(f"{stop.received} received: stopping")
     return ok

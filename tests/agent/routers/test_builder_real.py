@@ -98,6 +98,11 @@ def test_router_routes_snats_adopts_and_is_removed(client, builder, lab):
     assert ping(host1, "2001:db8:e::1")
     ns = builder.namespace_of(payload["id"])
     assert "10.99.0.0/16 via 10.10.1.254" in sh("ip", "-n", ns, "route").stdout
+    # ARP as Neutron's routers: only the port with the address answers for it (both
+    # interfaces share the LAN bridge; a host that learnt the wrong port's MAC for its
+    # gateway lost the router when that port was removed: tests/e2e).
+    assert sh("ip", "netns", "exec", ns, "sysctl", "-n", "net.ipv4.conf.all.arp_ignore",
+              "net.ipv4.conf.all.arp_announce").stdout.split() == ["1", "2"]
 
     # An agent restart with the same desired state: reads only, zero writes.
     restarted = RouterBuilder(client, builder.physical_networks, builder.namespace_prefix)

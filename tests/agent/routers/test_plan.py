@@ -61,6 +61,7 @@ def test_new_router_is_built_in_order():
     assert plan.port_errors == {}
     assert lines[:3] == [f"ip netns add {ns}", f"ip -n {ns} link set lo up",
                          "sysctl -w net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 "
+                         "net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 "
                          "net.ipv4.conf.all.arp_notify=1 net.ipv6.conf.all.ndisc_notify=1"]
     host_gw = names.host_device(ns, payload["gateway"]["id"])
     assert (f"ip link add {host_gw} mtu 1500 master br-ex up type veth peer name {gw} "

@@ -17,7 +17,7 @@ from typing import Iterable
 from isthmus.agent.routers import names, observe
 from isthmus.agent.routers.calls import PrivilegedCalls
 from isthmus.agent.routers.desired import DesiredRouter, desired_router
-from isthmus.agent.routers.plan import NAMESPACE_SYSCTLS, Plan, plan_router
+from isthmus.agent.routers.plan import Plan, plan_router
 from isthmus.privileged import Client, PrivilegedError
 from isthmus.rpc.payloads import PortReport, ReportedStatus, RouterNetwork, RouterReport
 
@@ -113,7 +113,7 @@ class RouterBuilder:
             routes=observe.parse_routes(read(["ip", "-j", "-n", ns, "route", "show", "table", "all",
                                               "proto", observe.ROUTE_PROTO])),
             forwarding=observe.parse_forwarding(read(
-                ["ip", "netns", "exec", ns, "sysctl", "-n", *NAMESPACE_SYSCTLS])),
+                ["ip", "netns", "exec", ns, "sysctl", "-n", *observe.SYSCTLS])),
             nat_lines=read(["ip", "netns", "exec", ns, "iptables", "-t", "nat", "-S"]).splitlines())
 
     def _apply(self, ns: str, plan: Plan) -> tuple[list[str], dict[str, str]]:

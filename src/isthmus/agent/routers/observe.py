@@ -84,8 +84,22 @@ def parse_routes(ip_json: str) -> set[RouteSpec]:
     return routes
 
 
+SYSCTLS = {
+    "net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1",
+    # ARP as Neutron's routers have it: answer only for an address of the device asked
+    # on (else every port on one LAN answers for every router address, and a host that
+    # learnt another port's MAC loses the router when that port goes), and announce the
+    # best local source address.
+    "net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.all.arp_announce": "2",
+    # Gratuitous ARP / unsolicited NA when a port comes up with its addresses: LAN hosts
+    # that knew an address on another MAC (a router re-created, or moved) switch at once,
+    # not when their neighbour cache expires (plan adds addresses before link up).
+    "net.ipv4.conf.all.arp_notify": "1", "net.ipv6.conf.all.ndisc_notify": "1",
+}
+"""The router namespace's sysctls and their values (``plan.FORWARDING`` sets them, in
+this order; read back with ``sysctl -n``)."""
+
+
 def parse_forwarding(sysctl_output: str) -> bool:
-    """``sysctl -n`` of the namespace's sysctls (forwarding, arp_notify, ndisc_notify)
-    -> all on."""
-    values = sysctl_output.split()
-    return bool(values) and all(value == "1" for value in values)
+    """``sysctl -n`` of :data:`SYSCTLS` -> each at the value the router needs."""
+    return sysctl_output.split() == list(SYSCTLS.values())

@@ -28,14 +28,10 @@ from dataclasses import dataclass, field, replace
 
 from isthmus.agent.routers import firewall, names
 from isthmus.agent.routers.desired import DesiredRouter, DeviceSpec
-from isthmus.agent.routers.observe import ROUTE_PROTO, Link, ObservedNamespace
+from isthmus.agent.routers.observe import ROUTE_PROTO, SYSCTLS, Link, ObservedNamespace
 
-# Forwarding on, and gratuitous ARP / unsolicited NA when a port comes up with its
-# addresses (arp_notify, ndisc_notify): LAN hosts that knew the address on another MAC
-# (a router re-created, or moved) learn the new one at once, not after their cache expires.
-NAMESPACE_SYSCTLS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding",
-                     "net.ipv4.conf.all.arp_notify", "net.ipv6.conf.all.ndisc_notify")
-FORWARDING = ["sysctl", "-w", *(f"{name}=1" for name in NAMESPACE_SYSCTLS)]
+FORWARDING = ["sysctl", "-w", *(f"{name}={value}" for name, value in SYSCTLS.items())]
+"""Forwarding on, ARP and neighbour announcements as a router needs (observe.SYSCTLS)."""
 
 
 @dataclass(frozen=True)
