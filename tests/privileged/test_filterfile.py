@@ -101,6 +101,9 @@ OUTSIDE_THE_ALLOW_LIST = [
     ["ip", "rule", "add", "from", "all", "lookup", "7"], ["ip", "link", "xstats", "type", "bridge"],
     ["ip", "netns", "attach", "r1", "1"], ["ip", "address", "restore"], ["ip", "-n", "../x", "link"],
     ["ip", "netns", "exec", "r1", "ip", "vrf", "exec", "default", "sh"],
+    ["ip", "-n", "r1", "link", "set", "lo", "xdp", "obj", "/home/agent/prog.o"],
+    ["ip", "route", "add", "10.9.0.0/24", "encap", "bpf", "in", "obj", "/home/agent/prog.o", "dev", "lo"],
+    ["ip", "link", "set", "eth0", "netns", "/proc/1/ns/net"],
 ]
 
 
