@@ -143,6 +143,9 @@ OUTSIDE_THE_ALLOW_LIST = [
     ["ip", "netns", "exec", "r1", "iptables", "-t", "nat", "-I", "isthmus-snat", "-s", "/etc/x",
      "-d", "10.1.0.0/16", "-j", "ACCEPT"],
     ["ip", "netns", "exec", "r1", "sysctl", "-p", "/tmp/x"],
+    ["ip", "-n", "r1", "link", "set", "lo", "xdp", "obj", "/home/agent/prog.o"],
+    ["ip", "route", "add", "10.9.0.0/24", "encap", "bpf", "in", "obj", "/home/agent/prog.o", "dev", "lo"],
+    ["ip", "link", "set", "eth0", "netns", "/proc/1/ns/net"],
 ]
 
 

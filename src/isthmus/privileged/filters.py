@@ -391,9 +391,25 @@ class IpObjectFilter(CommandFilter):
     named verbs (`ip n a` is `neighbor add`); `ip OBJECT` alone is the
     object's listing verb. OPTIONS are the display and namespace options
     (no -batch, -force, -all, -Version, -help), an `-n NS` must be a plain
-    name. ARGS are not checked: allow a verb only if any of its arguments
-    is acceptable. Objects and verbs are those of `iproute2.VERBS`; verbs
-    that execute programs (`netns exec`) cannot be listed.
+    name. Objects and verbs are those of `iproute2.VERBS`; verbs that
+    execute programs (`netns exec`) cannot be listed.
+
+    ARGS are checked only for words that make `ip` open a file the caller
+    names or load BPF (`iproute2.FILE_ARGUMENTS`, `file_argument()`): any
+    such word anywhere after the verb refuses the command, whether or not
+    iproute2 would read it as a keyword there.
+    - link: a word starting with `xdp` (`xdp`, `xdpgeneric`, `xdpdrv`,
+      `xdpoffload` load BPF), any word containing "/" (`netns PATH` opens
+      the path, `type ../X` is dlopen()ed outside ip's library directory);
+    - route: `bpf` (`encap bpf in|out|xmit`) and `endpoint` (`encap
+      seg6local ... endpoint`);
+    - link and route: the BPF loader's words in every abbreviation iproute2
+      accepts (any prefix of `object-file`, `object-pinned`, `pinned`,
+      `fd`, and `obj`), in case another way into the loader was missed.
+    A device or other value spelled like one of these (`o`, `p`, `fd`,
+    `xdp0`, `bpf`, an alias with "/") is refused too: a refused odd name
+    is acceptable, a BPF load is not. Other ARGS are not checked: allow a
+    verb only if all its other arguments are acceptable.
     """
 
     usage = "exec_path, run_as, object, verb, ..."
@@ -434,6 +450,8 @@ class IpObjectFilter(CommandFilter):
         if command.exits_early or command.obj != self.obj or command.verb not in self.verbs:
             return None
         if command.option_names() & self._REFUSED_OPTIONS or _ip_option_refusal(command):
+            return None
+        if iproute2.file_argument(command) is not None:
             return None
         return Plan(self.exec_path, list(argv[1:]))
 

@@ -17,6 +17,12 @@ The forms that make `ip` execute a program (the only callers of
 `cmd_exec()`/`execvp()` in ip/ and lib/, plus batch mode, which reads
 further commands from a file or stdin): `netns exec` (also with `-all`),
 `vrf exec`, and `-batch`.
+
+The arguments that make `ip` open a path the caller names or load BPF
+(`link ... xdp obj FILE`, `route ... encap bpf in obj FILE`, `link ... netns
+PATH` ...) are in FILE_ARGUMENTS, per object; `file_argument()` says whether
+a command has one. tests/privileged/test_ip_file_arguments.py checks the
+table against the installed `ip` with strace.
 """
 
 from __future__ import annotations
@@ -260,6 +266,124 @@ def exec_form(command: IpCommand) -> str | None:
         return "ip -batch reads more ip commands (netns exec, vrf exec) from a file or stdin"
     if (command.obj, command.verb) in EXEC_VERBS:
         return f"ip {command.obj} exec runs a program"
+    return None
+
+
+# -- Arguments that make `ip` open a file the caller names, or load BPF -------
+#
+# Read off iproute2 6.1.0 (unchanged in master): every place in ip/ and lib/
+# where a command-line word becomes a path that ip opens, or a BPF program
+# that it loads, for the objects in VERBS.
+#
+# - ip/iplink.c iplink_parse() (link add|set|change|replace, also the peer of
+#   a veth): strcmp() "xdp", "xdpgeneric", "xdpdrv", "xdpoffload", then
+#   ip/iplink_xdp.c xdp_parse() -> lib/bpf_legacy.c bpf_parse_and_load_common():
+#   `obj FILE` opens and loads an ELF object, `pinned PATH` does BPF_OBJ_GET
+#   on a path (only `xdp off|none` as the last word does not load).
+# - ip/iplink.c: strcmp() "netns" VALUE -> lib/namespace.c netns_get_fd():
+#   a VALUE containing "/" is open()ed as given (any file, FIFO or device node,
+#   another process's /proc/PID/ns/net); else /run/netns/VALUE, else a PID.
+# - ip/iplink.c: matches() "type" KIND (and `ip link help KIND`, xstats) ->
+#   get_link_kind(): dlopen("<libdir>/ip/link_KIND.so"), so a KIND with "/"
+#   leaves the library directory.
+# - ip/iproute.c iproute_modify() and parse_one_nh() (route add|delete|...,
+#   also inside `nexthop`): strcmp() "encap" TYPE -> ip/iproute_lwtunnel.c
+#   lwt_parse_encap(): strcmp() TYPE "bpf" -> parse_encap_bpf(): strcmp()
+#   "in"|"out"|"xmit" BPF; TYPE "seg6local" -> parse_encap_seg6local():
+#   strcmp() "endpoint" BPF (End.BPF) -> lwt_parse_bpf() -> the loader above.
+# - The loader, lib/bpf_legacy.c bpf_do_parse() with only the eBPF modes on
+#   (xdp_parse and lwt_parse_bpf give an ebpf_cb, no cbpf_cb): matches()
+#   "object-file", strcmp() "obj", matches() "object-pinned", "pinned", "fd".
+#   The cBPF modes (bytecode, bytecode-file) are tc's only.
+#
+# Nothing else for these objects opens a path from the command line:
+# address, neighbor and rule read only stdin (restore) and fixed files under
+# /etc/iproute2; netns names are checked by do_netns() (parse() above); vrf
+# names must be existing VRF devices. (Objects outside VERBS do: `nexthop ...
+# encap bpf`, `monitor file FILE`, `xfrm monitor file FILE` -- add them here
+# before adding them to VERBS.)
+
+# (keyword, matched by prefix like matches(), else exactly like strcmp()).
+BPF_PROGRAM_WORDS: tuple[tuple[str, bool], ...] = (
+    ("object-file", True), ("obj", False), ("object-pinned", True), ("pinned", True), ("fd", True),
+)
+
+
+class FileArguments:
+    """Which argument words make `ip OBJECT VERB ...` open a path or load BPF.
+
+    `triggers`: words iproute2 compares exactly (strcmp) that start reading
+    a BPF program; `trigger_prefixes`: a word starting with one of these is
+    refused too (wider than iproute2, for variants such as a future `xdpX`);
+    `bpf_program_words`: whether the loader's mode words (BPF_PROGRAM_WORDS,
+    in every abbreviation) are refused anywhere, in case a trigger was
+    missed; `paths`: whether any word containing "/" is refused.
+    """
+
+    __slots__ = ("triggers", "trigger_prefixes", "bpf_program_words", "paths", "source")
+
+    def __init__(
+        self, triggers: tuple[str, ...] = (), trigger_prefixes: tuple[str, ...] = (),
+        bpf_program_words: bool = False, paths: bool = False, source: str = "",
+    ) -> None:
+        self.triggers = frozenset(triggers)
+        self.trigger_prefixes = trigger_prefixes
+        self.bpf_program_words = bpf_program_words
+        self.paths = paths
+        self.source = source
+
+    def refusal(self, word: str) -> str | None:
+        """Why one argument word is refused, or None; its position is not looked at."""
+        if word in self.triggers or word.startswith(self.trigger_prefixes):
+            return f"{word!r} makes ip load a BPF program ({self.source})"
+        if self.bpf_program_words and bpf_program_word(word):
+            return f"{word!r} names a BPF object file or pinned program (lib/bpf_legacy.c bpf_do_parse)"
+        if self.paths and "/" in word:
+            return f"{word!r} is a path: ip link opens `netns PATH` and dlopen()s `type KIND`"
+        return None
+
+
+_NO_FILE_ARGUMENTS = FileArguments()
+
+FILE_ARGUMENTS: dict[str, FileArguments] = {
+    "link": FileArguments(
+        triggers=("xdp", "xdpgeneric", "xdpdrv", "xdpoffload"), trigger_prefixes=("xdp",),
+        bpf_program_words=True, paths=True, source="ip/iplink.c, ip/iplink_xdp.c",
+    ),
+    "route": FileArguments(
+        triggers=("bpf", "endpoint"), bpf_program_words=True,
+        source="encap bpf in|out|xmit, encap seg6local endpoint: ip/iproute_lwtunnel.c",
+    ),
+    "address": _NO_FILE_ARGUMENTS,
+    "neighbor": _NO_FILE_ARGUMENTS,
+    "rule": _NO_FILE_ARGUMENTS,
+    "netns": _NO_FILE_ARGUMENTS,
+    "vrf": _NO_FILE_ARGUMENTS,
+}
+
+
+def bpf_program_word(word: str) -> bool:
+    """Whether bpf_do_parse() would read `word` as `obj`/`pinned`/... (any abbreviation)."""
+    return any(_matches(word, name) if prefixed else word == name for name, prefixed in BPF_PROGRAM_WORDS)
+
+
+def file_argument(command: IpCommand) -> str | None:
+    """Why `ip` would open a file named in, or load BPF from, `command.args`; or None.
+
+    Refuses a word wherever it stands (not only where iproute2 would read it
+    as a keyword), so an argument that is only a value -- a device named
+    `o` or `xdp0`, an alias with a "/" -- is refused too. Objects outside
+    FILE_ARGUMENTS are refused whole (their arguments are not modelled).
+    """
+    if command.obj is None:
+        return None
+    table = FILE_ARGUMENTS.get(command.obj)
+    if table is None:
+        return f"ip {command.obj}: arguments not modelled"
+    for word in command.args:
+        reason = table.refusal(word)
+        if reason is not None:
+            return f"ip {command.obj}: {reason}"
     return None
 
 
