@@ -202,7 +202,16 @@ class Collection:
     def show_rows(self, conn: Connection, rows: Sequence[Row]) -> list[dict[str, Any]]:
         """The API dicts of ``rows``, standard attributes included where the table has them."""
         extras = self.load_extras(conn, rows)
-        shown = [self.to_api(row, extras) for row in rows]
+        if not rows:
+            return []
+        read = mapping.reader(self.resource, rows[0])
+        shown = []
+        for row in rows:
+            item = read(row)
+            extra = self.computed(row, extras)
+            if extra:
+                item.update(extra)
+            shown.append(item)
         if self.standard_attributes:
             tags = children(conn, TAGS, "resource_id", "tag", [row.id for row in rows])
             for row, item in zip(rows, shown):

@@ -135,13 +135,20 @@ def value_of(resource: Resource, attr: Attr, row: Mapping[str, Any]) -> Any:
     return _reader(resource, attr)(row)
 
 
+def reader(resource: Resource, like: sa.Row[Any] | Mapping[str, Any],
+           attrs: Iterable[Attr] | None = None) -> Callable[[Any], dict[str, Any]]:
+    """A function showing rows shaped ``like`` this one (``Row``\ s of one result, or
+    mappings of column values): their stored attributes, or just ``attrs``, as the API
+    shows them. Get it once per result: a ``Row`` builds its field names anew on
+    every ``_fields``."""
+    fields = like._fields if isinstance(like, sa.Row) else None
+    return _reader_of(resource, attrs, fields)
+
+
 def show(resource: Resource, row: sa.Row[Any] | Mapping[str, Any],
          attrs: Iterable[Attr] | None = None) -> dict[str, Any]:
-    """The stored attributes of ``row`` (a ``Row``, or a mapping of column values), or
-    just ``attrs``, as the API shows them."""
-    if isinstance(row, sa.Row):
-        return _reader_of(resource, attrs, row._fields)(row)
-    return _reader_of(resource, attrs, None)(row)
+    """The stored attributes of one ``row`` (or just ``attrs``) as the API shows them."""
+    return reader(resource, row, attrs)(row)
 
 
 def row_values(resource: Resource, body: Mapping[str, Any]) -> dict[str, Any]:

@@ -63,9 +63,13 @@ def _rows_in(conn: Connection, table: sa.Table, column: str, values: Iterable[st
     return rows
 
 
-def _for_agents(resource: Resource, row: Row) -> dict[str, Any]:
-    """The attributes of ``row`` its resource sends to agents."""
-    return mapping.show(resource, row, resource.to_agents)
+def _for_agents(resource: Resource, rows: Sequence[Row]) -> dict[str, dict[str, Any]]:
+    """The attributes of each of ``rows`` (one result) that their resource sends to
+    agents, by id."""
+    if not rows:
+        return {}
+    read = mapping.reader(resource, rows[0], resource.to_agents)
+    return {row.id: read(row) for row in rows}
 
 
 def services_on_host(conn: Connection, host: str,
@@ -83,10 +87,12 @@ def services_on_host(conn: Connection, host: str,
     connections = _rows_in(conn, CONNECTIONS, "vpnservice_id", [s.id for s in services])
     peer_cidrs = children(conn, PEER_CIDRS, "ipsec_site_connection_id", "cidr",
                           [c.id for c in connections])
-    ike = {r.id: _for_agents(IKE_RESOURCE, r)
-           for r in _rows_in(conn, IKE_POLICIES, "id", [c.ikepolicy_id for c in connections])}
-    ipsec = {r.id: _for_agents(IPSEC_RESOURCE, r) for r in _rows_in(
-        conn, IPSEC_POLICIES, "id", [c.ipsecpolicy_id for c in connections])}
+    ike = _for_agents(IKE_RESOURCE, _rows_in(conn, IKE_POLICIES, "id",
+                                             [c.ikepolicy_id for c in connections]))
+    ipsec = _for_agents(IPSEC_RESOURCE, _rows_in(conn, IPSEC_POLICIES, "id",
+                                                 [c.ipsecpolicy_id for c in connections]))
+    conn_views = _for_agents(CONNECTION_RESOURCE, connections)
+    service_views = _for_agents(SERVICE_RESOURCE, services)
     groups = [g for c in connections for g in (c.local_ep_group_id, c.peer_ep_group_id) if g]
     endpoints = children(conn, ENDPOINTS, "endpoint_group_id", "endpoint", set(groups))
     subnet_ids = [s.subnet_id for s in services if s.subnet_id]
@@ -107,7 +113,7 @@ def services_on_host(conn: Connection, host: str,
             peer = peer_cidrs[c.id]
         version = ipaddress.ip_address(c.peer_address).version
         by_service[c.vpnservice_id].append({  # type: ignore[typeddict-item]
-            **_for_agents(CONNECTION_RESOURCE, c),
+            **conn_views[c.id],
             "ikepolicy": ike[c.ikepolicy_id], "ipsecpolicy": ipsec[c.ipsecpolicy_id],
             "local_cidrs": local, "peer_cidrs": sorted(peer),
             "local_ip_version": ipaddress.ip_network(local[0], strict=False).version
@@ -115,7 +121,7 @@ def services_on_host(conn: Connection, host: str,
             "external_ip": service.external_v4_ip if version == 4 else service.external_v6_ip,
         })
     return [{  # type: ignore[typeddict-item]
-        **_for_agents(SERVICE_RESOURCE, s), "namespace": routers[s.router_id],
+        **service_views[s.id], "namespace": routers[s.router_id],
         "ipsec_site_connections": by_service[s.id],
     } for s in sorted(services, key=lambda r: r.id)]
 
