@@ -148,9 +148,11 @@ class Fabric:
 
     @property
     def internet_bridge(self) -> str:
+        """The bridge between the sites' routers and the internet host."""
         return f"{self.prefix}-in"
 
     def lan_bridge(self, side: str) -> str:
+        """The bridge of one site's LAN (``side`` a or b)."""
         return f"{self.prefix}-l{side}"
 
     def physical_networks(self, side: str) -> list[str]:
