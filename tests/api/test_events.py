@@ -143,7 +143,9 @@ def read_frames(response: httpx.Response, count: int) -> list[dict]:
     """The next ``count`` events of an open stream (comments skipped)."""
     frames: list[dict] = []
     current: dict = {}
-    for line in response.iter_lines():
+    if not hasattr(response, "sse_lines"):   # one line iterator per response
+        response.sse_lines = response.iter_lines()  # type: ignore[attr-defined]
+    for line in response.sse_lines:  # type: ignore[attr-defined]
         if line.startswith(":") or line.startswith("retry:"):
             continue
         if line == "":
