@@ -45,7 +45,7 @@ def start_server(db_url: str, migrate: bool = True, app: Any = None,
         services = Services(Database(db_url))
     db = services.db
     server = waitress.create_server(app or create_app(services), host="127.0.0.1", port=0,
-                                    threads=4,
+                                    threads=4, channel_request_lookahead=5,
                                     asyncore_loop_timeout=0.05)
     stopping = threading.Event()
 

@@ -24,7 +24,7 @@ import ipaddress
 import re
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping
 
 import sqlalchemy as sa
@@ -460,6 +460,27 @@ def ip_version_of(text: str) -> int:
     """The IP version of an address or CIDR string that already parsed."""
     return ipaddress.ip_network(text, strict=False).version if "/" in text \
         else ipaddress.ip_address(text).version
+
+
+def moment(value: Any) -> datetime:
+    """An ISO 8601 time (``2026-11-20T10:00:00Z``, ``2026-11-20T12:00:00+02:00``,
+    ``2026-11-20``) as a naive UTC ``datetime``, as times are stored; no zone is UTC."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace(" ", "+"))
+        except ValueError:
+            raise InvalidValue(f"'{shown(value)}' is not an ISO 8601 time such as "
+                               "2026-11-20T10:00:00Z") from None
+    else:
+        raise InvalidValue(f"'{shown(value)}' is not an ISO 8601 time")
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    return parsed
+
+
+with_schema(moment, {"type": "string", "format": "date-time"})
 
 
 def timestamp(value: datetime | None) -> str | None:

@@ -53,7 +53,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         mode = real.describe() if real is not None else simulated
         print(f"Isthmus {__version__}: API on http://{args.host}:{args.port}/ "
               f"(SQLite in {data_dir}, agent '{conf.host}' in process{mode})", flush=True)
-        server.serve(runtime.app, conf, stop)
+        server.serve(runtime.app, conf, stop, runtime.close_streams)
     return 0
 
 
@@ -66,7 +66,7 @@ def _cmd_server(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stopping:
         runtime = server.build(conf, migrate=False)
         stopping.callback(run_bounded, "server", runtime.stop, STOP_TIMEOUT_S)
-        server.serve(runtime.app, conf, stop)
+        server.serve(runtime.app, conf, stop, runtime.close_streams)
     return 0
 
 

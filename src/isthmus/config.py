@@ -54,6 +54,15 @@ DEFAULT_OPTS = [
     cfg.BoolOpt("debug", default=False, help="Log at DEBUG level."),
     cfg.StrOpt("host", default=socket.gethostname(), sample_default="<hostname>",
                help="Name of this host: agents are addressed by it over RPC."),
+    cfg.IntOpt("event_retention_days", default=30, min=0,
+               help="Days the event history (GET /v2.0/vpn/events) keeps an event; older "
+                    "ones are purged once an hour (the newest event is always kept). 0 "
+                    "keeps every event forever."),
+    cfg.IntOpt("event_stream_limit", default=4, min=0,
+               help="Event streams (GET /v2.0/vpn/events?stream=true) served at once; "
+                    "more are refused with 503. Each open stream holds one of the "
+                    "api_threads for as long as it lasts, so keep this well below "
+                    "api_threads (raise both together). 0 turns streams off."),
     cfg.IntOpt("agent_down_time", default=75, min=2,
                help="Seconds without a heartbeat after which an agent is dead and the VPN "
                     "services and connections of its routers are shown DOWN."),

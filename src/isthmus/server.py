@@ -18,7 +18,7 @@ from typing import Any, Callable, cast
 
 from oslo_config import cfg
 
-from isthmus import config
+from isthmus import config, events
 from isthmus.api import create_app, with_keystone
 from isthmus.api.policy import Policy
 from isthmus.api.health import HealthCheck, with_healthcheck
@@ -26,6 +26,7 @@ from isthmus.db import Database, upgrade
 from isthmus.db.probe import BadDatabaseURL, wait_until_reachable
 from isthmus.db.probe import probe as probe_database
 from isthmus.lifecycle import StartupError, StopSignals, serve_until_stopped
+from isthmus.periodic import Periodic
 from isthmus.drivers.service.providers import (ProviderSpec, Providers, default_provider,
                                                 parse_providers)
 from isthmus.rpc import get_transport
@@ -49,6 +50,13 @@ class Runtime:
     providers: Providers
     transport: Any
     _stoppers: list[Callable[[], None]] = field(default_factory=list)
+    streams_closing: threading.Event = field(default_factory=threading.Event)
+
+    def close_streams(self) -> None:
+        """End the open event streams (within a second): the server is stopping, and a
+        stream would otherwise hold the drain for all of graceful_shutdown_timeout."""
+        self.streams_closing.set()
+        events.BELL.ring()
 
     def stop(self) -> None:
         """Stop every part; one that fails is logged and the others still stop."""
@@ -57,6 +65,9 @@ class Runtime:
                 stop()
             except Exception:
                 LOG.exception("Error while stopping")
+
+
+EVENT_PURGE_INTERVAL_S = 3600
 
 
 def load_providers(conf: cfg.ConfigOpts, specs: list[ProviderSpec],
@@ -101,10 +112,18 @@ def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) ->
         transport, conf.host, ServerEndpoint(db, agents, placement.on_agent_alive))))
     runtime._stoppers.append(placement.start().stop)
     runtime._stoppers.append(db.dispose)
+    runtime._stoppers.append(runtime.close_streams)
+    if conf.event_retention_days:
+        retention_days = conf.event_retention_days
+        purge = Periodic("event-purge", EVENT_PURGE_INTERVAL_S, lambda: db.write_retrying(
+            lambda conn: events.purge(conn, retention_days)), run_first=True)
+        runtime._stoppers.append(purge.start().stop)
 
     app = create_app(services, auth_strategy=conf.auth_strategy,
                      pagination_max_limit=conf.pagination_max_limit,
-                     service_providers=providers.describe, policy=policy)
+                     service_providers=providers.describe, policy=policy,
+                     event_stream_limit=conf.event_stream_limit,
+                     streams_closing=runtime.streams_closing)
     app = with_keystone(app, conf) if conf.auth_strategy == "keystone" else app
     # The in-process bus of ``isthmus up`` cannot be unreachable.
     runtime.app = with_healthcheck(app, HealthCheck({
@@ -180,7 +199,8 @@ def open_files_for(connection_limit: int) -> int:
     return connection_limit
 
 
-def serve(app: Any, conf: cfg.ConfigOpts, stop: StopSignals) -> None:
+def serve(app: Any, conf: cfg.ConfigOpts, stop: StopSignals,
+          on_stop: Callable[[], None] | None = None) -> None:
     """Serve ``app`` with waitress until a stop signal, sized for many slow clients.
 
     waitress's defaults let 100 clients that send headers slowly take every
@@ -188,8 +208,12 @@ def serve(app: Any, conf: cfg.ConfigOpts, stop: StopSignals) -> None:
     above 1023; here the slots are many, poll() watches them, idle clients are
     dropped after ``api_idle_timeout`` and headers are capped. docs/api.md
     (Defences) has the measurements and the reverse proxy to put in front.
-    On SIGTERM/SIGINT, requests in flight get ``graceful_shutdown_timeout`` to finish.
+    On SIGTERM/SIGINT, requests in flight get ``graceful_shutdown_timeout`` to finish;
+    ``on_stop`` runs at once then (it ends the event streams, which never finish).
     """
+    if on_stop is not None:
+        threading.Thread(target=lambda: (stop.requested.wait(), on_stop()),
+                         name="stop-streams", daemon=True).start()
     connection_limit = open_files_for(conf.api_connection_limit)
     LOG.info("Isthmus API listening on http://%s:%d/ (at most %d connections)",
              conf.bind_host, conf.bind_port, connection_limit)
@@ -199,4 +223,6 @@ def serve(app: Any, conf: cfg.ConfigOpts, stop: StopSignals) -> None:
                         asyncore_use_poll=True, connection_limit=connection_limit,
                         channel_timeout=conf.api_idle_timeout,
                         cleanup_interval=max(1, min(30, conf.api_idle_timeout // 2)),
-                        max_request_header_size=conf.api_max_header_bytes)
+                        max_request_header_size=conf.api_max_header_bytes,
+                        # Lets an event stream see its client go (waitress.client_disconnected).
+                        channel_request_lookahead=5)

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
+from isthmus import events
 from isthmus.context import RequestContext
 from isthmus.db import Database
 from isthmus.db.collection import Collection, Filters, SortKeys
@@ -29,7 +30,7 @@ LOG = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-READ_ONLY = frozenset({"ports", "agents"})
+READ_ONLY = frozenset({"ports", "agents", "events"})
 
 
 def first_line(error: BaseException) -> str:
@@ -39,7 +40,8 @@ def first_line(error: BaseException) -> str:
 
 
 class Services:
-    """Every collection by plural name, with transactions and change hooks."""
+    """Every collection by plural name, with transactions and change hooks. Every change
+    is recorded in the event history (:mod:`isthmus.events`) in its own transaction."""
 
     def __init__(self, db: Database,
                  hooks_for: Callable[["Services"], ChangeHooks] | None = None, *,
@@ -59,11 +61,12 @@ class Services:
                                                 self.ipsecpolicies, self.endpoint_groups,
                                                 self.subnets)
         self.agents = agents or Agents()
+        self.events = events.Events()
         self.collections: dict[str, Collection] = {
             c.resource.plural: c for c in (
                 self.networks, self.subnets, self.ports, self.routers, self.ikepolicies,
                 self.ipsecpolicies, self.vpnservices, self.endpoint_groups,
-                self.site_connections, self.agents)}
+                self.site_connections, self.agents, self.events)}
         self.hooks: ChangeHooks = hooks_for(self) if hooks_for is not None else NoHooks()
 
     def lookup(self, plural: str, id_: str,
@@ -125,6 +128,12 @@ class Services:
         with self._read() as conn:
             return self.collections[plural].get(conn, ctx, id_)
 
+    def latest_event_id(self) -> int:
+        """The id of the newest event in the history (0 if none): where a stream that
+        resumes from nothing starts."""
+        with self._read() as conn:
+            return self.events.latest_id(conn)
+
     # -- writes -----------------------------------------------------------
     def create(self, ctx: RequestContext, plural: str,
                body: Mapping[str, Any]) -> dict[str, Any]:
@@ -134,7 +143,9 @@ class Services:
 
         def work(conn: Connection) -> dict[str, Any]:
             self.hooks.validate(conn, ctx, plural, "create", body, None)
-            return collection.create(conn, ctx, body)  # type: ignore[attr-defined]
+            new = collection.create(conn, ctx, body)  # type: ignore[attr-defined]
+            events.record_api(conn, ctx, collection.resource, "create", new)
+            return new
         new = self._write(work)
         LOG.info("Created %s %s", collection.resource.singular, new["id"])
         self.hooks.changed(ctx, plural, "create", new, None)
@@ -149,7 +160,10 @@ class Services:
         def work(conn: Connection) -> tuple[dict[str, Any], dict[str, Any]]:
             old = collection.get(conn, ctx, id_)
             self.hooks.validate(conn, ctx, plural, "update", body, old)
-            return old, collection.update(conn, ctx, id_, body)  # type: ignore[attr-defined]
+            new = collection.update(conn, ctx, id_, body)  # type: ignore[attr-defined]
+            events.record_api(conn, ctx, collection.resource, "update", new,
+                              events.changed_names(collection.resource, old, new, body))
+            return old, new
         old, new = self._write(work)
         LOG.info("Updated %s %s: %s", collection.resource.singular, id_, sorted(body))
         self.hooks.changed(ctx, plural, "update", new, old)
@@ -163,6 +177,7 @@ class Services:
             old = collection.get(conn, ctx, id_)
             self.hooks.validate(conn, ctx, plural, "delete", {}, old)
             collection.delete(conn, ctx, id_)  # type: ignore[attr-defined]
+            events.record_api(conn, ctx, collection.resource, "delete", old)
             return old
         old = self._write(work)
         LOG.info("Deleted %s %s", collection.resource.singular, id_)
@@ -173,7 +188,13 @@ class Services:
         """``add`` or ``remove`` an interface; routers own the rules."""
         change = self.routers.add_interface if action == "add" else \
             self.routers.remove_interface
-        info = self._write(lambda conn: change(conn, ctx, router_id, body))
+        def work(conn: Connection) -> dict[str, Any]:
+            info = change(conn, ctx, router_id, body)
+            router = self.routers.get_row(conn, None, router_id)._mapping
+            events.record_api(conn, ctx, self.routers.resource, f"{action}_router_interface",
+                              router)
+            return info
+        info = self._write(work)
         LOG.info("Router %s: %s interface on subnet %s", router_id, action, info["subnet_id"])
         self.hooks.changed(ctx, "routers", f"{action}_router_interface", info, None)
         return info
@@ -183,7 +204,10 @@ class Services:
         """``add`` or ``remove`` extra routes of a router, atomically."""
         def work(conn: Connection) -> tuple[dict[str, Any], dict[str, Any]]:
             old = self.routers.get(conn, ctx, router_id)
-            return old, self.routers.change_routes(conn, ctx, router_id, action, routes)
+            new = self.routers.change_routes(conn, ctx, router_id, action, routes)
+            events.record_api(conn, ctx, self.routers.resource, f"{action}_extraroutes", new,
+                              events.changed_names(self.routers.resource, old, new, ["routes"]))
+            return old, new
         old, new = self._write(work)
         LOG.info("Router %s: %s %d extra routes", router_id, action, len(routes))
         self.hooks.changed(ctx, "routers", "update", new, old)

@@ -92,6 +92,12 @@ def _agent(member, topo, api) -> str:
         return api.services.agents.list(conn, RequestContext.admin(), {"host": [host]})[0]["id"]
 
 
+def _event(member, topo, api) -> str:
+    made = _post("/v2.0/vpn/ikepolicies", "ikepolicy", {})(member, topo, api)
+    return ok(member.get("/v2.0/vpn/events", params={"resource_id": made}), 200)[
+        "events"][0]["id"]
+
+
 CASES = {
     "ikepolicies": Case("/v2.0/vpn/ikepolicies", "ikepolicy",
                         _post("/v2.0/vpn/ikepolicies", "ikepolicy", {}), lambda t: {}, VPN),
@@ -115,6 +121,7 @@ CASES = {
                     lambda t: {}, NETWORKING),
     "ports": Case("/v2.0/ports", "port", _port, None, READ_ONLY),
     "agents": Case("/v2.0/agents", "agent", _agent, None, ADMIN_ONLY),
+    "events": Case("/v2.0/vpn/events", "event", _event, None, READ_ONLY),
 }
 
 

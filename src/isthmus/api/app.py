@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable
 
 import falcon
 import orjson
 
-from isthmus.api import controllers, faults, openapi, request
+from isthmus.api import controllers, faults, openapi, request, streams
 from isthmus.api.policy import Policy
 from isthmus.services import READ_ONLY, Services
 from isthmus.vpn.endpoint_groups import FILTER_ALIASES
@@ -20,10 +21,14 @@ DEFAULT_PROVIDERS = [{"service_type": "VPN", "name": "ipsec", "default": True}]
 def create_app(services: Services, *, auth_strategy: str = "noauth",
                pagination_max_limit: int = -1,
                service_providers: Callable[[], list[dict[str, Any]]] | None = None,
-               policy: Policy | None = None) -> falcon.App:
+               policy: Policy | None = None, event_stream_limit: int = 4,
+               event_poll_s: float = 1.0,
+               streams_closing: threading.Event | None = None) -> falcon.App:
     """The Falcon app serving the Neutron-compatible API over ``services``.
 
-    ``policy`` authorizes every call; without one, the default rules apply.
+    ``policy`` authorizes every call; without one, the default rules apply. At most
+    ``event_stream_limit`` event streams are open at once; setting ``streams_closing``
+    ends them all (the server is stopping).
     """
     policy = policy or Policy()
     app = falcon.App(middleware=[request.RefuseNulInURL(), controllers.ContextMiddleware(
@@ -46,8 +51,13 @@ def create_app(services: Services, *, auth_strategy: str = "noauth",
         collection_cls = (controllers.WritableCollectionEndpoint if writable
                           else controllers.CollectionEndpoint)
         member_cls = controllers.WritableMemberEndpoint if writable else controllers.MemberEndpoint
-        app.add_route(resource.path, collection_cls(services, policy, resource, aliases,
-                                                    pagination_max_limit))
+        if resource.plural == "events":
+            app.add_route(resource.path, streams.EventsEndpoint(
+                services, policy, resource, pagination_max_limit, limit=event_stream_limit,
+                poll_s=event_poll_s, closing=streams_closing))
+        else:
+            app.add_route(resource.path, collection_cls(services, policy, resource, aliases,
+                                                        pagination_max_limit))
         app.add_route(resource.path + "/{id_}", member_cls(services, policy, resource,
                                                            aliases))
     for action in ("add", "remove"):

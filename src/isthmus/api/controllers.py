@@ -16,6 +16,7 @@ from isthmus import attributes as a
 from isthmus.api import discovery, listing, request
 from isthmus.api.policy import Policy
 from isthmus.context import RequestContext
+from isthmus.db.collection import Range
 from isthmus.exceptions import (BadRequest, HTTPNotFound, InvalidInput, IsthmusError,
                                 shown)
 from isthmus.network.exceptions import TagNotFound
@@ -184,7 +185,9 @@ class CollectionEndpoint(_Endpoint):
         every row anyway: it runs as before (filters on plain columns still in SQL)."""
         if query.limit is None and query.marker is None and not query.tag_filters:
             return False
-        keys = [*query.filters, *(key for key, _ in query.sort)]
+        # Range filters (since/until) are SQL conditions of their own, on any column.
+        keys = [*(k for k, v in query.filters.items() if not isinstance(v, Range)),
+                *(key for key, _ in query.sort)]
         collection = self.services.collections[self.plural]
         return ("network_id" not in self.resource.by_name and collection.sortable(keys)
                 and not guarded.intersection([*keys, *(["tags"] if query.tag_filters else [])]))

@@ -7,7 +7,8 @@ Attributes the policy hides from the caller count as unknown, and :func:`apply`
 works on what the caller is shown, so hidden values never decide a result.
 Tagged resources take Neutron's tag filters (comma-separated, repeatable):
 ``tags`` (has all), ``tags-any`` (has one), ``not-tags`` (lacks one of them),
-``not-tags-any`` (has none).
+``not-tags-any`` (has none). Resources with a stored ``created_at`` take a time
+range: ``since`` (included) and ``until`` (excluded), ISO 8601 times.
 """
 
 from __future__ import annotations
@@ -18,17 +19,19 @@ from typing import Any, Collection, Iterable, Mapping, Sequence
 from urllib.parse import urlencode
 
 from isthmus import attributes as a
+from isthmus.db.collection import Range
 from isthmus.exceptions import HTTPBadRequest, InvalidAttribute, shown
 
 CONTROL_KEYS = frozenset({"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"})
 # ASCII digits only: str.isdigit() also takes "²", which int() then refuses.
 _LIMIT = re.compile(r"[0-9]{1,10}")
 TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
+TIME_RANGE = ("since", "until")
 
 
 @dataclass
 class ListQuery:
-    filters: dict[str, list[Any]] = field(default_factory=dict)
+    filters: dict[str, list[Any] | Range] = field(default_factory=dict)
     fields: list[str] = field(default_factory=list)
     sort: list[tuple[str, bool]] = field(default_factory=list)   # (key, descending)
     limit: int | None = None
@@ -59,6 +62,7 @@ def parse_query(resource: a.Resource, params: Mapping[str, list[str]],
         if attr is None or attr.kind == "dict" or name in hidden:
             continue
         query.filters[name] = [_filter_value(attr, v) for v in values]
+    _time_range(resource, params, query, hidden)
     query.fields = [f for f in params.get("fields", []) if f]
     sort_keys = params.get("sort_key", [])
     sort_dirs = params.get("sort_dir", [])
@@ -90,6 +94,25 @@ def parse_query(resource: a.Resource, params: Mapping[str, list[str]],
         except a.InvalidValue as err:
             raise InvalidAttribute("page_reverse", str(err)) from None
     return query
+
+
+def _time_range(resource: a.Resource, params: Mapping[str, list[str]], query: ListQuery,
+                hidden: Collection[str]) -> None:
+    """``since``/``until`` as a range filter on a stored ``created_at``."""
+    created = resource.by_name.get("created_at")
+    if created is None or created.column is None or "created_at" in hidden:
+        return
+    bounds = {}
+    for key in TIME_RANGE:
+        raw = _one(params, key)
+        if raw is not None:
+            try:
+                bounds[key] = a.moment(raw)
+            except a.InvalidValue as err:
+                raise InvalidAttribute(key, str(err)) from None
+    if bounds:
+        query.filters["created_at"] = Range(bounds.get("since"), bounds.get("until"),
+                                            parse=a.moment)
 
 
 def _filter_value(attr: a.Attr, raw: str) -> Any:

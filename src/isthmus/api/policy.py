@@ -34,6 +34,7 @@ from oslo_policy import _checks  # the check classes; oslo.policy re-exports onl
 from oslo_policy import policy as oslo
 
 from isthmus import attributes as a
+from isthmus import events
 from isthmus.context import RequestContext
 from isthmus.exceptions import HTTPNotFound, PolicyNotAuthorized
 from isthmus.network.networks import NETWORK_RESOURCE, SUBNET_RESOURCE
@@ -58,7 +59,7 @@ ADMIN_OR_NET_OWNER_READER = f"({ADMIN}) or ({NET_OWNER_READER})"
 RESOURCES: tuple[a.Resource, ...] = (
     NETWORK_RESOURCE, SUBNET_RESOURCE, PORT_RESOURCE, ROUTER_RESOURCE, IKE_RESOURCE,
     IPSEC_RESOURCE, vpnservices.RESOURCE, endpoint_groups.RESOURCE, site_connections.RESOURCE,
-    agents.RESOURCE)
+    agents.RESOURCE, events.RESOURCE)
 
 BASE_RULES = [
     oslo.RuleDefault("context_is_admin", "role:admin",
@@ -104,6 +105,8 @@ _ACTIONS: dict[str, dict[str, str]] = {
     "router": {action: (ADMIN_OR_PROJECT_READER if action == "get" else ADMIN_OR_PROJECT_MEMBER)
                for action in _METHODS},
     "agent": {"get": ADMIN},
+    # The history of a project's objects is read as the objects are.
+    "event": {"get": ADMIN_OR_PROJECT_READER},
     # Readers of a project read its VPN objects, the PSK included (as Neutron's 2023-2025
     # defaults did; neutron-vpnaas 2025.2 narrowed gets to members — one override restores
     # that: "get_ipsec_site_connection": "(rule:admin_only) or (role:member and ...)").

@@ -13,6 +13,7 @@ and ``tags``: networks, subnets and routers).
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -23,7 +24,7 @@ from isthmus.attributes import Resource, timestamp
 from isthmus.context import RequestContext
 from isthmus.db import mapping, models
 
-Filters = Mapping[str, Sequence[Any]]
+Filters = Mapping[str, "Sequence[Any] | Range"]
 # (API attribute, descending) pairs, most significant first.
 SortKeys = Sequence[tuple[str, bool]]
 TAGS = models.Tag.__table__
@@ -39,7 +40,33 @@ def now() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None)
 
 
-__all__ = ["Collection", "children", "new_id", "now", "owner_project", "timestamp"]
+@dataclass(frozen=True)
+class Range:
+    """A filter keeping the values from ``low`` (included) to ``high`` (excluded) of
+    one attribute, in SQL and on the API value (``parse`` turns the API value into
+    what the bounds compare with: a shown timestamp into a ``datetime``)."""
+
+    low: Any = None
+    high: Any = None
+    parse: Callable[[Any], Any] | None = None
+
+    def __contains__(self, value: Any) -> bool:
+        if value is None:
+            return False
+        if self.parse is not None:
+            value = self.parse(value)
+        return (self.low is None or value >= self.low) and \
+            (self.high is None or value < self.high)
+
+    def clause(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+        """The SQL condition on ``column``."""
+        parts = [column >= self.low] if self.low is not None else []
+        if self.high is not None:
+            parts.append(column < self.high)
+        return sa.and_(sa.true(), *parts)
+
+
+__all__ = ["Collection", "Range", "children", "new_id", "now", "owner_project", "timestamp"]
 
 
 class Collection:
@@ -105,6 +132,11 @@ class Collection:
         if clause is not None:
             query = query.where(clause)
         for attr, values in filters.items():
+            if isinstance(values, Range):
+                stored = self.resource.by_name[attr].column
+                if stored is not None:
+                    query = query.where(values.clause(self.table.c[stored]))
+                continue
             column = self.columns.get(attr)
             if column is not None and values:
                 query = query.where(self.table.c[column].in_(list(values)))
@@ -119,6 +151,11 @@ class Collection:
         every = sa.and_(*(has(tag) for tag in tags))
         return {"tags": every, "tags-any": has(*tags), "not-tags": sa.not_(every),
                 "not-tags-any": sa.not_(has(*tags))}[kind]
+
+    def key(self, id_: Any) -> Any:
+        """``id_`` as the primary key column compares it; ``None`` when it cannot be one
+        (a table of integer ids given ``abc``): then nothing is found."""
+        return id_
 
     def sortable(self, keys: Iterable[str]) -> bool:
         """Whether SQL can filter and sort on all of ``keys`` (plain columns)."""
@@ -145,7 +182,9 @@ class Collection:
             *(_order_by(conn, column, descending) for column, descending in order))
         after = None
         if marker is not None:
-            row = conn.execute(query.where(self.table.c.id == marker)).first()
+            key = self.key(marker)
+            row = None if key is None else \
+                conn.execute(query.where(self.table.c.id == key)).first()
             if row is None or accept(self.show_row(conn, row)) is None:
                 raise self.resource.not_found(marker)
             after = row
@@ -174,7 +213,10 @@ class Collection:
                  lock: bool = False) -> Row | None:
         """The row ``id_`` if ``ctx`` may see it (``ctx`` None: any), else ``None``;
         ``lock`` takes it FOR UPDATE."""
-        query = sa.select(self.table).where(self.table.c.id == id_)
+        key = self.key(id_)
+        if key is None:
+            return None
+        query = sa.select(self.table).where(self.table.c.id == key)
         if ctx is not None:
             clause = self.visible(ctx)
             if clause is not None:

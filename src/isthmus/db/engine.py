@@ -91,11 +91,18 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
-        """A transaction that commits on success and rolls back on any error."""
+        """A transaction that commits on success and rolls back on any error; then the
+        callbacks the work queued in ``conn.info["after_commit"]`` run, after a commit
+        only (the event history wakes its live streams so)."""
         with self.engine.connect() as conn:
             conn.info["isthmus_begin"] = "BEGIN IMMEDIATE"
-            with conn.begin():
-                yield conn
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                callbacks = conn.info.pop("after_commit", [])
+        for callback in callbacks:
+            callback()
 
     def write_retrying(self, work: Callable[[Connection], T]) -> T:
         """``work`` in a :meth:`write` transaction, run afresh while it loses races."""

@@ -6,7 +6,8 @@ gateway and interface ports with their addresses, the physical network each port
 is on (its network's provider attributes), and the extra routes, in a fixed number
 of queries whatever the number of routers. ``nat_exempt`` is left empty: the agent
 fills it from the VPN connections it serves. ``apply_router_reports`` stores the
-statuses agents report for routers and ports (``update_router_status``).
+statuses agents report for routers and ports (``update_router_status``), and records
+routers' status changes in the event history (:mod:`isthmus.events`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Iterable, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from isthmus import events
 from isthmus.db import models
 from isthmus.network.networks import (NETWORK_RESOURCE, NETWORKS, PROVIDER_PHYSNET,
                                       PROVIDER_SEGMENT, SUBNETS)
@@ -141,9 +143,10 @@ def apply_router_reports(conn: Connection, reports: Sequence[RouterReport],
     changed. Routers another host serves now are skipped: their report is stale."""
     ids = [r["id"] for r in reports]
     current = {r.id: r for r in _in_chunks(conn, sa.select(
-        ROUTERS.c.id, ROUTERS.c.status, ROUTERS.c.status_detail, ROUTERS.c.agent_host),
-        ROUTERS.c.id, ids)}
+        ROUTERS.c.id, ROUTERS.c.status, ROUTERS.c.status_detail, ROUTERS.c.agent_host,
+        ROUTERS.c.project_id), ROUTERS.c.id, ids)}
     changed = 0
+    transitions = []
     port_status: dict[str, str] = {}
     for report in reports:
         row = current.get(report["id"])
@@ -154,6 +157,9 @@ def apply_router_reports(conn: Connection, reports: Sequence[RouterReport],
             conn.execute(sa.update(ROUTERS).where(ROUTERS.c.id == row.id).values(
                 status=report["status"], status_detail=reason))
             changed += 1
+            if row.status != report["status"]:
+                transitions.append(events.Transition("router", row.id, row.project_id,
+                                                     row.status, report["status"], reason))
         for port_id, port in (report.get("ports") or {}).items():
             port_status[port_id] = port["status"]
     if port_status:
@@ -165,5 +171,6 @@ def apply_router_reports(conn: Connection, reports: Sequence[RouterReport],
                 conn.execute(sa.update(PORTS).where(PORTS.c.id == port_id)
                              .values(status=status))
                 changed += 1
+    events.record_transitions(conn, transitions)
     return changed
 

@@ -6,7 +6,8 @@ fixed number of queries whatever the number of services. Each object in it is
 the attributes its resource marks ``agent`` (values and JSON schema derived from
 the attribute table) plus the few values computed here for agents, whose
 schemas are written beside the code that computes them. ``apply_reports``
-takes ``update_status`` reports through the status machine in one transaction.
+takes ``update_status`` reports through the status machine in one transaction,
+recording each status change in the event history (:mod:`isthmus.events`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from isthmus import events
 from isthmus.attributes import Resource
 from isthmus.db import mapping, models
 from isthmus.db.collection import children
@@ -126,20 +128,30 @@ def services_on_host(conn: Connection, host: str,
     } for s in sorted(services, key=lambda r: r.id)]
 
 
-def _apply(conn: Connection, table: sa.Table, reports: Mapping[str, tuple[str, bool]]) -> int:
+def _apply(conn: Connection, resource: Resource, table: sa.Table,
+           reports: Mapping[str, tuple[str, bool]],
+           reasons: Mapping[str, str | None] | None = None, reason: str | None = None) -> int:
+    """Statuses after ``reports`` (``id: (reported, resolves pending)``); each change is
+    recorded in the event history with its reason (``reasons[id]``, else ``reason``)."""
     if not reports:
         return 0
-    current = {r.id: r.status for r in _rows_in(conn, table, "id", reports)}
+    current = {r.id: r for r in _rows_in(conn, table, "id", reports)}
     changes = []
+    transitions = []
     for id_, (reported, resolves) in reports.items():
-        if id_ not in current:
+        row = current.get(id_)
+        if row is None:
             continue  # deleted since the agent looked: nothing to do
-        new = vpn_status.after_report(current[id_], reported, resolves)
-        if new != current[id_]:
+        new = vpn_status.after_report(row.status, reported, resolves)
+        if new != row.status:
             changes.append({"_id": id_, "status": new})
+            transitions.append(events.Transition(
+                resource.singular, id_, row.project_id, row.status, new,
+                (reasons or {}).get(id_, reason)))
     if changes:
         conn.execute(sa.update(table).where(table.c.id == sa.bindparam("_id"))
                      .values(status=sa.bindparam("status")), changes)
+        events.record_transitions(conn, transitions)
     return len(changes)
 
 
@@ -149,6 +161,7 @@ def apply_reports(conn: Connection, reports: Sequence[ServiceReport]) -> int:
     connections: dict[str, tuple[str, bool]] = {}
     traffic = []
     details = []
+    reasons: dict[str, str | None] = {}
     for report in reports:
         services[report["id"]] = (report["status"], bool(report.get("updated_pending_status")))
         for conn_id, conn_report in (report.get("ipsec_site_connections") or {}).items():
@@ -156,6 +169,7 @@ def apply_reports(conn: Connection, reports: Sequence[ServiceReport]) -> int:
                                     bool(conn_report.get("updated_pending_status")))
             if "status_detail" in conn_report:
                 details.append({"_id": conn_id, "detail": conn_report["status_detail"]})
+                reasons[conn_id] = conn_report["status_detail"]
             if conn_report.get("traffic"):
                 traffic.append({"_id": conn_id, **{k: int(conn_report["traffic"].get(k, 0))
                                                    for k in TRAFFIC_COUNTERS}})
@@ -165,7 +179,8 @@ def apply_reports(conn: Connection, reports: Sequence[ServiceReport]) -> int:
     if details:
         conn.execute(sa.update(CONNECTIONS).where(CONNECTIONS.c.id == sa.bindparam("_id"))
                      .values(status_detail=sa.bindparam("detail")), details)
-    return _apply(conn, SERVICES, services) + _apply(conn, CONNECTIONS, connections)
+    return _apply(conn, SERVICE_RESOURCE, SERVICES, services) + \
+        _apply(conn, CONNECTION_RESOURCE, CONNECTIONS, connections, reasons)
 
 
 def mark_routers_down(conn: Connection, router_ids: Sequence[str]) -> int:
@@ -173,5 +188,7 @@ def mark_routers_down(conn: Connection, router_ids: Sequence[str]) -> int:
     services = [s.id for s in _rows_in(conn, SERVICES, "router_id", router_ids)]
     down = (vpn_status.DOWN, True)
     connections = {c.id: down for c in _rows_in(conn, CONNECTIONS, "vpnservice_id", services)}
-    return _apply(conn, SERVICES, {s: down for s in services}) + \
-        _apply(conn, CONNECTIONS, connections)
+    return _apply(conn, SERVICE_RESOURCE, SERVICES, {s: down for s in services},
+                  reason=events.HEARTBEATS_STOPPED) + \
+        _apply(conn, CONNECTION_RESOURCE, CONNECTIONS, connections,
+               reason=events.HEARTBEATS_STOPPED)
