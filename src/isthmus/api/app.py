@@ -8,6 +8,7 @@ import falcon
 import orjson
 
 from isthmus.api import controllers, faults, openapi, request
+from isthmus.api.metrics import RequestMetrics
 from isthmus.api.policy import Policy
 from isthmus.services import READ_ONLY, Services
 from isthmus.vpn.endpoint_groups import FILTER_ALIASES
@@ -20,13 +21,16 @@ DEFAULT_PROVIDERS = [{"service_type": "VPN", "name": "ipsec", "default": True}]
 def create_app(services: Services, *, auth_strategy: str = "noauth",
                pagination_max_limit: int = -1,
                service_providers: Callable[[], list[dict[str, Any]]] | None = None,
-               policy: Policy | None = None) -> falcon.App:
+               policy: Policy | None = None,
+               metrics: RequestMetrics | None = None) -> falcon.App:
     """The Falcon app serving the Neutron-compatible API over ``services``.
 
     ``policy`` authorizes every call; without one, the default rules apply.
+    ``metrics`` (docs/metrics.md) counts and times every request the app answers.
     """
     policy = policy or Policy()
-    app = falcon.App(middleware=[request.RefuseNulInURL(), controllers.ContextMiddleware(
+    timing = [metrics] if metrics is not None else []
+    app = falcon.App(middleware=[*timing, request.RefuseNulInURL(), controllers.ContextMiddleware(
         anonymous_is_admin=auth_strategy == "noauth", policy=policy,
         secret_params=frozenset(name for c in services.collections.values()
                                 for name in c.resource.secrets))])
