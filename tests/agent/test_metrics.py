@@ -148,3 +148,13 @@ def test_a_bad_metrics_bind_stops_the_agent_naming_the_option(tmp_path, bind):
     finally:
         env.api.stop()
         env.runtime.stop()
+
+
+def test_an_agent_started_again_in_the_process_replaces_the_metrics_of_the_first(embedded):
+    url = embedded.api.url
+    assert wait_until(lambda: one(url, "isthmus_agent_routers") == 0) is not None
+    embedded.stop_agent()
+    assert one(url, "isthmus_agent_routers") is None
+    embedded.start_agent()
+    assert one(url, "isthmus_agent_routers") == 0
+    assert one(url, "isthmus_api_requests_total") is None   # /metrics is not counted

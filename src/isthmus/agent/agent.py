@@ -75,8 +75,8 @@ class VPNAgent:
     reports the router's and ports' statuses; without one, a router is the namespace
     its ``isthmus:namespace`` names, or the host's own stack.
 
-    Its metrics (docs/metrics.md) go to ``registry`` (its own when ``None``), served
-    on ``metrics_bind`` (host, port) while it runs when given.
+    Its metrics (docs/metrics.md) join ``registry`` (the server's, in ``isthmus up``)
+    until it stops; with ``metrics_bind`` (host, port) it serves them there while it runs.
 
     Start and stop it with :meth:`start` and :meth:`stop`; everything else runs on its
     own threads (the work queue, the periodic loops, the resync loop)."""
@@ -109,8 +109,7 @@ class VPNAgent:
         self._stopping = False
         self._resync_thread = threading.Thread(target=self._resync_loop, name="full-resync",
                                                daemon=True)
-        self.metrics = AgentMetrics(registry or CollectorRegistry(), self.queue.depth,
-                                    lambda: len(self._known))
+        self.metrics = AgentMetrics(self.queue.depth, lambda: len(self._known), registry)
         self._metrics_bind = metrics_bind
         self._stop_metrics: Any = None
 
@@ -149,6 +148,7 @@ class VPNAgent:
         if self._stop_metrics is not None:
             self._stop_metrics()
             self._stop_metrics = None
+        self.metrics.close()
 
     # -- triggers ---------------------------------------------------------
     def heartbeat(self) -> None:

@@ -76,6 +76,7 @@ class ConnectionCollector(Collector):
                         _accumulate(known, traffic[conn["id"]])
 
     def collect(self) -> Iterator[Metric]:
+        """The four families, from the connections known now."""
         with self._lock:
             connections = sorted(self._connections.items())
             families = {
@@ -120,11 +121,17 @@ def _connection_ids(router: RouterState) -> set[str]:
 
 
 class AgentMetrics:
-    """Every metric of one agent, registered on ``registry`` (the server's in ``isthmus up``)."""
+    """Every metric of one agent, in a registry of its own (:attr:`registry`).
 
-    def __init__(self, registry: CollectorRegistry, queue_depth: Callable[[], int],
-                 routers: Callable[[], int]) -> None:
-        self.registry = registry
+    With ``shared`` (the server's registry, in ``isthmus up``) that registry joins it
+    until :meth:`close`, so that an agent started again in the same process (tests)
+    does not collide with the metrics of the one before it.
+    """
+
+    def __init__(self, queue_depth: Callable[[], int], routers: Callable[[], int],
+                 shared: CollectorRegistry | None = None) -> None:
+        self.registry = registry = CollectorRegistry()
+        self._shared = shared
         self._sync_seconds = Histogram(
             "isthmus_agent_sync_seconds", "Time one router's sync takes (fetch, network, "
             "device drivers, report).", registry=registry, buckets=SYNC_BUCKETS)
@@ -137,6 +144,14 @@ class AgentMetrics:
               registry=registry).set_function(routers)
         self.connections = ConnectionCollector()
         registry.register(self.connections)
+        if shared is not None:
+            shared.register(registry)
+
+    def close(self) -> None:
+        """Leave the shared registry (the agent stopped)."""
+        if self._shared is not None:
+            self._shared.unregister(self.registry)
+            self._shared = None
 
     @contextmanager
     def timing_sync(self) -> Iterator[None]:

@@ -47,10 +47,12 @@ class RequestMetrics:
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Note when the request arrived."""
         req.context.metrics_start = time.perf_counter()
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any,
                          req_succeeded: bool) -> None:
+        """Count the answer and observe its duration (errors included: they are answers)."""
         start = getattr(req.context, "metrics_start", None)
         if start is None:
             return

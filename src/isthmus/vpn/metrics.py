@@ -44,6 +44,7 @@ class StatusCollector(Collector):
         self._read_at = float("-inf")
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        """The two families, from counts at most ``cache_s`` old."""
         objects, agents = self._read()
         family = GaugeMetricFamily("isthmus_vpn_objects",
                                    "VPN services, site connections and routers by status.",
