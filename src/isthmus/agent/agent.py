@@ -93,7 +93,7 @@ class VPNAgent:
         self.routers = routers
         self.server = ServerClient(transport, host, timeout_s=rpc_timeout_s,
                                    on_unreachable=self._server_unreachable)
-        self.queue = RouterWorkQueue(self._sync_router, workers)
+        self.queue = RouterWorkQueue(self._timed_sync, workers)
         self.intervals = (resync_interval_s, status_interval_s, report_interval_s)
         self._known: dict[str, RouterState] = {}        # router id -> last synced state
         self._reported: dict[str, str] = {}            # object id -> last status sent
@@ -277,11 +277,11 @@ class VPNAgent:
                     notes[conn["id"]] = driver.status_note
         return notes
 
-    def _sync_router(self, router_id: str, work: RouterWork | None) -> None:
+    def _timed_sync(self, router_id: str, work: RouterWork | None) -> None:
         with self.metrics.timing_sync():
-            self._sync_router_timed(router_id, work)
+            self._sync_router(router_id, work)
 
-    def _sync_router_timed(self, router_id: str, work: RouterWork | None) -> None:
+    def _sync_router(self, router_id: str, work: RouterWork | None) -> None:
         with self._lock:
             newest = self._fetched_at.get(router_id, float("-inf"))
             if work is not None and work.fetched_at < newest:

@@ -33,7 +33,8 @@ Counts = tuple[dict[tuple[str, str], int], dict[str, int]]
 
 
 class StatusCollector(Collector):
-    """``isthmus_vpn_objects{resource,status}`` and ``isthmus_agents{state}``, read at scrape time."""
+    """``isthmus_vpn_objects{resource,status}`` and ``isthmus_agents{state}``, read when
+    scraped."""
 
     def __init__(self, db: Database, agents: Agents, cache_s: float = CACHE_S) -> None:
         self.db = db
