@@ -158,3 +158,13 @@ def test_an_agent_started_again_in_the_process_replaces_the_metrics_of_the_first
     embedded.start_agent()
     assert one(url, "isthmus_agent_routers") == 0
     assert one(url, "isthmus_api_requests_total") is None   # /metrics is not counted
+
+
+def test_metrics_enabled_false_serves_no_metrics(tmp_path):
+    env = make_embedded(tmp_path, metrics_enabled=False)
+    try:
+        assert httpx.get(f"{env.api.url}/metrics").status_code == 404
+        assert list(env.runtime.registry.collect()) == []
+    finally:
+        env.api.stop()
+        env.runtime.stop()
