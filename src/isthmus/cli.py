@@ -45,7 +45,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         transport = get_transport(conf, EMBEDDED_URL)
         runtime = server.build(conf, migrate=True, transport=transport)
         stopping.callback(run_bounded, "server", runtime.stop, STOP_TIMEOUT_S)
-        agent = build_agent(conf, transport)
+        agent = build_agent(conf, transport, runtime.registry)  # one /metrics
         stopping.callback(run_bounded, "agent", agent.stop, STOP_TIMEOUT_S)
         agent.start()
         simulated = "; noop device driver: statuses are simulated, no tunnels are built" \

@@ -63,6 +63,12 @@ DEFAULT_OPTS = [
                     "more are refused with 503. Each open stream holds one of the "
                     "api_threads for as long as it lasts, so keep this well below "
                     "api_threads (raise both together). 0 turns streams off."),
+    cfg.BoolOpt("metrics_enabled", default=True,
+                help="Serve Prometheus metrics at GET /metrics on the API's address "
+                     "(docs/metrics.md). Like /healthcheck it needs no token (scrapers do "
+                     "not speak Keystone) and carries counts, durations, statuses and "
+                     "object ids, never names, addresses or secrets; set false, or block "
+                     "/metrics in the reverse proxy, where even that is too much."),
     cfg.IntOpt("agent_down_time", default=75, min=2,
                help="Seconds without a heartbeat after which an agent is dead and the VPN "
                     "services and connections of its routers are shown DOWN."),
@@ -105,6 +111,13 @@ AGENT_OPTS = [
                help="Prefix of the namespaces of built routers (<prefix><router id>). Every "
                     "namespace with this prefix is the agent's: one whose router is no "
                     "longer wanted is deleted. Give each agent on one host its own prefix."),
+    cfg.StrOpt("metrics_bind", default="", sample_default="127.0.0.1:9697",
+               help="HOST:PORT (IPv6: [::1]:9697) where the agent serves its Prometheus "
+                    "metrics over HTTP at /metrics (docs/metrics.md): syncs, its work "
+                    "queue, and each connection's status and traffic, by connection id. "
+                    "Empty (the default): not served. No authentication: bind to a "
+                    "management address. Ignored by ``isthmus up``, whose agent's metrics "
+                    "are in the API's /metrics."),
     cfg.StrOpt("rootwrap_config", default="/etc/isthmus/rootwrap.conf",
                help="rootwrap.conf of the privileged helper that builds routers (filters in "
                     "etc/isthmus/rootwrap.d/agent.filters)."),

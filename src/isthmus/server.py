@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any, Callable, cast
 
 from oslo_config import cfg
+from prometheus_client import CollectorRegistry
 
 from isthmus import config, events
 from isthmus.api import create_app, with_keystone
+from isthmus.api.metrics import RequestMetrics, with_metrics
 from isthmus.api.policy import Policy
 from isthmus.api.health import HealthCheck, with_healthcheck
 from isthmus.db import Database, upgrade
@@ -36,6 +38,7 @@ from isthmus.rpc.server_side import AgentNotifier, ServerEndpoint, start_rpc_ser
 from isthmus.services import Services
 from isthmus.vpn.agents import Agents
 from isthmus.vpn.hooks import HookChain
+from isthmus.vpn.metrics import StatusCollector
 from isthmus.vpn.placement import Placement, RouterChanges
 
 LOG = logging.getLogger(__name__)
@@ -49,6 +52,9 @@ class Runtime:
     services: Services
     providers: Providers
     transport: Any
+    registry: CollectorRegistry
+    """The process's metrics (served at /metrics when ``metrics_enabled``); ``isthmus up``
+    adds its agent's."""
     _stoppers: list[Callable[[], None]] = field(default_factory=list)
     streams_closing: threading.Event = field(default_factory=threading.Event)
 
@@ -105,11 +111,15 @@ def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) ->
         load_providers(conf, specs, built.lookup, placement.notify_router),
         RouterChanges(placement)), agents=agents, default_provider=default_provider(specs))
     providers = cast(Providers, cast(HookChain, services.hooks).members[0])  # built just above
-    runtime = Runtime(app=None, services=services, providers=providers, transport=transport)
+    registry = CollectorRegistry()   # the process's own: tests and ``isthmus up`` never collide
+    runtime = Runtime(app=None, services=services, providers=providers, transport=transport,
+                      registry=registry)
+    metrics = conf.metrics_enabled
 
     runtime._stoppers.append(notifier.stop)
     runtime._stoppers.append(_start_in_background("RPC server", lambda: start_rpc_server(
-        transport, conf.host, ServerEndpoint(db, agents, placement.on_agent_alive))))
+        transport, conf.host, ServerEndpoint(db, agents, placement.on_agent_alive,
+                                       registry if metrics else None))))
     runtime._stoppers.append(placement.start().stop)
     runtime._stoppers.append(db.dispose)
     runtime._stoppers.append(runtime.close_streams)
@@ -123,8 +133,12 @@ def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) ->
                      pagination_max_limit=conf.pagination_max_limit,
                      service_providers=providers.describe, policy=policy,
                      event_stream_limit=conf.event_stream_limit,
-                     streams_closing=runtime.streams_closing)
+                     streams_closing=runtime.streams_closing,
+                     metrics=RequestMetrics(registry) if metrics else None)
     app = with_keystone(app, conf) if conf.auth_strategy == "keystone" else app
+    if metrics:   # in front of authentication, like /healthcheck (docs/metrics.md)
+        registry.register(StatusCollector(db, agents))
+        app = with_metrics(app, registry)
     # The in-process bus of ``isthmus up`` cannot be unreachable.
     runtime.app = with_healthcheck(app, HealthCheck({
         "database": lambda: probe_database(url),

@@ -28,7 +28,7 @@ class Embedded:
     def start_agent(self, host: str | None = None):
         if host:
             self.conf.set_override("host", host)
-        self.agent = build_agent(self.conf, self.transport)
+        self.agent = build_agent(self.conf, self.transport, self.runtime.registry)  # as `up`
         self.agent.start()
         return self.agent
 

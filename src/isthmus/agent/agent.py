@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import oslo_messaging as messaging
+from prometheus_client import CollectorRegistry
 
+from isthmus.agent.metrics import AgentMetrics, serve_metrics
 from isthmus.agent.workqueue import RouterWorkQueue
 from isthmus.drivers.device.base import DeviceDriver, RouterState, Statuses
 from isthmus.periodic import Periodic
@@ -73,20 +75,25 @@ class VPNAgent:
     reports the router's and ports' statuses; without one, a router is the namespace
     its ``isthmus:namespace`` names, or the host's own stack.
 
+    Its metrics (docs/metrics.md) join ``registry`` (the server's, in ``isthmus up``)
+    until it stops; with ``metrics_bind`` (host, port) it serves them there while it runs.
+
     Start and stop it with :meth:`start` and :meth:`stop`; everything else runs on its
     own threads (the work queue, the periodic loops, the resync loop)."""
 
     def __init__(self, host: str, transport: Any, drivers: Sequence[DeviceDriver],
                  *, workers: int = 8, resync_interval_s: float = 60,
                  status_interval_s: float = 10, report_interval_s: float = 10,
-                 rpc_timeout_s: int = 20, routers: RouterBuilder | None = None) -> None:
+                 rpc_timeout_s: int = 20, routers: RouterBuilder | None = None,
+                 registry: CollectorRegistry | None = None,
+                 metrics_bind: tuple[str, int] | None = None) -> None:
         self.host = host
         self.transport = transport
         self.drivers = list(drivers)
         self.routers = routers
         self.server = ServerClient(transport, host, timeout_s=rpc_timeout_s,
                                    on_unreachable=self._server_unreachable)
-        self.queue = RouterWorkQueue(self._sync_router, workers)
+        self.queue = RouterWorkQueue(self._timed_sync, workers)
         self.intervals = (resync_interval_s, status_interval_s, report_interval_s)
         self._known: dict[str, RouterState] = {}        # router id -> last synced state
         self._reported: dict[str, str] = {}            # object id -> last status sent
@@ -102,6 +109,9 @@ class VPNAgent:
         self._stopping = False
         self._resync_thread = threading.Thread(target=self._resync_loop, name="full-resync",
                                                daemon=True)
+        self.metrics = AgentMetrics(self.queue.depth, lambda: len(self._known), registry)
+        self._metrics_bind = metrics_bind
+        self._stop_metrics: Any = None
 
     # -- lifecycle --------------------------------------------------------
     def start(self) -> None:
@@ -116,6 +126,9 @@ class VPNAgent:
         self._loops = [Periodic("heartbeat", report, self.heartbeat, run_first=True).start(),
                        Periodic("status-poll", status, self.poll_statuses).start()]
         self._resync_thread.start()
+        if self._metrics_bind is not None:
+            self._stop_metrics = serve_metrics(self.metrics.registry, self._metrics_bind)
+            LOG.info("Agent metrics on http://%s:%d/metrics", *self._metrics_bind)
         LOG.info("VPN agent on host %s started with %s", self.host,
                  ", ".join(type(d).__name__ for d in self.drivers))
 
@@ -132,6 +145,10 @@ class VPNAgent:
         self.queue.shutdown()
         for driver in self.drivers:
             driver.stop()
+        if self._stop_metrics is not None:
+            self._stop_metrics()
+            self._stop_metrics = None
+        self.metrics.close()
 
     # -- triggers ---------------------------------------------------------
     def heartbeat(self) -> None:
@@ -260,6 +277,10 @@ class VPNAgent:
                     notes[conn["id"]] = driver.status_note
         return notes
 
+    def _timed_sync(self, router_id: str, work: RouterWork | None) -> None:
+        with self.metrics.timing_sync():
+            self._sync_router(router_id, work)
+
     def _sync_router(self, router_id: str, work: RouterWork | None) -> None:
         with self._lock:
             newest = self._fetched_at.get(router_id, float("-inf"))
@@ -287,6 +308,7 @@ class VPNAgent:
                 self._known[router_id] = state
             else:
                 self._known.pop(router_id, None)
+        self.metrics.connections.synced(state)
         self._report(state, statuses, resolves_pending=True)
 
     def _build_router(self, router_id: str, network: RouterNetwork | None,
@@ -348,6 +370,8 @@ class VPNAgent:
         After a sync the reference is the status in the payload (the server's own view,
         pending states included); after a poll or an event it is the last status sent.
         """
+        self.metrics.connections.observe(router, statuses, traffic or {})
+
         def differs(obj: Service | Connection) -> str | None:
             status = statuses.get(obj["id"])
             if status is None:

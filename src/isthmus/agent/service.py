@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from oslo_config import cfg
+from prometheus_client import CollectorRegistry
 
 from isthmus import config
 from isthmus.agent.agent import VPNAgent
+from isthmus.agent.metrics import BadMetricsBind, parse_bind
 from isthmus.drivers.device.base import AgentContext
 from isthmus.lifecycle import StartupError
 
@@ -15,8 +17,13 @@ if TYPE_CHECKING:
     from isthmus.agent.routers import RouterBuilder
 
 
-def build_agent(conf: cfg.ConfigOpts, transport: Any) -> VPNAgent:
-    """An agent with the device drivers of ``[vpnagent] vpn_device_driver`` (loaded, checked)."""
+def build_agent(conf: cfg.ConfigOpts, transport: Any,
+                registry: CollectorRegistry | None = None) -> VPNAgent:
+    """An agent with the device drivers of ``[vpnagent] vpn_device_driver`` (loaded, checked).
+
+    With a ``registry`` (``isthmus up``: the server's) its metrics join it and
+    ``[vpnagent] metrics_bind`` is ignored; without, it serves its own there, if set.
+    """
     from isthmus.drivers.loader import build_driver
 
     origin = config.option_origin(conf, "vpnagent", "vpn_device_driver")
@@ -24,11 +31,17 @@ def build_agent(conf: cfg.ConfigOpts, transport: Any) -> VPNAgent:
                             origin=origin)
                for spec in conf.vpnagent.vpn_device_driver]
     opts = conf.vpnagent
+    try:
+        metrics_bind = None if registry is not None else parse_bind(opts.metrics_bind)
+    except BadMetricsBind as err:
+        where = config.option_origin(conf, "vpnagent", "metrics_bind")
+        raise StartupError(f"{where}: {err}") from None
     return VPNAgent(conf.host, transport, drivers, workers=opts.workers,
                     resync_interval_s=opts.resync_interval,
                     status_interval_s=opts.status_check_interval,
                     report_interval_s=opts.report_interval, rpc_timeout_s=opts.rpc_timeout,
-                    routers=build_router_builder(conf))
+                    routers=build_router_builder(conf), registry=registry,
+                    metrics_bind=metrics_bind)
 
 
 def build_router_builder(conf: cfg.ConfigOpts) -> RouterBuilder | None:

@@ -56,6 +56,11 @@ class RouterWorkQueue:
                     self._idle.notify_all()
                 return
 
+    def depth(self) -> int:
+        """Routers syncing or waiting for a worker, plus those due to sync once more."""
+        with self._lock:
+            return len(self._running) + len(self._again)
+
     def wait_idle(self, timeout_s: float | None = None) -> bool:
         """Wait until no router is syncing; ``False`` if ``timeout_s`` passed first."""
         with self._lock:

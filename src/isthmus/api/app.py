@@ -9,6 +9,7 @@ import falcon
 import orjson
 
 from isthmus.api import controllers, faults, openapi, request, streams
+from isthmus.api.metrics import RequestMetrics
 from isthmus.api.policy import Policy
 from isthmus.services import READ_ONLY, Services
 from isthmus.vpn.endpoint_groups import FILTER_ALIASES
@@ -23,15 +24,18 @@ def create_app(services: Services, *, auth_strategy: str = "noauth",
                service_providers: Callable[[], list[dict[str, Any]]] | None = None,
                policy: Policy | None = None, event_stream_limit: int = 4,
                event_poll_s: float = 1.0,
-               streams_closing: threading.Event | None = None) -> falcon.App:
+               streams_closing: threading.Event | None = None,
+               metrics: RequestMetrics | None = None) -> falcon.App:
     """The Falcon app serving the Neutron-compatible API over ``services``.
 
     ``policy`` authorizes every call; without one, the default rules apply. At most
     ``event_stream_limit`` event streams are open at once; setting ``streams_closing``
-    ends them all (the server is stopping).
+    ends them all (the server is stopping). ``metrics`` (docs/metrics.md) counts and
+    times every request the app answers.
     """
     policy = policy or Policy()
-    app = falcon.App(middleware=[request.RefuseNulInURL(), controllers.ContextMiddleware(
+    timing = [metrics] if metrics is not None else []
+    app = falcon.App(middleware=[*timing, request.RefuseNulInURL(), controllers.ContextMiddleware(
         anonymous_is_admin=auth_strategy == "noauth", policy=policy,
         secret_params=frozenset(name for c in services.collections.values()
                                 for name in c.resource.secrets))])

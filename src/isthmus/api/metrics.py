@@ -1,0 +1,87 @@
+"""``GET /metrics`` (Prometheus text format) and the timing of every API request.
+
+:class:`RequestMetrics` is Falcon middleware: it counts each request by method,
+route and status code and observes its duration. ``route`` is the route's
+template (``/v2.0/vpn/ipsec-site-connections/{id_}``), never the path: ids in
+labels would make one time series per object. A request no route matched is
+``route="unmatched"``.
+
+:func:`with_metrics` answers ``/metrics`` in front of the application, before
+any authentication, like ``/healthcheck``: Prometheus scrapers do not speak
+Keystone. It carries counts, durations and ids of objects (agents' metrics:
+connection ids), never a name, an address, a secret or free text; turn it off
+with ``[DEFAULT] metrics_enabled = false`` (docs/metrics.md).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import falcon
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import choose_encoder
+
+PATH = "/metrics"
+
+# Seconds; API requests take milliseconds, a slow list or a retried write up to seconds.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                   10.0)
+UNMATCHED = "unmatched"
+
+
+class RequestMetrics:
+    """Falcon middleware: ``isthmus_api_requests_total{method,route,code}`` and
+    ``isthmus_api_request_duration_seconds{method,route}``; put it first, so that it
+    times the other middleware too."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._requests = Counter("isthmus_api_requests", "API requests answered, by method, "
+                                 "route template and HTTP status code.",
+                                 ["method", "route", "code"], registry=registry)
+        self._duration = Histogram("isthmus_api_request_duration_seconds",
+                                   "Time to answer an API request, by method and route "
+                                   "template.", ["method", "route"], registry=registry,
+                                   buckets=LATENCY_BUCKETS)
+        # Label look-ups cost microseconds each; the children are few, so keep them.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Note when the request arrived."""
+        req.context.metrics_start = time.perf_counter()
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any,
+                         req_succeeded: bool) -> None:
+        """Count the answer and observe its duration (errors included: they are answers)."""
+        start = getattr(req.context, "metrics_start", None)
+        if start is None:
+            return
+        key = (req.method, req.uri_template or UNMATCHED, resp.status_code)
+        children = self._children.get(key)
+        if children is None:
+            method, route, code = key
+            children = self._children[key] = (
+                self._requests.labels(method, route, str(code)),
+                self._duration.labels(method, route))
+        children[0].inc()
+        children[1].observe(time.perf_counter() - start)
+
+
+def with_metrics(app: Any, registry: CollectorRegistry) -> Any:
+    """``app`` with ``GET /metrics`` answered in front of it from ``registry``."""
+    def dispatch(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") != PATH:
+            return app(environ, start_response)
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            body = b"Only GET and HEAD\n"
+            start_response("405 Method Not Allowed", [
+                ("Allow", "GET, HEAD"), ("Content-Type", "text/plain"),
+                ("Content-Length", str(len(body)))])
+            return [body]
+        encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT"))
+        body = encoder(registry)
+        start_response("200 OK", [("Content-Type", content_type),
+                                  ("Content-Length", str(len(body))),
+                                  ("Cache-Control", "no-store")])
+        return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+    return dispatch
