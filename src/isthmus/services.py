@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
+from typing import Collection as Collection_
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
@@ -108,20 +109,23 @@ class Services:
             raise
 
     # -- reads ------------------------------------------------------------
-    def list(self, ctx: RequestContext, plural: str,
-             filters: Filters | None = None) -> list[dict[str, Any]]:
+    def list(self, ctx: RequestContext, plural: str, filters: Filters | None = None,
+             attrs: Collection_[str] | None = None) -> list[dict[str, Any]]:
+        """Every object ``ctx`` may see that passes ``filters`` on plain columns; only
+        the attributes ``attrs`` (None: all), read from only their columns."""
         with self._read() as conn:
-            return self.collections[plural].list(conn, ctx, filters)
+            return self.collections[plural].list(conn, ctx, filters, attrs)
 
     def list_page(self, ctx: RequestContext, plural: str, filters: Filters,
                   tag_filters: Mapping[str, Iterable[str]], sort: SortKeys,
                   limit: int | None, marker: str | None, reverse: bool,
-                  accept: Callable[[dict[str, Any]], dict[str, Any] | None]
+                  accept: Callable[[dict[str, Any]], dict[str, Any] | None],
+                  attrs: Collection_[str] | None = None
                   ) -> tuple[list[dict[str, Any]], bool]:
         """One page filtered, sorted and paged in SQL (see :meth:`Collection.page`)."""
         with self._read() as conn:
             return self.collections[plural].page(conn, ctx, filters, tag_filters, sort,
-                                                 limit, marker, reverse, accept)
+                                                 limit, marker, reverse, accept, attrs)
 
     def get(self, ctx: RequestContext, plural: str, id_: str) -> dict[str, Any]:
         """One object as ``ctx`` may see it, 404 otherwise."""

@@ -91,3 +91,34 @@ def test_tag_filters_in_sql_pages(member):
                 break
             url, params = following[0], None
         assert names == sorted(wanted), (kind, value)
+
+
+@pytest.mark.parametrize("paged", [False, True], ids=["whole list", "SQL page"])
+def test_fields_read_only_their_columns_and_answer_the_same(api, member, paged):
+    """``fields`` narrows the SELECT to what the answer, the filters, the sort and the
+    policy rules read (issue 11 item 2), and the answer is the projection of the full one."""
+    import sqlalchemy as sa
+
+    for i in range(5):
+        ok(member.post("/v2.0/vpn/ikepolicies", json={"ikepolicy": {
+            "name": f"f{i}", "ike_version": "v2" if i % 2 else "v1"}}))
+    params = [("fields", "id"), ("fields", "name"), ("ike_version", "v2"),
+              ("sort_key", "name"), ("sort_dir", "desc")] + ([("limit", "1")] if paged else [])
+    full = ok(member.get("/v2.0/vpn/ikepolicies",
+                         params=[p for p in params if p[0] != "fields"]), 200)["ikepolicies"]
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(api.db.engine, "before_cursor_execute", record)
+    try:
+        narrow = ok(member.get("/v2.0/vpn/ikepolicies", params=params), 200)["ikepolicies"]
+    finally:
+        sa.event.remove(api.db.engine, "before_cursor_execute", record)
+    assert narrow == [{"id": p["id"], "name": p["name"]} for p in full]
+    assert len(narrow) == (1 if paged else 2)
+    selects = [s for s in statements if "FROM ikepolicies" in s]
+    assert selects and all("encryption_algorithm" not in s and "lifetime_value" not in s
+                           for s in selects), selects
+    assert all("ike_version" in s for s in selects)   # the filter reads it

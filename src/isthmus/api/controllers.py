@@ -157,13 +157,15 @@ class CollectionEndpoint(_Endpoint):
         # A guarded attribute may be hidden on some objects: filter it on what the
         # caller is shown (below), never in SQL on the stored value.
         guarded = self.policy.guarded_fields(self.resource)
+        attrs = self._attributes_to_read(query)
         if self._pages_in_sql(query, guarded):
             page, more = self.services.list_page(
                 ctx, self.plural, query.filters, query.tag_filters, query.sort, query.limit,
-                query.marker, query.page_reverse, lambda item: self._accepted(ctx, item, query))
+                query.marker, query.page_reverse, lambda item: self._accepted(ctx, item, query),
+                attrs)
         else:
             items = self.services.list(ctx, self.plural, {
-                k: v for k, v in query.filters.items() if k not in guarded})
+                k: v for k, v in query.filters.items() if k not in guarded}, attrs)
             views = [self.view(ctx, item, target)
                      for item, target in zip(items, self.targets(items))
                      if self.readable(ctx, target)]
@@ -175,6 +177,23 @@ class CollectionEndpoint(_Endpoint):
                                   query, more))
         _json(resp, body)
 
+
+    def _attributes_to_read(self, query: listing.ListQuery) -> set[str] | None:
+        """With ``fields``, the attributes the answer depends on (None: all): the fields,
+        ``id``, the owner, what the filters and the sort read, and what the policy rules
+        read; the SELECT then reads only their columns."""
+        if not query.fields:
+            return None
+        policy_keys = self.policy.keys_read(self.resource)
+        if policy_keys is None:
+            return None
+        needed = {*query.fields, *query.filters, *(key for key, _ in query.sort),
+                  *policy_keys, "id", "project_id", "tenant_id"}
+        if "network_id" in self.resource.by_name:   # targets() looks up the network
+            needed.add("network_id")
+        if query.tag_filters:
+            needed.add("tags")
+        return needed
 
     def _pages_in_sql(self, query: listing.ListQuery, guarded: set[str]) -> bool:
         """Whether SQL can filter, sort and page this list: every filter and sort key a

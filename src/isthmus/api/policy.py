@@ -481,6 +481,22 @@ class Policy:
             hidden.add("tenant_id")
         return hidden
 
+    def keys_read(self, resource: a.Resource) -> frozenset[str] | None:
+        """The target keys that reading ``resource`` objects depends on: its ``get_``
+        rule and the ``get_`` rule of each attribute; ``None`` if a rule's keys cannot
+        be known (then every attribute must be read)."""
+        rules = [f"get_{resource.singular}", *(
+            f"get_{resource.singular}:{attr.name}" for attr in resource.attrs)]
+        keys: set[str] = set()
+        for rule in rules:
+            if rule not in self.enforcer.rules:
+                continue
+            found = _keys_read(self.enforcer.rules[rule], self.enforcer.rules, {rule})
+            if found is None:
+                return None
+            keys |= found
+        return frozenset(keys)
+
     def guarded_fields(self, resource: a.Resource) -> set[str]:
         """Attributes with a ``get_`` rule of their own: hidden from someone, maybe."""
         return {attr.name for attr in resource.attrs

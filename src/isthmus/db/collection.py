@@ -16,11 +16,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Collection as Collection_
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from isthmus.attributes import Resource, timestamp
+from isthmus.attributes import Attr, Nested, Resource, SameAs, timestamp
 from isthmus.context import RequestContext
 from isthmus.db import mapping, models
 
@@ -117,17 +118,47 @@ class Collection:
         return self.table.c.project_id == ctx.project_id
 
     # -- reads ------------------------------------------------------------
-    def list(self, conn: Connection, ctx: RequestContext,
-             filters: Filters | None = None) -> list[dict[str, Any]]:
-        query = self._filtered(ctx, filters or {})
+    def list(self, conn: Connection, ctx: RequestContext, filters: Filters | None = None,
+             attrs: Collection_[str] | None = None) -> list[dict[str, Any]]:
+        """Every object ``ctx`` may see that passes ``filters`` on plain columns, with
+        only the attributes ``attrs`` (None: all), read from only their columns."""
+        chosen = self._narrowed(attrs)
+        query = self._filtered(ctx, filters or {}, None, chosen)
         rows = conn.execute(query.order_by(self.table.c.id)).all()
-        return self.show_rows(conn, rows)
+        return self.show_rows(conn, rows, chosen)
+
+    def _narrowed(self, attrs: Collection_[str] | None) -> tuple[Attr, ...] | None:
+        """The attributes to read for the names ``attrs``; ``None`` (all of them) when
+        ``attrs`` is None or names one the collection computes (it may need any column)."""
+        if attrs is None:
+            return None
+        chosen = tuple(x for x in self.resource.attrs if x.name in attrs)
+        if any(x.store is None and x.name != "tags" for x in chosen):
+            return None
+        return chosen
+
+    def _selected(self, chosen: tuple[Attr, ...] | None) -> sa.Select:
+        """``SELECT`` of the whole row, or of ``id`` and the columns of ``chosen``."""
+        if chosen is None:
+            return sa.select(self.table)
+        names = {"id"}
+        for attr in chosen:
+            target = self.resource.by_name[attr.store.attr] \
+                if isinstance(attr.store, SameAs) else attr
+            if isinstance(target.store, Nested):
+                names.update(column.name for column in target.store.keys.values()
+                             if column.name)
+            elif target.column is not None:
+                names.add(target.column)
+        return sa.select(*(column for column in self.table.c if column.name in names))
 
     def _filtered(self, ctx: RequestContext, filters: Filters,
-                  tag_filters: Mapping[str, Iterable[str]] | None = None) -> sa.Select:
+                  tag_filters: Mapping[str, Iterable[str]] | None = None,
+                  chosen: tuple[Attr, ...] | None = None) -> sa.Select:
         """The rows ``ctx`` may see that pass the filters on plain columns and
-        Neutron's tag filters (``tags``, ``tags-any``, ``not-tags``, ``not-tags-any``)."""
-        query = sa.select(self.table)
+        Neutron's tag filters (``tags``, ``tags-any``, ``not-tags``, ``not-tags-any``);
+        only the columns of ``chosen`` (None: all)."""
+        query = self._selected(chosen)
         clause = self.visible(ctx)
         if clause is not None:
             query = query.where(clause)
@@ -164,7 +195,8 @@ class Collection:
     def page(self, conn: Connection, ctx: RequestContext, filters: Filters,
              tag_filters: Mapping[str, Iterable[str]], sort: SortKeys,
              limit: int | None, marker: str | None, reverse: bool,
-             accept: Callable[[dict[str, Any]], dict[str, Any] | None]
+             accept: Callable[[dict[str, Any]], dict[str, Any] | None],
+             attrs: Collection_[str] | None = None
              ) -> tuple[list[dict[str, Any]], bool]:
         """One page of the list in SQL: filtered, sorted (None first, ``id`` breaking
         ties) and started after ``marker`` (before it with ``reverse``), plus whether
@@ -178,19 +210,20 @@ class Collection:
         order.append((self.table.c.id, sort[-1][1] if sort else False))
         if reverse:
             order = [(column, not descending) for column, descending in order]
-        query = self._filtered(ctx, filters, tag_filters).order_by(
+        chosen = self._narrowed(attrs)
+        query = self._filtered(ctx, filters, tag_filters, chosen).order_by(
             *(_order_by(conn, column, descending) for column, descending in order))
         after = None
         if marker is not None:
             key = self.key(marker)
             row = None if key is None else \
                 conn.execute(query.where(self.table.c.id == key)).first()
-            if row is None or accept(self.show_row(conn, row)) is None:
+            if row is None or accept(self.show_row(conn, row, chosen)) is None:
                 raise self.resource.not_found(marker)
             after = row
         if limit is None:   # everything after the marker: one query
             scan = query if after is None else query.where(_after(conn, order, after))
-            found = [view for item in self.show_rows(conn, conn.execute(scan).all())
+            found = [view for item in self.show_rows(conn, conn.execute(scan).all(), chosen)
                      if (view := accept(item)) is not None]
             return found[::-1] if reverse else found, False
         found = []
@@ -200,7 +233,7 @@ class Collection:
         while len(found) <= limit:
             scan = query if after is None else query.where(_after(conn, order, after))
             rows = conn.execute(scan.limit(batch)).all()
-            found += [view for item in self.show_rows(conn, rows)
+            found += [view for item in self.show_rows(conn, rows, chosen)
                       if (view := accept(item)) is not None]
             if len(rows) < batch:
                 break
@@ -237,24 +270,32 @@ class Collection:
         """One object as the API shows it, 404 if ``ctx`` may not see it."""
         return self.show_row(conn, self.get_row(conn, ctx, id_))
 
-    def show_row(self, conn: Connection, row: Row) -> dict[str, Any]:
+    def show_row(self, conn: Connection, row: Row,
+                 chosen: tuple[Attr, ...] | None = None) -> dict[str, Any]:
         """One row as the API shows it (see :meth:`show_rows`)."""
-        return self.show_rows(conn, [row])[0]
+        return self.show_rows(conn, [row], chosen)[0]
 
-    def show_rows(self, conn: Connection, rows: Sequence[Row]) -> list[dict[str, Any]]:
-        """The API dicts of ``rows``, standard attributes included where the table has them."""
-        extras = self.load_extras(conn, rows)
+    def show_rows(self, conn: Connection, rows: Sequence[Row],
+                  chosen: tuple[Attr, ...] | None = None) -> list[dict[str, Any]]:
+        """The API dicts of ``rows``, standard attributes included where the table has
+        them; only the stored attributes in ``chosen`` (and tags) when it is given."""
         if not rows:
             return []
-        read = mapping.reader(self.resource, rows[0])
-        shown = []
-        for row in rows:
-            item = read(row)
-            extra = self.computed(row, extras)
-            if extra:
-                item.update(extra)
-            shown.append(item)
-        if self.standard_attributes:
+        if chosen is None:
+            extras = self.load_extras(conn, rows)
+            read = mapping.reader(self.resource, rows[0])
+            shown = []
+            for row in rows:
+                item = read(row)
+                extra = self.computed(row, extras)
+                if extra:
+                    item.update(extra)
+                shown.append(item)
+        else:
+            read = mapping.reader(self.resource, rows[0], chosen)
+            shown = [read(row) for row in rows]
+        if self.standard_attributes and (chosen is None or
+                                         any(x.name == "tags" for x in chosen)):
             tags = children(conn, TAGS, "resource_id", "tag", [row.id for row in rows])
             for row, item in zip(rows, shown):
                 item["tags"] = tags[row.id]
