@@ -122,3 +122,38 @@ def test_fields_read_only_their_columns_and_answer_the_same(api, member, paged):
     assert selects and all("encryption_algorithm" not in s and "lifetime_value" not in s
                            for s in selects), selects
     assert all("ike_version" in s for s in selects)   # the filter reads it
+
+
+def test_subnet_pages_in_sql_match_the_reference_for_owner_and_outsider(admin, member, other):
+    """Subnets page in SQL too: their policy target (the network's owner, whether it is
+    shared) is looked up per network; a shared network's subnets reach other projects."""
+    from isthmus.network.networks import SUBNET_RESOURCE
+
+    private = ok(member.post("/v2.0/networks", json={"network": {"name": "p"}}))["network"]
+    shared = ok(admin.post("/v2.0/networks", json={"network": {
+        "name": "s", "shared": True, "project_id": "demoproj"}}))["network"]
+    for i, name in enumerate(["b", "a", "", "c", "a"]):
+        for net in (private, shared):
+            ok(member.post("/v2.0/subnets", json={"subnet": {
+                "network_id": net["id"], "ip_version": 4, "name": name,
+                "cidr": f"10.{100 + (net is shared)}.{i}.0/24"}}))
+    for client in (member, other):
+        everything = ok(client.get("/v2.0/subnets"), 200)["subnets"]
+        for sort in ([], [("sort_key", "name"), ("sort_dir", "desc")]):
+            params = [*sort, ("limit", "3")]
+            pages, marker = [], None
+            while True:
+                got = ok(client.get("/v2.0/subnets", params=[
+                    *params, *([("marker", marker)] if marker else [])]), 200)
+                pages += [s["id"] for s in got["subnets"]]
+                if not any(link["rel"] == "next" for link in got.get("subnets_links", [])):
+                    break
+                marker = got["subnets"][-1]["id"]
+            grouped: dict[str, list[str]] = {}
+            for key, value in sort:
+                grouped.setdefault(key, []).append(value)
+            query = listing.parse_query(SUBNET_RESOURCE, grouped, {})
+            reference, _ = listing.apply([dict(s) for s in everything], query,
+                                         SUBNET_RESOURCE.not_found)
+            assert pages == [s["id"] for s in reference]
+        assert len(everything) == (10 if client is member else 5)

@@ -107,10 +107,13 @@ class _Endpoint:
         self.aliases = aliases or {}
         self.max_limit = max_limit
 
-    def targets(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def targets(self, items: list[dict[str, Any]],
+                networks: dict[str, dict[str, Any] | None] | None = None
+                ) -> list[dict[str, Any]]:
         """What policy checks see: each object, plus its network's owner (and, for a
-        subnet, whether that network is shared) for Neutron's network-owner rules."""
-        networks: dict[str, dict[str, Any] | None] = {}
+        subnet, whether that network is shared) for Neutron's network-owner rules.
+        ``networks`` keeps the networks looked up across calls (one request's page)."""
+        networks = {} if networks is None else networks
         out = []
         for item in items:
             network_id = item.get("network_id")
@@ -159,10 +162,11 @@ class CollectionEndpoint(_Endpoint):
         guarded = self.policy.guarded_fields(self.resource)
         attrs = self._attributes_to_read(query)
         if self._pages_in_sql(query, guarded):
+            networks: dict[str, dict[str, Any] | None] = {}   # subnets' and ports' owners
             page, more = self.services.list_page(
                 ctx, self.plural, query.filters, query.tag_filters, query.sort, query.limit,
-                query.marker, query.page_reverse, lambda item: self._accepted(ctx, item, query),
-                attrs)
+                query.marker, query.page_reverse,
+                lambda item: self._accepted(ctx, item, query, networks), attrs)
         else:
             items = self.services.list(ctx, self.plural, {
                 k: v for k, v in query.filters.items() if k not in guarded}, attrs)
@@ -198,8 +202,9 @@ class CollectionEndpoint(_Endpoint):
     def _pages_in_sql(self, query: listing.ListQuery, guarded: set[str]) -> bool:
         """Whether SQL can filter, sort and page this list: every filter and sort key a
         plain column no policy rule guards (a guarded value may be hidden on some
-        objects, so SQL must not decide on it), and no policy target needing another
-        object (a network's owner). Tag filters pass :func:`listing.parse_query` only
+        objects, so SQL must not decide on it). Subnets and ports too: their policy
+        target needs their network's owner, which :meth:`_accepted` looks up once per
+        network of the page. Tag filters pass :func:`listing.parse_query` only
         when the caller may see tags. A list neither paged nor tag-filtered returns
         every row anyway: it runs as before (filters on plain columns still in SQL)."""
         if query.limit is None and query.marker is None and not query.tag_filters:
@@ -208,14 +213,15 @@ class CollectionEndpoint(_Endpoint):
         keys = [*(k for k, v in query.filters.items() if not isinstance(v, Range)),
                 *(key for key, _ in query.sort)]
         collection = self.services.collections[self.plural]
-        return ("network_id" not in self.resource.by_name and collection.sortable(keys)
+        return (collection.sortable(keys)
                 and not guarded.intersection([*keys, *(["tags"] if query.tag_filters else [])]))
 
-    def _accepted(self, ctx: RequestContext, item: dict[str, Any],
-                  query: listing.ListQuery) -> dict[str, Any] | None:
+    def _accepted(self, ctx: RequestContext, item: dict[str, Any], query: listing.ListQuery,
+                  networks: dict[str, dict[str, Any] | None] | None = None
+                  ) -> dict[str, Any] | None:
         """The caller's view of ``item`` if policy lets it read it and the view passes
         the filters exactly (SQL collations may match more), else ``None``."""
-        target = self.targets([item])[0]
+        target = self.targets([item], networks)[0]
         if not self.readable(ctx, target):
             return None
         view = self.view(ctx, item, target)
