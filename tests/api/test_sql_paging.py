@@ -124,7 +124,8 @@ def test_fields_read_only_their_columns_and_answer_the_same(api, member, paged):
     assert all("ike_version" in s for s in selects)   # the filter reads it
 
 
-def test_subnet_pages_in_sql_match_the_reference_for_owner_and_outsider(admin, member, other):
+def test_subnet_pages_in_sql_match_the_reference_for_owner_and_outsider(api, admin, member,
+                                                                        other):
     """Subnets page in SQL too: their policy target (the network's owner, whether it is
     shared) is looked up per network; a shared network's subnets reach other projects."""
     from isthmus.network.networks import SUBNET_RESOURCE
@@ -137,6 +138,14 @@ def test_subnet_pages_in_sql_match_the_reference_for_owner_and_outsider(admin, m
             ok(member.post("/v2.0/subnets", json={"subnet": {
                 "network_id": net["id"], "ip_version": 4, "name": name,
                 "cidr": f"10.{100 + (net is shared)}.{i}.0/24"}}))
+    import sqlalchemy as sa
+
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(api.db.engine, "before_cursor_execute", record)
     for client in (member, other):
         everything = ok(client.get("/v2.0/subnets"), 200)["subnets"]
         for sort in ([], [("sort_key", "name"), ("sort_dir", "desc")]):
@@ -157,3 +166,5 @@ def test_subnet_pages_in_sql_match_the_reference_for_owner_and_outsider(admin, m
                                          SUBNET_RESOURCE.not_found)
             assert pages == [s["id"] for s in reference]
         assert len(everything) == (10 if client is member else 5)
+    sa.event.remove(api.db.engine, "before_cursor_execute", record)
+    assert any("FROM subnets" in q and "LIMIT" in q for q in statements)   # paged in SQL
