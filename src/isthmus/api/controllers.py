@@ -151,6 +151,8 @@ class CollectionEndpoint(_Endpoint):
     """``GET /v2.0/<resource>``: the list, filtered, sorted, paged, with only allowed fields."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """The caller's list: filtered, sorted and paged in SQL where it can be (policy
+        still decides on each object), otherwise in memory; ``*_links`` for the pages."""
         ctx = req.context.ctx
         pairs, params = _query(req)
         own = {"project_id": ctx.project_id, "tenant_id": ctx.project_id}

@@ -31,6 +31,9 @@ TIME_RANGE = ("since", "until")
 
 @dataclass
 class ListQuery:
+    """A list request's query string, parsed: filters (repeated keys: any of the
+    values), ``fields``, sort keys, paging and Neutron's tag filters."""
+
     filters: dict[str, list[Any] | Range] = field(default_factory=dict)
     fields: list[str] = field(default_factory=list)
     sort: list[tuple[str, bool]] = field(default_factory=list)   # (key, descending)
@@ -206,4 +209,5 @@ def links(collection: str, url: str, params: Sequence[tuple[str, str]],
 
 
 def project(item: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    """``item`` with only ``fields`` (unknown or hidden names are left out, as Neutron)."""
     return {f: item[f] for f in fields if f in item}
