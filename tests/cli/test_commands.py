@@ -32,7 +32,13 @@ def wait_for(url: str, proc: subprocess.Popen, timeout_s: float = 120) -> None:
             return
         except httpx.HTTPError:
             time.sleep(0.1)
-    raise AssertionError("server did not answer")
+    proc.terminate()   # what it said is the only clue to why it never answered
+    try:
+        output = proc.communicate(timeout=10)[0]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        output = proc.communicate()[0]
+    raise AssertionError(f"server did not answer within {timeout_s}s; it said:\n{output}")
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import uuid
 from pathlib import Path
@@ -72,7 +73,18 @@ def test_503_when_the_postgresql_database_is_dropped(tmp_path, run):
 
 
 def test_503_when_rabbitmq_is_unreachable_and_no_password_shown(tmp_path, run):
-    closed = free_port()
+    # A port bound but not listening refuses connections, and stays ours meanwhile:
+    # a port merely found free could be handed to the server itself as its API port.
+    reserved = socket.socket()
+    reserved.bind(("127.0.0.1", 0))
+    closed = reserved.getsockname()[1]
+    try:
+        _check_unreachable_rabbitmq(tmp_path, run, closed)
+    finally:
+        reserved.close()
+
+
+def _check_unreachable_rabbitmq(tmp_path, run, closed: int) -> None:
     url = server(run, tmp_path,
                  f"transport_url = rabbit://isthmus:s3cret@127.0.0.1:{closed}/")
     answer = health(url)

@@ -137,7 +137,7 @@ def value_of(resource: Resource, attr: Attr, row: Mapping[str, Any]) -> Any:
 
 def reader(resource: Resource, like: sa.Row[Any] | Mapping[str, Any],
            attrs: Iterable[Attr] | None = None) -> Callable[[Any], dict[str, Any]]:
-    """A function showing rows shaped ``like`` this one (``Row``\ s of one result, or
+    """A function showing rows shaped ``like`` this one (the rows of one result, or
     mappings of column values): their stored attributes, or just ``attrs``, as the API
     shows them. Get it once per result: a ``Row`` builds its field names anew on
     every ``_fields``."""
