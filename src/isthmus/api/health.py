@@ -44,10 +44,15 @@ class HealthCheck:
             return results
 
 
-def with_healthcheck(app: Any, health: HealthCheck) -> Any:
-    """``app`` with ``/healthcheck`` answered in front of it (before any authentication)."""
+Answer = Callable[[dict[str, Any]], "tuple[str, str, bytes]"]
+"""What an endpoint in front says to a GET: ``(status line, content type, body)``."""
+
+
+def in_front(app: Any, path: str, answer: Answer) -> Any:
+    """``app`` with ``path`` answered by ``answer`` before anything else runs (no
+    authentication: load balancers and scrapers call these); GET and HEAD only, never cached."""
     def dispatch(environ: dict[str, Any], start_response: Any) -> Any:
-        if environ.get("PATH_INFO") != PATH:
+        if environ.get("PATH_INFO") != path:
             return app(environ, start_response)
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             body = b"Only GET and HEAD\n"
@@ -55,19 +60,24 @@ def with_healthcheck(app: Any, health: HealthCheck) -> Any:
                 ("Allow", "GET, HEAD"), ("Content-Type", "text/plain"),
                 ("Content-Length", str(len(body)))])
             return [body]
-        results = health.run()
-        failures = [f"{name}: {reason}" for name, reason in results.items() if reason]
-        status = "503 Service Unavailable" if failures else "200 OK"
-        if "application/json" in environ.get("HTTP_ACCEPT", ""):
-            body = json.dumps({"detailed": True, "reasons": failures, "checks": {
-                name: {"available": reason is None, "reason": reason or "OK"}
-                for name, reason in results.items()}}).encode()
-            content_type = "application/json"
-        else:
-            body = ("\n".join(failures) if failures else "OK").encode() + b"\n"
-            content_type = "text/plain"
+        status, content_type, body = answer(environ)
         start_response(status, [("Content-Type", content_type),
                                 ("Content-Length", str(len(body))),
                                 ("Cache-Control", "no-store")])
         return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
     return dispatch
+
+
+def with_healthcheck(app: Any, health: HealthCheck) -> Any:
+    """``app`` with ``/healthcheck`` answered in front of it (before any authentication)."""
+    def answer(environ: dict[str, Any]) -> tuple[str, str, bytes]:
+        results = health.run()
+        failures = [f"{name}: {reason}" for name, reason in results.items() if reason]
+        status = "503 Service Unavailable" if failures else "200 OK"
+        if "application/json" in environ.get("HTTP_ACCEPT", ""):
+            return status, "application/json", json.dumps({
+                "detailed": True, "reasons": failures, "checks": {
+                    name: {"available": reason is None, "reason": reason or "OK"}
+                    for name, reason in results.items()}}).encode()
+        return status, "text/plain", ("\n".join(failures) if failures else "OK").encode() + b"\n"
+    return in_front(app, PATH, answer)

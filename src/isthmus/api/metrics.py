@@ -22,6 +22,8 @@ import falcon
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import choose_encoder
 
+from isthmus.api.health import in_front
+
 PATH = "/metrics"
 
 # Seconds; API requests take milliseconds, a slow list or a retried write up to seconds.
@@ -69,19 +71,7 @@ class RequestMetrics:
 
 def with_metrics(app: Any, registry: CollectorRegistry) -> Any:
     """``app`` with ``GET /metrics`` answered in front of it from ``registry``."""
-    def dispatch(environ: dict[str, Any], start_response: Any) -> Any:
-        if environ.get("PATH_INFO") != PATH:
-            return app(environ, start_response)
-        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
-            body = b"Only GET and HEAD\n"
-            start_response("405 Method Not Allowed", [
-                ("Allow", "GET, HEAD"), ("Content-Type", "text/plain"),
-                ("Content-Length", str(len(body)))])
-            return [body]
+    def answer(environ: dict[str, Any]) -> tuple[str, str, bytes]:
         encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT"))
-        body = encoder(registry)
-        start_response("200 OK", [("Content-Type", content_type),
-                                  ("Content-Length", str(len(body))),
-                                  ("Cache-Control", "no-store")])
-        return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
-    return dispatch
+        return "200 OK", content_type, encoder(registry)
+    return in_front(app, PATH, answer)
