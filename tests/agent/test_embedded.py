@@ -37,8 +37,14 @@ def test_noop_statuses_say_they_are_simulated(embedded, member, topo):
     url = f"{CONNS}/{conn['id']}"
     detail = wait_until(lambda: ok(member.get(url), 200)["ipsec_site_connection"][
         "isthmus:status_detail"], timeout_s=30)
-    assert "simulated" in detail and "no tunnel" in detail
+    assert detail["reason"] == "simulated" and detail["simulated"] is True
+    assert "no tunnel" in detail["message"]
     assert status(member, url) == "ACTIVE"
+    # The service rolls its connections up: ACTIVE, and simulated is not a problem.
+    shown = ok(member.get(f"{SERVICES}/{conn['vpnservice_id']}"), 200)["vpnservice"]
+    assert shown["isthmus:status_detail"] == {
+        "reason": None, "message": "all 1 connections ACTIVE", "connections": {"ACTIVE": 1},
+        "reasons": {}}
 
 
 def test_service_without_connections_does_not_stay_pending(embedded, member, topo):

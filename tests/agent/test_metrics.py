@@ -168,3 +168,94 @@ def test_metrics_enabled_false_serves_no_metrics(tmp_path):
     finally:
         env.api.stop()
         env.runtime.stop()
+
+
+FAKE_EXPLAINING = f"{__name__}.FakeExplainingDriver"
+
+
+class FakeExplainingDriver(FakeCountingDriver):
+    """A fake device driver whose statuses and details the test sets and pushes."""
+
+    def __init__(self, agent: Any) -> None:
+        super().__init__(agent)
+        self.told: dict[str, Any] = {}
+        self.down: set[str] = set()
+
+    def sync(self, router: RouterState) -> Statuses:
+        statuses = dict(super().sync(router))
+        with self.lock:
+            statuses.update({k: "DOWN" for k in self.down if k in statuses})
+        return statuses
+
+    def details(self, router: RouterState) -> Mapping[str, Any]:
+        with self.lock:
+            return dict(self.told)
+
+    def tell(self, conn_id: str, detail: Any, down: bool = False) -> None:
+        with self.lock:
+            self.told[conn_id] = detail
+            (self.down.add if down else self.down.discard)(conn_id)
+        self.agent.report({conn_id: "DOWN" if down else "ACTIVE"})
+
+
+@pytest.fixture
+def explaining(tmp_path):
+    env = make_embedded(tmp_path, **{"vpnagent.status_check_interval": 1,
+                                     "vpnagent.vpn_device_driver": [FAKE_EXPLAINING]})
+    env.start_agent()
+    yield env
+    env.stop_agent()
+    env.api.stop()
+    env.runtime.stop()
+
+
+def test_status_details_reach_the_api_the_events_and_the_metrics(explaining):
+    with explaining.api.client("adminproj", roles="admin,member,reader") as admin, \
+            explaining.api.client("demoproj") as member:
+        service, conn = create_connection(member, build(admin, member))
+        driver = explaining.agent.drivers[0]
+        url, cid = explaining.api.url, conn["id"]
+        wait_until(lambda: status(member, f"{CONNS}/{cid}") == "ACTIVE", timeout_s=30)
+
+        def shown() -> dict:
+            return member.get(f"{CONNS}/{cid}").json()["ipsec_site_connection"][
+                "isthmus:status_detail"]
+
+        ike = {"state": "ESTABLISHED", "version": 2, "encryption": "AES_CBC-128",
+               "local_spi": "aa11"}
+        child = {"state": "INSTALLED", "local_spi": "c1"}
+        driver.tell(cid, {"reason": None, "message": None, "ike": ike, "child": child,
+                          "last_failure": None, "warnings": []})
+        wait_until(lambda: (shown() or {}).get("ike") == ike, timeout_s=10)
+        assert one(url, "isthmus_connection_ike_state", connection_id=cid,
+                   state="ESTABLISHED") == 1
+        failure = {"reason": "authentication_failed", "message": "the peer said no",
+                   "at": "2026-12-02T05:00:00Z"}
+        driver.tell(cid, {"reason": "authentication_failed", "message": "the peer said no",
+                          "ike": None, "child": None, "last_failure": failure,
+                          "warnings": []}, down=True)
+        wait_until(lambda: status(member, f"{CONNS}/{cid}") == "DOWN", timeout_s=10)
+        assert shown()["reason"] == "authentication_failed"
+        events = member.get("/v2.0/vpn/events", params={"resource_id": cid,
+                                                        "kind": "status"}).json()["events"]
+        assert events[-1]["reason"] == "authentication_failed: the peer said no"
+        rolled = member.get(f"/v2.0/vpn/vpnservices/{service['id']}").json()["vpnservice"]
+        assert rolled["isthmus:status_detail"]["reasons"] == {"authentication_failed": 1}
+        assert one(url, "isthmus_connection_failures_total", connection_id=cid,
+                   reason="authentication_failed") == 1
+        assert one(url, "isthmus_connection_ike_state", connection_id=cid,
+                   state="ESTABLISHED") is None
+        # Back up on a new SA, sending without an answer: a rekey and a one-way warning.
+        warning = {"reason": "one_way_traffic", "message": "nothing back",
+                   "at": "2026-12-02T05:01:00Z"}
+        driver.tell(cid, {"reason": "one_way_traffic", "message": "nothing back",
+                          "ike": {**ike, "local_spi": "bb22"}, "child": child,
+                          "last_failure": failure, "warnings": [warning]})
+        wait_until(lambda: one(url, "isthmus_connection_one_way", connection_id=cid) == 1,
+                   timeout_s=10)
+        assert one(url, "isthmus_connection_rekeys_total", connection_id=cid, sa="ike") == 1
+        assert one(url, "isthmus_connection_failures_total", connection_id=cid,
+                   reason="authentication_failed") == 1   # the same failure, counted once
+        wait_until(lambda: status(member, f"{CONNS}/{cid}") == "ACTIVE", timeout_s=10)
+        rolled = member.get(f"/v2.0/vpn/vpnservices/{service['id']}").json()["vpnservice"]
+        assert rolled["isthmus:status_detail"]["reason"] == "one_way_traffic"

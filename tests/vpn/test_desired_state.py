@@ -6,7 +6,7 @@ import pytest
 
 from isthmus.vpn import status
 from isthmus.vpn.desired_state import apply_reports, mark_routers_down, services_on_host
-from tests.domain import MEMBER
+from tests.domain import ADMIN, MEMBER
 
 
 @pytest.fixture
@@ -84,9 +84,45 @@ def test_status_detail_is_set_cleared_and_left_alone_by_older_agents(domain, sit
         return domain.services.get(MEMBER, "ipsec_site_connections", conn["id"])
 
     assert report()["isthmus:status_detail"] is None
-    assert report(status_detail="simulated")["isthmus:status_detail"] == "simulated"
-    assert report()["isthmus:status_detail"] == "simulated"   # an older agent says nothing
+    # An agent older than RPC 1.3 sends a sentence: it becomes the message.
+    assert report(status_detail="simulated")["isthmus:status_detail"] == {
+        "reason": None, "message": "simulated"}
+    assert report()["isthmus:status_detail"] == {   # an older agent says nothing
+        "reason": None, "message": "simulated"}
+    structured = {"reason": "authentication_failed", "message": "the peer said no",
+                  "ike": {"state": "DELETING", "version": 2}, "child": None,
+                  "last_failure": {"reason": "authentication_failed",
+                                   "message": "the peer said no", "at": "2026-12-02T04:00:00Z"},
+                  "warnings": []}
+    assert report(status_detail=structured)["isthmus:status_detail"] == structured
     assert report(status_detail=None)["isthmus:status_detail"] is None
+
+
+def test_a_new_reason_is_an_event_even_when_the_status_stays(domain, site):
+    _, service, conn = site
+
+    def report(state: str, reason: str | None, message: str = "") -> None:
+        detail = {"reason": reason, "message": message or reason}
+        with domain.services.db.write() as db_conn:
+            apply_reports(db_conn, [{
+                "id": service["id"], "status": state, "updated_pending_status": True,
+                "ipsec_site_connections": {conn["id"]: {
+                    "status": state, "updated_pending_status": True,
+                    "status_detail": detail}}}])
+
+    def reasons() -> list[tuple[str, str, str | None]]:
+        found = domain.services.list(ADMIN, "events", {"resource_id": [conn["id"]],
+                                                        "kind": ["status"]})
+        return [(e["old_status"], e["status"], e["reason"]) for e in found]
+
+    report(status.DOWN, "peer_not_responding", "no answer")
+    report(status.DOWN, "peer_not_responding", "no answer, again")   # same code: no event
+    report(status.DOWN, "authentication_failed", "the peer refused our PSK")
+    report(status.ACTIVE, None, "up")
+    assert reasons() == [
+        (status.PENDING_CREATE, status.DOWN, "peer_not_responding: no answer"),
+        (status.DOWN, status.DOWN, "authentication_failed: the peer refused our PSK"),
+        (status.DOWN, status.ACTIVE, "up")]
 
 
 def test_reports_of_deleted_objects_change_nothing(domain, site):

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import oslo_messaging as messaging
 from prometheus_client import CollectorRegistry
 
+from isthmus import diagnosis
 from isthmus.agent.metrics import AgentMetrics, serve_metrics
 from isthmus.agent.workqueue import RouterWorkQueue
 from isthmus.drivers.device.base import DeviceDriver, RouterState, Statuses
@@ -35,11 +36,13 @@ from isthmus.rpc.topics import AGENT_TOPIC
 
 if TYPE_CHECKING:
     from isthmus.agent.routers import RouterBuilder
+    from isthmus.diagnosis import StatusDetail
 
 LOG = logging.getLogger(__name__)
 
 BINARY = "isthmus-agent"
 _UNKNOWN: Any = object()   # the server could not say the router's network: leave it as it is
+_NEVER: Any = object()     # no status detail sent yet
 RECONNECT_FIRST_S = 0.5   # first retry of a resync after the server was unreachable
 RECONNECT_MAX_S = 4.0     # the retries double up to this
 
@@ -98,6 +101,7 @@ class VPNAgent:
         self._known: dict[str, RouterState] = {}        # router id -> last synced state
         self._reported: dict[str, str] = {}            # object id -> last status sent
         self._traffic_sent: dict[str, dict[str, int]] = {}
+        self._detail_sent: dict[str, StatusDetail | None] = {}
         self._router_reports: dict[str, RouterReport] = {}   # router id -> last sent
         self._fetched_at: dict[str, float] = {}   # router id -> start of its newest fetch used
         self._lock = threading.Lock()
@@ -268,14 +272,23 @@ class VPNAgent:
         return RouterState(router.router_id, router.namespace, tuple(
             s for s in router.services if s.get("provider") in driver.providers))
 
-    def _status_notes(self, router: RouterState) -> dict[str, str | None]:
-        """Each connection's driver's ``status_note`` (None: the driver says nothing)."""
-        notes: dict[str, str | None] = {}
+    def _details(self, router: RouterState) -> dict[str, StatusDetail | None]:
+        """Each connection's status detail from its driver: what ``details`` says, else the
+        driver's ``status_note`` as the message (None: the driver says nothing)."""
+        found: dict[str, StatusDetail | None] = {}
         for driver in self.drivers:
-            for service in self._share(driver, router).services:
+            share = self._share(driver, router)
+            try:
+                told = driver.details(share)
+            except Exception:   # a driver's bug must not stop status reports
+                LOG.exception("Device driver %s failed to give status details",
+                              type(driver).__name__)
+                told = {}
+            for service in share.services:
                 for conn in service["ipsec_site_connections"]:
-                    notes[conn["id"]] = driver.status_note
-        return notes
+                    found[conn["id"]] = told.get(conn["id"]) or \
+                        diagnosis.from_text(driver.status_note)
+        return found
 
     def _timed_sync(self, router_id: str, work: RouterWork | None) -> None:
         with self.metrics.timing_sync():
@@ -309,7 +322,7 @@ class VPNAgent:
             else:
                 self._known.pop(router_id, None)
         self.metrics.connections.synced(state)
-        self._report(state, statuses, resolves_pending=True)
+        self._report(state, statuses, resolves_pending=True, details=self._details(state))
 
     def _build_router(self, router_id: str, network: RouterNetwork | None,
                       services: Sequence[Service]) -> str | None:
@@ -349,8 +362,10 @@ class VPNAgent:
                 if polled:
                     statuses.update(polled)
                 traffic.update(driver.traffic(share))
-            if statuses or traffic:
-                self._report(router, statuses, resolves_pending=False, traffic=traffic)
+            details = self._details(router)
+            if statuses or traffic or details:
+                self._report(router, statuses, resolves_pending=False, traffic=traffic,
+                             details=details)
 
     def report_event(self, statuses: Statuses) -> None:
         """For drivers: push status changes seen on the device (e.g. a tunnel went down)."""
@@ -361,16 +376,19 @@ class VPNAgent:
                 c["id"] for s in router.services for c in s["ipsec_site_connections"]}
             mine = {k: v for k, v in statuses.items() if k in ids}
             if mine:
-                self._report(router, mine, resolves_pending=False)
+                self._report(router, mine, resolves_pending=False,
+                             details=self._details(router))
 
     def _report(self, router: RouterState, statuses: Statuses, resolves_pending: bool,
-                traffic: Mapping[str, Mapping[str, int]] | None = None) -> None:
-        """Send the statuses that differ from what the server last knew.
+                traffic: Mapping[str, Mapping[str, int]] | None = None,
+                details: Mapping[str, StatusDetail | None] | None = None) -> None:
+        """Send the statuses, counters and details that differ from what the server last knew.
 
         After a sync the reference is the status in the payload (the server's own view,
         pending states included); after a poll or an event it is the last status sent.
+        A detail is sent when it differs from the last one sent (all, after a restart).
         """
-        self.metrics.connections.observe(router, statuses, traffic or {})
+        self.metrics.connections.observe(router, statuses, traffic or {}, details or {})
 
         def differs(obj: Service | Connection) -> str | None:
             status = statuses.get(obj["id"])
@@ -382,19 +400,21 @@ class VPNAgent:
 
         traffic = {k: dict(v) for k, v in (traffic or {}).items()
                    if self._traffic_sent.get(k) != dict(v)}
-        notes = self._status_notes(router)
+        details = {k: v for k, v in (details or {}).items()
+                   if self._detail_sent.get(k, _NEVER) != v}
         reports: list[ServiceReport] = []
         for service in router.services:
             conns: dict[str, ConnectionReport] = {}
             for c in service["ipsec_site_connections"]:
                 st = differs(c)
-                if st or c["id"] in traffic:
+                if st or c["id"] in traffic or c["id"] in details:
                     conns[c["id"]] = {"status": st or statuses.get(c["id"]) or
                                       self._reported.get(c["id"], c["status"]),
                                       "updated_pending_status": resolves_pending and bool(st)}
                     if c["id"] in traffic:
                         conns[c["id"]]["traffic"] = traffic[c["id"]]
-                    conns[c["id"]]["status_detail"] = notes.get(c["id"])
+                    if c["id"] in details:
+                        conns[c["id"]]["status_detail"] = details[c["id"]]
             status = differs(service)
             if status or conns:
                 reports.append({"id": service["id"],
@@ -412,3 +432,5 @@ class VPNAgent:
                     self._reported[conn_id] = conn["status"]
                     if "traffic" in conn:
                         self._traffic_sent[conn_id] = conn["traffic"]
+                    if "status_detail" in conn:
+                        self._detail_sent[conn_id] = conn["status_detail"]

@@ -25,6 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import start_http_server
 from prometheus_client.registry import Collector
 
+from isthmus.diagnosis import StatusDetail
 from isthmus.drivers.device.base import RouterState, Statuses
 
 # Seconds; a noop sync takes a millisecond, a strongSwan one starting charon seconds.
@@ -42,6 +43,13 @@ class _Connection:
     readings: dict[str, int] = field(default_factory=dict)   # the driver's last counters
     totals: dict[str, int] = field(default_factory=dict)     # monotonic sums of them
     changes: dict[str, int] = field(default_factory=dict)    # status -> times it became it
+    ike_state: str | None = None
+    child_state: str | None = None
+    spis: dict[str, str] = field(default_factory=dict)       # "ike"/"child" -> last local SPI
+    rekeys: dict[str, int] = field(default_factory=dict)     # "ike"/"child" -> new SPIs seen
+    failure_at: str | None = None                            # the last failure counted
+    failures: dict[str, int] = field(default_factory=dict)   # reason code -> count
+    one_way: bool = False
 
 
 class ConnectionCollector(Collector):
@@ -61,8 +69,10 @@ class ConnectionCollector(Collector):
                 del self._connections[conn_id]
 
     def observe(self, router: RouterState, statuses: Statuses,
-                traffic: Mapping[str, Mapping[str, int]]) -> None:
-        """Take the statuses and counters a sync, poll or event brought for ``router``."""
+                traffic: Mapping[str, Mapping[str, int]],
+                details: Mapping[str, StatusDetail | None] | None = None) -> None:
+        """Take the statuses, counters and details a sync, poll or event brought for
+        ``router``."""
         with self._lock:
             for service in router.services:
                 for conn in service["ipsec_site_connections"]:
@@ -74,6 +84,8 @@ class ConnectionCollector(Collector):
                     known.status = status
                     if conn["id"] in traffic:
                         _accumulate(known, traffic[conn["id"]])
+                    if details and conn["id"] in details:
+                        _take_detail(known, details[conn["id"]])
 
     def collect(self) -> Iterator[Metric]:
         """The four families, from the connections known now."""
@@ -93,8 +105,35 @@ class ConnectionCollector(Collector):
             changes = CounterMetricFamily(
                 "isthmus_connection_status_changes", "Times the connection's status "
                 "changed, by the status it changed to.", labels=["connection_id", "status"])
+            ike = GaugeMetricFamily("isthmus_connection_ike_state", "1 for the IKE SA's "
+                                    "state as the device names it (ESTABLISHED, CONNECTING...); "
+                                    "no series without an IKE SA.",
+                                    labels=["connection_id", "state"])
+            child = GaugeMetricFamily("isthmus_connection_child_state", "1 for the CHILD "
+                                      "SA's state (INSTALLED, REKEYING...); no series without "
+                                      "one.", labels=["connection_id", "state"])
+            rekeys = CounterMetricFamily("isthmus_connection_rekeys", "New SAs seen for an "
+                                         "established connection (rekeys and re-"
+                                         "establishments), by SA (ike, child).",
+                                         labels=["connection_id", "sa"])
+            failures = CounterMetricFamily("isthmus_connection_failures", "Failures by "
+                                           "reason code (docs/diagnosis.md).",
+                                           labels=["connection_id", "reason"])
+            one_way = GaugeMetricFamily("isthmus_connection_one_way", "1 while traffic "
+                                        "leaves through the tunnel and nothing comes back "
+                                        "(the one_way_traffic warning).",
+                                        labels=["connection_id"])
             for conn_id, known in connections:
                 up.add_metric([conn_id], 1 if known.status == UP else 0)
+                one_way.add_metric([conn_id], 1 if known.one_way else 0)
+                if known.ike_state:
+                    ike.add_metric([conn_id, known.ike_state], 1)
+                if known.child_state:
+                    child.add_metric([conn_id, known.child_state], 1)
+                for sa_kind, count in sorted(known.rekeys.items()):
+                    rekeys.add_metric([conn_id, sa_kind], count)
+                for reason, count in sorted(known.failures.items()):
+                    failures.add_metric([conn_id, reason], count)
                 for status, count in sorted(known.changes.items()):
                     changes.add_metric([conn_id, status], count)
                 for unit, family in families.items():
@@ -103,8 +142,26 @@ class ConnectionCollector(Collector):
                         if total is not None:
                             family.add_metric([conn_id, direction], total)
         yield from families.values()
-        yield up
-        yield changes
+        yield from (up, changes, ike, child, rekeys, failures, one_way)
+
+
+def _take_detail(known: _Connection, detail: StatusDetail | None) -> None:
+    """Follow SA states, new SAs and failures from a connection's status detail."""
+    detail = detail or {}
+    for kind in ("ike", "child"):
+        sa_info = detail.get(kind) or {}
+        setattr(known, f"{kind}_state", sa_info.get("state"))
+        spi = sa_info.get("local_spi")
+        if spi and known.spis.get(kind) not in (None, spi):
+            known.rekeys[kind] = known.rekeys.get(kind, 0) + 1
+        if spi:
+            known.spis[kind] = spi
+    failure = detail.get("last_failure")
+    if failure and failure.get("at") != known.failure_at:
+        known.failure_at = failure.get("at")
+        known.failures[failure["reason"]] = known.failures.get(failure["reason"], 0) + 1
+    known.one_way = any(w.get("reason") == "one_way_traffic"
+                        for w in detail.get("warnings") or ())
 
 
 def _accumulate(known: _Connection, counters: Mapping[str, int]) -> None:

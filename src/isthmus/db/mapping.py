@@ -72,6 +72,8 @@ def _reader(resource: Resource, attr: Attr, locate: Locate = _by_name
 
 def _column_reader(where: Any, column: Column) -> Callable[[Any], Any]:
     if column.json:
+        if column.nullable:
+            return lambda row: None if row[where] is None else json.loads(row[where])
         return lambda row: json.loads(row[where])
     if column.show is not None:
         show_value = column.show

@@ -6,12 +6,38 @@ Imports only oslo.messaging and the shared names: it runs in every agent process
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import oslo_messaging as messaging
 
+from isthmus.diagnosis import summary
 from isthmus.rpc import topics
 from isthmus.rpc.payloads import AgentState, RouterNetwork, RouterReport, Service, ServiceReport
+
+LOG = logging.getLogger(__name__)
+
+
+def _has_details(statuses: Sequence[ServiceReport]) -> bool:
+    return any(isinstance(c.get("status_detail"), dict)
+               for s in statuses for c in s["ipsec_site_connections"].values())
+
+
+def _as_sentences(statuses: Sequence[ServiceReport]) -> list[ServiceReport]:
+    """The reports as a server older than 1.3 takes them: each detail a sentence."""
+    if not _has_details(statuses):
+        return list(statuses)
+    result = []
+    for service in statuses:
+        conns = {}
+        for conn_id, report in service["ipsec_site_connections"].items():
+            report = dict(report)  # type: ignore[assignment]
+            if isinstance(report.get("status_detail"), dict):
+                text = summary(report["status_detail"])  # type: ignore[arg-type]
+                report["status_detail"] = None if text is None else text[:255]
+            conns[conn_id] = report
+        result.append({**service, "ipsec_site_connections": conns})
+    return result  # type: ignore[return-value]
 
 
 class ServerClient:
@@ -31,6 +57,8 @@ class ServerClient:
         self.client = messaging.get_rpc_client(transport, target, timeout=timeout_s,
                                                retry=0)
         self.routers_client = self.client.prepare(version=topics.ROUTERS_VERSION)
+        self.details_client = self.client.prepare(version=topics.DETAILS_VERSION)
+        self.structured_details = True   # until the server says it is older than 1.3
 
     def get_vpn_services_on_host(self, router_ids: Sequence[str] | None = None
                                  ) -> list[Service]:
@@ -58,9 +86,26 @@ class ServerClient:
                                             routers=routers)
 
     def update_status(self, statuses: list[ServiceReport]) -> int:
-        """Report statuses and counters; the server answers how many objects changed."""
+        """Report statuses and counters; the server answers how many objects changed.
+
+        Status details go as objects (1.3); a server older than that refuses the
+        version, and from then on gets each detail as the sentence it understands.
+        """
+        if self.structured_details and _has_details(statuses):
+            try:
+                with self._watch():
+                    return self.details_client.call({}, "update_status", statuses=statuses)
+            except (messaging.UnsupportedVersion, messaging.RemoteError) as err:
+                # Re-raised as its own class where oslo.messaging may rebuild it, else
+                # as a RemoteError naming it.
+                if isinstance(err, messaging.RemoteError) and \
+                        err.exc_type != "UnsupportedVersion":
+                    raise
+                LOG.warning("The server is older than RPC %s: status details are sent as "
+                            "sentences", topics.DETAILS_VERSION)
+                self.structured_details = False
         with self._watch():
-            return self.client.call({}, "update_status", statuses=statuses)
+            return self.client.call({}, "update_status", statuses=_as_sentences(statuses))
 
     def report_state(self, agent_state: AgentState) -> None:
         """The heartbeat: a cast, so a slow server never delays the agent."""

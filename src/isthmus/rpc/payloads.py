@@ -11,6 +11,8 @@ cannot tell ``NotRequired`` keys at run time.)
 
 from typing import Literal, NotRequired, TypedDict
 
+from isthmus.diagnosis import StatusDetail
+
 Status = Literal["ACTIVE", "DOWN", "ERROR", "BUILD", "PENDING_CREATE", "PENDING_UPDATE",
                  "PENDING_DELETE"]
 """A status as the server stores it (pending states included)."""
@@ -125,9 +127,9 @@ class ConnectionReport(TypedDict):
     updated_pending_status: bool
     """True only after a sync: the report may end a pending status (status.py)."""
     traffic: NotRequired[Traffic]
-    status_detail: NotRequired[str | None]
-    """Why the status is what it is, in words (shown as ``isthmus:status_detail``); None
-    clears it; older agents leave it out."""
+    status_detail: NotRequired[StatusDetail | str | None]
+    """Why the status is what it is (shown as ``isthmus:status_detail``): an object since
+    1.3, a sentence before; None clears it; older agents leave it out."""
 
 
 class ServiceReport(TypedDict):

@@ -1,4 +1,4 @@
-"""JSON schemas of every RPC payload (version 1.1); docs/rpc.md shows the same schemas.
+"""JSON schemas of every RPC payload (version 1.3); docs/rpc.md shows the same schemas.
 
 Tests validate real payloads against these, so the documentation and the wire
 cannot drift apart. The desired state's schemas are derived from the resources'
@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from isthmus import diagnosis
 from isthmus.network.router_state import ROUTER_REPORT_SCHEMA, ROUTER_SCHEMA
 from isthmus.rpc.payloads import TRAFFIC_COUNTERS
 from isthmus.vpn.desired_state import CONNECTION_SCHEMA, SERVICE_SCHEMA
-from isthmus.vpn.site_connections import RESOURCE as CONNECTION_RESOURCE
-from isthmus.vpn.site_connections import STATUS_DETAIL
 from isthmus.vpn.status import REPORTED
 
 CONNECTION = CONNECTION_SCHEMA
@@ -22,7 +21,26 @@ SERVICE = SERVICE_SCHEMA
 _ID = {"type": "string", "minLength": 1}
 
 _REPORTED = {"type": "string", "enum": list(REPORTED)}
-_DETAIL_LENGTH = CONNECTION_RESOURCE.attr(STATUS_DETAIL).store.type.length  # type: ignore[union-attr]
+_TEXT = {"type": "string", "maxLength": 1024}
+_NULLABLE_TEXT = {"type": ["string", "null"], "maxLength": 1024}
+_SA_INFO = {"type": ["object", "null"], "additionalProperties": False, "properties": {
+    **{key: {"type": "string", "maxLength": 128} for key in (
+        "state", "encryption", "integrity", "prf", "dh_group", "protocol", "mode",
+        "local_spi", "remote_spi", "established_at", "rekey_at")},
+    "version": {"type": "integer", "enum": [1, 2]}}}
+_FAILURE = {"type": "object", "additionalProperties": False,
+            "required": ["reason", "message", "at"],
+            "properties": {"reason": {"type": "string", "enum": sorted(diagnosis.REASONS)},
+                           "message": _TEXT, "at": {"type": "string", "maxLength": 64}}}
+STATUS_DETAIL_SCHEMA = {
+    "type": "object", "additionalProperties": False,
+    "properties": {"reason": {"type": ["string", "null"],
+                              "enum": [None, *sorted(diagnosis.REASONS)]},
+                   "message": _NULLABLE_TEXT, "ike": _SA_INFO, "child": _SA_INFO,
+                   "last_failure": {"oneOf": [{"type": "null"}, _FAILURE]},
+                   "warnings": {"type": "array", "maxItems": 8, "items": _FAILURE},
+                   "simulated": {"type": "boolean"}}}
+"""A connection's status detail (RPC 1.3; :class:`isthmus.diagnosis.StatusDetail`)."""
 
 SCHEMAS: dict[str, Any] = {
     "vpnservice_updated": {
@@ -45,8 +63,10 @@ SCHEMAS: dict[str, Any] = {
                     "required": ["status", "updated_pending_status"],
                     "properties": {"status": _REPORTED,
                                    "updated_pending_status": {"type": "boolean"},
-                                   "status_detail": {"type": ["string", "null"],
-                                                     "maxLength": _DETAIL_LENGTH},
+                                   # 1.3: an object; before, a sentence.
+                                   "status_detail": {"oneOf": [
+                                       {"type": "null"}, STATUS_DETAIL_SCHEMA,
+                                       {"type": "string", "maxLength": 255}]},
                                    "traffic": {
                                        "type": "object", "additionalProperties": False,
                                        "properties": {k: {"type": "integer", "minimum": 0}

@@ -13,13 +13,14 @@ recording each status change in the event history (:mod:`isthmus.events`).
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from isthmus import events
+from isthmus import diagnosis, events
 from isthmus.attributes import Resource
 from isthmus.db import mapping, models
 from isthmus.db.collection import children
@@ -130,14 +131,17 @@ def services_on_host(conn: Connection, host: str,
 
 def _apply(conn: Connection, resource: Resource, table: sa.Table,
            reports: Mapping[str, tuple[str, bool]],
-           reasons: Mapping[str, str | None] | None = None, reason: str | None = None) -> int:
+           reasons: Mapping[str, str | None] | None = None, reason: str | None = None,
+           reason_changed: Iterable[str] = ()) -> int:
     """Statuses after ``reports`` (``id: (reported, resolves pending)``); each change is
-    recorded in the event history with its reason (``reasons[id]``, else ``reason``)."""
+    recorded in the event history with its reason (``reasons[id]``, else ``reason``), and
+    so is a new reason for an unchanged status (ids in ``reason_changed``)."""
     if not reports:
         return 0
     current = {r.id: r for r in _rows_in(conn, table, "id", reports)}
     changes = []
     transitions = []
+    explained = set(reason_changed)
     for id_, (reported, resolves) in reports.items():
         row = current.get(id_)
         if row is None:
@@ -145,14 +149,46 @@ def _apply(conn: Connection, resource: Resource, table: sa.Table,
         new = vpn_status.after_report(row.status, reported, resolves)
         if new != row.status:
             changes.append({"_id": id_, "status": new})
+        if new != row.status or id_ in explained:
             transitions.append(events.Transition(
                 resource.singular, id_, row.project_id, row.status, new,
                 (reasons or {}).get(id_, reason)))
     if changes:
         conn.execute(sa.update(table).where(table.c.id == sa.bindparam("_id"))
                      .values(status=sa.bindparam("status")), changes)
+    if transitions:
         events.record_transitions(conn, transitions)
     return len(changes)
+
+
+def _detail_of(report: Mapping[str, Any]) -> diagnosis.StatusDetail | None:
+    """A report's ``status_detail``: an object since RPC 1.3, a sentence before."""
+    value = report["status_detail"]
+    return diagnosis.from_text(value) if isinstance(value, str) else value
+
+
+def _store_details(conn: Connection, details: Mapping[str, diagnosis.StatusDetail | None]
+                   ) -> set[str]:
+    """Write connections' status details; the ids whose reason code changed."""
+    if not details:
+        return set()
+    before = {r.id: r.status_detail for r in _rows_in(conn, CONNECTIONS, "id", details)}
+    changed = set()
+    rows = []
+    for id_, value in details.items():
+        if id_ not in before:
+            continue
+        text = None if value is None else json.dumps(value, sort_keys=True)
+        if text == before[id_]:
+            continue
+        rows.append({"_id": id_, "detail": text})
+        old = json.loads(before[id_]) if before[id_] else {}
+        if (old or {}).get("reason") != (value or {}).get("reason"):
+            changed.add(id_)
+    if rows:
+        conn.execute(sa.update(CONNECTIONS).where(CONNECTIONS.c.id == sa.bindparam("_id"))
+                     .values(status_detail=sa.bindparam("detail")), rows)
+    return changed
 
 
 def apply_reports(conn: Connection, reports: Sequence[ServiceReport]) -> int:
@@ -160,27 +196,25 @@ def apply_reports(conn: Connection, reports: Sequence[ServiceReport]) -> int:
     services: dict[str, tuple[str, bool]] = {}
     connections: dict[str, tuple[str, bool]] = {}
     traffic = []
-    details = []
-    reasons: dict[str, str | None] = {}
+    details: dict[str, diagnosis.StatusDetail | None] = {}
     for report in reports:
         services[report["id"]] = (report["status"], bool(report.get("updated_pending_status")))
         for conn_id, conn_report in (report.get("ipsec_site_connections") or {}).items():
             connections[conn_id] = (conn_report["status"],
                                     bool(conn_report.get("updated_pending_status")))
             if "status_detail" in conn_report:
-                details.append({"_id": conn_id, "detail": conn_report["status_detail"]})
-                reasons[conn_id] = conn_report["status_detail"]
+                details[conn_id] = _detail_of(conn_report)
             if conn_report.get("traffic"):
                 traffic.append({"_id": conn_id, **{k: int(conn_report["traffic"].get(k, 0))
                                                    for k in TRAFFIC_COUNTERS}})
     if traffic:
         conn.execute(sa.update(CONNECTIONS).where(CONNECTIONS.c.id == sa.bindparam("_id"))
                      .values({k: sa.bindparam(k) for k in TRAFFIC_COUNTERS}), traffic)
-    if details:
-        conn.execute(sa.update(CONNECTIONS).where(CONNECTIONS.c.id == sa.bindparam("_id"))
-                     .values(status_detail=sa.bindparam("detail")), details)
+    reason_changed = _store_details(conn, details)
+    reasons = {id_: diagnosis.summary(value) for id_, value in details.items()}
     return _apply(conn, SERVICE_RESOURCE, SERVICES, services) + \
-        _apply(conn, CONNECTION_RESOURCE, CONNECTIONS, connections, reasons)
+        _apply(conn, CONNECTION_RESOURCE, CONNECTIONS, connections, reasons,
+               reason_changed=reason_changed)
 
 
 def mark_routers_down(conn: Connection, router_ids: Sequence[str]) -> int:

@@ -32,6 +32,11 @@ PEER_CIDRS = models.PeerCidr.__table__
 
 TRAFFIC = "isthmus:traffic"   # read-only: counters the agent reports (docs/api.md)
 STATUS_DETAIL = "isthmus:status_detail"   # read-only: why the status, as the agent said it
+DETAIL_SCHEMA = {"type": ["object", "null"], "properties": {
+    "reason": {"type": ["string", "null"]}, "message": {"type": ["string", "null"]},
+    "ike": {"type": ["object", "null"]}, "child": {"type": ["object", "null"]},
+    "last_failure": {"type": ["object", "null"]}, "warnings": {"type": "array"},
+    "simulated": {"type": "boolean"}}}
 
 DPD = a.dict_of({"action": a.one_of(c.DPD_ACTIONS), "interval": a.non_negative_int,
                  "timeout": a.non_negative_int})
@@ -91,8 +96,9 @@ RESOURCE = a.Resource(
                k: {"type": "integer"} for k in TRAFFIC_COUNTERS}},
                store=a.Nested({k: a.Column(sa.BigInteger(), name=k, default=0,
                                            server_default="0") for k in TRAFFIC_COUNTERS})),
-           a.Attr(STATUS_DETAIL, schema={"type": ["string", "null"]},
-                  store=a.Column(sa.String(255), nullable=True))),
+           # Why the status: states, negotiated algorithms, reason (docs/diagnosis.md).
+           a.Attr(STATUS_DETAIL, schema=DETAIL_SCHEMA,
+                  store=a.Column(sa.Text(), nullable=True, json=True))),
 )
 CONNECTIONS = mapping.table_of(RESOURCE, models.Base.metadata)
 

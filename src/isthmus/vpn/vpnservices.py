@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Mapping
+import json
+from typing import Any, Mapping, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from isthmus import attributes as a
 from isthmus.context import RequestContext
@@ -19,6 +20,39 @@ from isthmus.vpn import exceptions as vexc
 from isthmus.vpn import status
 
 ALLOCATIONS = models.IPAllocation.__table__
+STATUS_DETAIL = "isthmus:status_detail"
+ROLLUP_SCHEMA = {"type": "object", "properties": {
+    "reason": {"type": ["string", "null"]}, "message": {"type": ["string", "null"]},
+    "connections": {"type": "object", "additionalProperties": {"type": "integer"}},
+    "reasons": {"type": "object", "additionalProperties": {"type": "integer"}}}}
+
+
+def roll_up(connections: Sequence[tuple[str, str | None]]) -> dict[str, Any]:
+    """A service's status detail from its connections' ``(status, status detail JSON)``:
+    how many are in each status, and why those that are not ACTIVE are not (the most
+    frequent reason first); one-way warnings count as reasons too."""
+    by_status: dict[str, int] = {}
+    reasons: dict[str, int] = {}
+    for state, detail_json in connections:
+        by_status[state] = by_status.get(state, 0) + 1
+        detail = json.loads(detail_json) if detail_json else None
+        reason = (detail or {}).get("reason")
+        if reason and reason != "simulated" and (state != status.ACTIVE or
+                                                 reason == "one_way_traffic"):
+            reasons[reason] = reasons.get(reason, 0) + 1
+    total = sum(by_status.values())
+    troubled = total - by_status.get(status.ACTIVE, 0)
+    ranked = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
+    if not total:
+        message = "no connections"
+    elif not troubled and not reasons:
+        message = f"all {total} connections ACTIVE"
+    else:
+        message = f"{troubled} of {total} connections not ACTIVE"
+        if ranked:
+            message += ": " + ", ".join(f"{code} ({count})" for code, count in ranked)
+    return {"reason": ranked[0][0] if ranked else None, "message": message,
+            "connections": by_status, "reasons": reasons}
 
 
 class FlavorsPluginNotLoaded(NotFound):
@@ -43,7 +77,9 @@ RESOURCE = a.Resource(
                   store=a.Column(sa.String(16), nullable=True)),
            a.Attr("external_v6_ip", schema={"type": ["string", "null"]}, agent=True,
                   store=a.Column(sa.String(64), nullable=True)),
-           status.STATUS),
+           status.STATUS,
+           # Its connections' statuses and reasons, rolled up (docs/diagnosis.md).
+           a.Attr(STATUS_DETAIL, schema=ROLLUP_SCHEMA)),
 )
 SERVICES = mapping.table_of(RESOURCE, models.Base.metadata)
 
@@ -83,6 +119,21 @@ class VPNServices(Collection):
         self.routers = routers
         self.default_provider = default_provider   # of [service_providers], for the server
 
+    def load_extras(self, conn: Connection, rows: Sequence[Row]) -> Any:
+        connections = models.Base.metadata.tables["ipsec_site_connections"]  # imports us
+        found: dict[str, list[tuple[str, str | None]]] = {r.id: [] for r in rows}
+        ids = list(found)
+        for start in range(0, len(ids), 500):
+            query = sa.select(connections.c.vpnservice_id, connections.c.status,
+                              connections.c.status_detail).where(
+                connections.c.vpnservice_id.in_(ids[start:start + 500]))
+            for service_id, state, detail in conn.execute(query):
+                found[service_id].append((state, detail))
+        return found
+
+    def computed(self, row: Row, extras: Any) -> dict[str, Any]:
+        return {STATUS_DETAIL: roll_up((extras or {}).get(row.id, ()))}
+
     def create(self, conn: Connection, ctx: RequestContext,
                body: Mapping[str, Any]) -> dict[str, Any]:
         """Insert a service (born PENDING_CREATE) on a router with a gateway; its external IPs
@@ -108,8 +159,8 @@ class VPNServices(Collection):
         row = self.get_row(conn, ctx, id_, lock=True)
         if not status.can_update(row.status):
             raise vexc.VPNStateInvalidToUpdate(state=row.status, id=id_)
-        return self.to_api(self.update_row(conn, id_, mapping.row_values(self.resource, body)),
-                           None)
+        updated = self.update_row(conn, id_, mapping.row_values(self.resource, body))
+        return self.to_api(updated, self.load_extras(conn, [updated]))
 
     def delete(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
         """Delete a service no connection uses; answer what was deleted."""
@@ -120,4 +171,4 @@ class VPNServices(Collection):
         if used is not None:
             raise vexc.VPNServiceInUse(vpnservice_id=id_)
         self.delete_row(conn, id_)
-        return self.to_api(row, None)
+        return self.to_api(row, {id_: []})

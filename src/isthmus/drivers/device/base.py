@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 if TYPE_CHECKING:
     from oslo_config.cfg import Opt
 
+    from isthmus.diagnosis import StatusDetail
+
     from isthmus.rpc.payloads import Service  # for type checkers only: isthmus.rpc loads the server
 
 Statuses = Mapping[str, str]
@@ -33,7 +35,8 @@ class AgentContext:
     host: str
     conf: Any = None
     report: Callable[[Statuses], None] = field(default=lambda statuses: None)
-    """Push status changes at any time (e.g. from device events); the agent sends them."""
+    """Push status changes at any time (e.g. from device events); the agent sends them,
+    with what :meth:`DeviceDriver.details` says then."""
     router: Callable[[str], "RouterState | None"] = field(default=lambda router_id: None)
     """The last state the agent synced for a router (``None`` if it has none)."""
 
@@ -54,7 +57,8 @@ class DeviceDriver(abc.ABC):
     options: Sequence[tuple[str, Sequence[Opt]]] = ()
 
     #: Said with every connection status this driver reports, and shown on the connection
-    #: as ``isthmus:status_detail`` (e.g. that the statuses are simulated); ``None``: nothing.
+    #: as the message of ``isthmus:status_detail`` when :meth:`details` says nothing of it;
+    #: ``None``: nothing.
     status_note: str | None = None
 
     def __init__(self, agent: AgentContext) -> None:
@@ -71,6 +75,13 @@ class DeviceDriver(abc.ABC):
     def traffic(self, router: RouterState) -> Mapping[str, Mapping[str, int]]:
         """Counters per connection id (``bytes_in``, ``bytes_out``, ``packets_in``,
         ``packets_out``), reported with each poll; empty if the driver does not count."""
+        return {}
+
+    def details(self, router: RouterState) -> Mapping[str, StatusDetail]:
+        """Why each connection's status is what it is, by connection id: SA states,
+        negotiated algorithms, a reason code of :data:`isthmus.diagnosis.REASONS` and its
+        message (build one with :func:`isthmus.diagnosis.detail`). The agent sends a
+        detail when it changes; empty if the driver cannot tell."""
         return {}
 
     def start(self) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Mapping
+
+from isthmus import diagnosis
 from isthmus.drivers.device.base import DeviceDriver, RouterState, Statuses
 
 
@@ -12,6 +15,10 @@ class NoopDeviceDriver(DeviceDriver):
     Its statuses say so on each connection, so nobody mistakes them for a tunnel's."""
 
     status_note = "simulated by the noop device driver: no tunnel is built"
+
+    def details(self, router: RouterState) -> Mapping[str, diagnosis.StatusDetail]:
+        return {conn["id"]: diagnosis.detail("simulated", self.status_note, simulated=True)
+                for service in router.services for conn in service["ipsec_site_connections"]}
 
     def sync(self, router: RouterState) -> Statuses:
         statuses: dict[str, str] = {}

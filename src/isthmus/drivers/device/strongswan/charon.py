@@ -183,12 +183,18 @@ class Charon:
         except vici.exception.CommandException:
             pass
 
-    def sas(self) -> dict[str, dict[str, Any]]:
-        """``{connection name: {"up": bool, "spis": [...], and each of TRAFFIC_COUNTERS}}``
-        from the installed CHILD_SAs (VICI names the counters ``bytes-in``...)."""
-        result: dict[str, dict[str, Any]] = {}
+    def list_sas(self) -> list[dict[str, Any]]:
+        """``list-sas`` as charon answers it: one ``{connection name: IKE SA}`` per IKE SA."""
         with self.session() as session:
-            entries = list(session.list_sas())
+            return list(session.list_sas())
+
+    def sas(self, entries: list[dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+        """``{connection name: {"up": bool, "spis": [...], and each of TRAFFIC_COUNTERS}}``
+        from the installed CHILD_SAs (VICI names the counters ``bytes-in``...), of
+        ``entries`` (default: a fresh ``list-sas``)."""
+        result: dict[str, dict[str, Any]] = {}
+        if entries is None:
+            entries = self.list_sas()
         for entry in entries:
             for name, ike in entry.items():
                 info = result.setdefault(_text(name), {
@@ -202,11 +208,13 @@ class Charon:
                     info["spis"].append(_text(child.get("spi-in", "")))
         return result
 
-    def events(self, stop: threading.Event) -> Iterator[str]:
-        """Labels of IKE and CHILD SA up/down events, until charon goes away or ``stop``."""
+    EVENTS = ("log", "ike-updown", "child-updown", "ike-rekey", "child-rekey")
+
+    def events(self, stop: threading.Event) -> Iterator[tuple[str | None, dict[str, Any]]]:
+        """``(label, data)`` of charon's log messages and of SA up/down and rekey events,
+        and ``(None, {})`` each second without one, until charon goes away or ``stop``."""
         with self.session(timeout_s=None) as session:
-            for label, _data in session.listen(["ike-updown", "child-updown"], timeout=1.0):
+            for label, data in session.listen(list(self.EVENTS), timeout=1.0):
                 if stop.is_set():
                     return
-                if label is not None:
-                    yield _text(label)
+                yield (None, {}) if label is None else (_text(label), dict(data or {}))

@@ -19,16 +19,21 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import defaultdict
 from typing import Any, Mapping
 
+from isthmus import diagnosis
+from isthmus.diagnosis import StatusDetail
 from isthmus.drivers.device.base import AgentContext, DeviceDriver, RouterState, Statuses
-from isthmus.drivers.device.strongswan import mapping
-from isthmus.drivers.device.strongswan.charon import Charon
+from isthmus.drivers.device.strongswan import explain, mapping
+from isthmus.drivers.device.strongswan.charon import Charon, CharonRefused
 from isthmus.drivers.device.strongswan.options import GROUP, list_opts
 from isthmus.rpc.payloads import TRAFFIC_COUNTERS
 
 LOG = logging.getLogger(__name__)
+
+ONE_WAY_CHECK_S = 2.0   # how often a router with a tunnel up is read for one-way traffic
 
 
 class StrongSwanDeviceDriver(DeviceDriver):
@@ -41,6 +46,7 @@ class StrongSwanDeviceDriver(DeviceDriver):
         opts = agent.conf[GROUP]
         self.base_dir = os.path.join(agent.conf.state_path, "strongswan")
         self.libipsec: bool = opts.kernel_libipsec
+        self.one_way_after_s: float = opts.one_way_after
         self.rootwrap_config: str = opts.rootwrap_config
         self._client: Any = None
         self._charons: dict[str, Charon] = {}          # routers that should have a charon
@@ -50,6 +56,10 @@ class StrongSwanDeviceDriver(DeviceDriver):
         self._lifecycle: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._listeners: dict[str, tuple[threading.Thread, threading.Event]] = {}
         self._traffic: dict[str, dict[str, int]] = {}
+        self._explainers: defaultdict[str, explain.Explainer] = defaultdict(
+            lambda: explain.Explainer(one_way_after_s=self.one_way_after_s))
+        self._stamps: defaultdict[str, explain.Stamps] = defaultdict(dict)
+        self._details: dict[str, StatusDetail] = {}
         self._lock = threading.Lock()
 
     # -- privileged work -------------------------------------------------------
@@ -97,10 +107,20 @@ class StrongSwanDeviceDriver(DeviceDriver):
         if not router.services:
             self._stop_listener(router_id)
             (charon or self._new_charon(router)).stop_and_remove()
+            with self._lock:
+                self._explainers.pop(router_id, None)
+                self._stamps.pop(router_id, None)
             return {}
         charon.ensure_running()
         self._ensure_listener(router, charon)
-        charon.apply(self._desired(router))
+        desired = self._desired(router)
+        self._explainer(router_id).expect({name: spec[name]
+                                           for name, (spec, _) in desired.items()})
+        try:
+            charon.apply(desired)
+        except CharonRefused as err:
+            self._remember(router, "configuration_rejected", str(err))
+            raise
         return self._statuses(router, charon)
 
     def poll(self, router: RouterState) -> Statuses | None:
@@ -125,6 +145,18 @@ class StrongSwanDeviceDriver(DeviceDriver):
         ids = {c["id"] for s in router.services for c in s["ipsec_site_connections"]}
         return {k: v for k, v in self._traffic.items() if k in ids}
 
+    def details(self, router: RouterState) -> Mapping[str, StatusDetail]:
+        found: dict[str, StatusDetail] = {}
+        for service in router.services:
+            for conn in service["ipsec_site_connections"]:
+                if not (service["admin_state_up"] and conn["admin_state_up"]):
+                    found[conn["id"]] = diagnosis.detail("admin_down", (
+                        "the VPN service" if not service["admin_state_up"]
+                        else "the connection") + " has admin_state_up false: not loaded")
+                elif conn["id"] in self._details:
+                    found[conn["id"]] = self._details[conn["id"]]
+        return found
+
     # -- helpers -------------------------------------------------------------------
     def _desired(self, router: RouterState) -> dict[str, tuple[dict, dict]]:
         desired: dict[str, tuple[dict, dict]] = {}
@@ -141,20 +173,41 @@ class StrongSwanDeviceDriver(DeviceDriver):
                 desired[name] = (spec, mapping.shared_secret(service, conn))
         return desired
 
+    def _explainer(self, router_id: str) -> explain.Explainer:
+        with self._lock:
+            return self._explainers[router_id]
+
+    def _remember(self, router: RouterState, reason: str, message: str | None) -> None:
+        """A failure of the whole router's daemon, on each of its connections."""
+        for service in router.services:
+            for conn in service["ipsec_site_connections"]:
+                self._details[conn["id"]] = diagnosis.detail(reason, message)
+
     def _statuses(self, router: RouterState, charon: Charon) -> dict[str, str]:
         try:
-            sas = charon.sas()
+            entries = charon.list_sas()
             alive = True
         except OSError:
-            sas, alive = {}, False
+            entries, alive = [], False
+        sas = charon.sas(entries)
+        with self._lock:
+            stamps = self._stamps[router.router_id]
+            snapshots = explain.sa_details(entries, time.time(), self.one_way_after_s, stamps)
+        explainer = self._explainer(router.router_id)
         statuses: dict[str, str] = {}
         for service in router.services:
             statuses[service["id"]] = "ACTIVE" if alive and service["admin_state_up"] else "DOWN"
             for conn in service["ipsec_site_connections"]:
-                info = sas.get(mapping.connection_name(conn["id"]))
-                statuses[conn["id"]] = "ACTIVE" if info and info["up"] else "DOWN"
+                name = mapping.connection_name(conn["id"])
+                info = sas.get(name)
+                up = bool(info and info["up"])
+                statuses[conn["id"]] = "ACTIVE" if up else "DOWN"
                 if info:
                     self._traffic[conn["id"]] = {k: info[k] for k in TRAFFIC_COUNTERS}
+                if not alive:
+                    self._details[conn["id"]] = diagnosis.detail("daemon_not_running")
+                else:
+                    self._details[conn["id"]] = explainer.detail(name, snapshots.get(name), up)
         return statuses
 
     def _ensure_listener(self, router: RouterState, charon: Charon) -> None:
@@ -173,12 +226,27 @@ class StrongSwanDeviceDriver(DeviceDriver):
             current[1].set()
 
     def _listen(self, router_id: str, charon: Charon, stop: threading.Event) -> None:
-        """Report a router's statuses each time one of its SAs goes up or down."""
+        """Report a router's statuses and details at once when one of its SAs goes up or
+        down or charon logs a failure, and look for one-way traffic every
+        ``ONE_WAY_CHECK_S`` while a tunnel is up."""
+        explainer = self._explainer(router_id)
+        checked = time.monotonic()
         try:
-            for _label in charon.events(stop):
+            for label, data in charon.events(stop):
+                news = False
+                if label == "log":
+                    news = explainer.log(data) is not None
+                elif label is not None:
+                    news = bool(explainer.updown(label, data))
+                if not news and time.monotonic() - checked < ONE_WAY_CHECK_S:
+                    continue
+                checked = time.monotonic()
                 state = self.agent.router(router_id)
-                if state is not None:
-                    self.agent.report(self._statuses(state, charon))
+                if state is None:
+                    continue
+                if not news and not any(d.get("child") for d in self.details(state).values()):
+                    continue   # no tunnel up: no traffic to look at
+                self.agent.report(self._statuses(state, charon))
         except OSError:
             LOG.info("Event stream of router %s ended (charon stopped)", router_id)
 

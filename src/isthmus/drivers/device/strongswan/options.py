@@ -20,6 +20,11 @@ OPTS = [
                      "device (always UDP-encapsulated), for kernels without ESP/XFRM. Only "
                      "ESP in tunnel mode is possible then; the strongswan service driver "
                      "refuses AH and transport mode."),
+    cfg.FloatOpt("one_way_after", default=10.0, min=1.0,
+                 help="Seconds without an inbound packet, while packets go out through an "
+                      "established tunnel, after which the connection shows the "
+                      "one_way_traffic warning in isthmus:status_detail "
+                      "(docs/diagnosis.md)."),
     cfg.StrOpt("rootwrap_config", default="/etc/isthmus/rootwrap.conf",
                help="rootwrap.conf of the privileged helper that starts and stops charon "
                     "(filters in etc/isthmus/rootwrap.d/strongswan.filters)."),

@@ -1,0 +1,186 @@
+"""charon's messages map to reason codes: every row of explain.RULES, run on real wording.
+
+The messages are charon 5.9's own (as recorded from real charons against libreswan
+and strongSwan peers, tests/peers/data/); the expectations are the reason code and
+words the message must carry.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from isthmus import diagnosis
+from isthmus.drivers.device.strongswan import explain
+
+SPEC = {"remote_addrs": ["198.51.100.12"], "proposals": ["aes128-sha256-modp2048"],
+        "local": {"auth": "psk", "id": "@a.example"},
+        "remote": {"auth": "psk", "id": "@b.example"},
+        "children": {"c": {"esp_proposals": ["aes128gcm16-modp2048"],
+                           "local_ts": ["10.71.0.0/24"], "remote_ts": ["10.72.0.0/24"]}}}
+
+# (charon's message, established IKE SA before it?, reason code, words in the message)
+CASES = [
+    ("received NO_PROPOSAL_CHOSEN notify error", False, "ike_proposal_mismatch",
+     ["aes128-sha256-modp2048"]),
+    ("received NO_PROPOSAL_CHOSEN notify, no CHILD_SA built", True, "esp_proposal_mismatch",
+     ["aes128gcm16-modp2048"]),
+    ("no acceptable proposal found", False, "ike_proposal_mismatch",
+     ["aes128-sha256-modp2048", "AES_CBC_256/HMAC_SHA2_512_256"]),
+    ("no IKE config found for 198.51.100.11...198.51.100.12, sending NO_PROPOSAL_CHOSEN",
+     False, "ike_proposal_mismatch", ["IKE"]),
+    ("received AUTHENTICATION_FAILED notify error", True, "authentication_failed",
+     ["@a.example", "@b.example", "PSK"]),
+    ("tried 1 shared key for 'b.example' - 'a.example', but MAC mismatched", True,
+     "authentication_failed", ["PSK", "b.example"]),
+    ("no shared key found for 'a.example' - 'c.example'", True, "authentication_failed",
+     ["c.example", "@b.example"]),
+    ("constraint check failed: identity 'b.example' required", True,
+     "authentication_failed", ["b.example"]),
+    ("no matching peer config found", True, "authentication_failed", ["@a.example"]),
+    ("received TS_UNACCEPTABLE notify, no CHILD_SA built", True,
+     "traffic_selectors_unacceptable", ["10.71.0.0/24", "10.72.0.0/24"]),
+    ("traffic selectors 10.99.0.0/24 === 10.71.0.0/24 unacceptable", True,
+     "traffic_selectors_unacceptable", ["10.99.0.0/24", "10.72.0.0/24"]),
+    ("received INTERNAL_ADDRESS_FAILURE notify, no CHILD_SA built", True,
+     "peer_device_failed", ["INTERNAL_ADDRESS_FAILURE"]),
+    ("unable to install inbound and outbound IPsec SA (SAD) in kernel", True,
+     "local_device_failed", ["SAD"]),
+    ("unable to install IPsec policies (SPD) in kernel", True, "local_device_failed", ["SPD"]),
+    ("retransmit 2 of request with message ID 0", False, "peer_not_responding",
+     ["198.51.100.12", "IKE_SA_INIT"]),
+    ("giving up after 3 retransmits", True, "dead_peer", ["198.51.100.12", "3 retransmits"]),
+    ("giving up after 3 retransmits", False, "retransmits_exhausted", ["3 retransmits"]),
+    ("establishing IKE_SA failed, peer not responding", False, "peer_not_responding",
+     ["198.51.100.12"]),
+    ("received DELETE for IKE_SA isthmus-x[3]", True, "peer_deleted", ["IKE_SA"]),
+    ("received INVALID_SYNTAX notify error", False, "configuration_rejected",
+     ["INVALID_SYNTAX"]),
+]
+
+
+@pytest.mark.parametrize("message,established,code,words", CASES,
+                         ids=[f"{c[2]}:{c[0][:30]}" for c in CASES])
+def test_each_message_maps_to_its_reason(message, established, code, words):
+    ctx = explain.Context(explain.Expectation.of(SPEC), established=established)
+    if "proposal found" in message:
+        explain.classify("received proposals: IKE:AES_CBC_256/HMAC_SHA2_512_256/"
+                         "PRF_HMAC_SHA2_512/MODP_4096", ctx)
+    found = explain.classify(message, ctx, now=1000.0)
+    assert found is not None and found[0] == code, found
+    assert code in diagnosis.REASONS
+    for word in words:
+        assert word in found[1], (word, found[1])
+
+
+def test_every_rule_has_a_case():
+    """A row added to RULES without a case here fails: the table is the test's too."""
+    used = set()
+    for message, established, _, _ in CASES + [("received proposals: X", False, None, []),
+                                               ("configured proposals: X", False, None, [])]:
+        ctx = explain.Context(explain.Expectation.of(SPEC), established=established)
+        for index, (pattern, _code, _build) in enumerate(explain.RULES):
+            if pattern.search(message):
+                used.add(index)
+                break
+    assert used == set(range(len(explain.RULES)))
+
+
+def test_routine_messages_are_not_failures():
+    ctx = explain.Context(explain.Expectation.of(SPEC))
+    for message in ("sending packet: from 198.51.100.11[4500] to 198.51.100.12[4500] (80 bytes)",
+                    "IKE_SA isthmus-x[1] established between 198.51.100.11...198.51.100.12",
+                    "received INVALID_KE_PAYLOAD notify, retrying with DH group MODP_2048",
+                    "CHILD_SA c{1} established with SPIs c1a2b3c4_i c5d6e7f8_o",
+                    "received proposals: IKE:AES_CBC_128/HMAC_SHA2_256_128/MODP_2048"):
+        assert explain.classify(message, ctx) is None, message
+
+
+def test_a_child_sa_deleted_at_once_failed_at_the_peer():
+    ctx = explain.Context(explain.Expectation.of(SPEC), established=True, child_up_at=100.0)
+    deleted = "received DELETE for ESP CHILD_SA with SPI c1a2b3c4"
+    assert explain.classify(deleted, ctx, now=101.0)[0] == "peer_device_failed"
+    assert explain.classify(deleted, ctx, now=200.0)[0] == "peer_deleted"
+
+
+def clock(start: float = 1_000_000.0):
+    now = [start]
+    return now, lambda: now[0]
+
+
+def test_the_explainer_follows_a_connection_from_failure_to_recovery():
+    now, tick = clock()
+    explainer = explain.Explainer(clock=tick)
+    explainer.expect({"conn-a": SPEC})
+    assert explainer.log({"ikesa-name": "conn-b", "msg": "received NO_PROPOSAL_CHOSEN "
+                          "notify error"}) is None    # not ours
+    assert explainer.log({"ikesa-name": "conn-a", "msg": "received AUTHENTICATION_FAILED "
+                          "notify error", "group": "IKE", "level": "1"}) == "conn-a"
+    down = explainer.detail("conn-a", None, up=False)
+    assert down["reason"] == "authentication_failed"
+    assert down["last_failure"]["reason"] == "authentication_failed"
+    assert "PSK" in down["message"]
+    # The same message again changes nothing (no new report).
+    assert explainer.log({"ikesa-name": "conn-a",
+                          "msg": "received AUTHENTICATION_FAILED notify error"}) is None
+    explainer.updown("child-updown", {"up": "yes", "conn-a": {"child-sas": {}}})
+    up = explainer.detail("conn-a", None, up=True)
+    assert up["reason"] is None and up["last_failure"]["reason"] == "authentication_failed"
+
+
+LIST_SAS = [{"conn-a": {
+    "uniqueid": "3", "version": "2", "state": "ESTABLISHED", "initiator": "yes",
+    "initiator-spi": "aa11", "responder-spi": "bb22", "encr-alg": "AES_CBC",
+    "encr-keysize": "128", "integ-alg": "HMAC_SHA2_256_128", "prf-alg": "PRF_HMAC_SHA2_256",
+    "dh-group": "MODP_2048", "established": "30", "rekey-time": "3000",
+    "child-sas": {"c-1": {"uniqueid": "4", "state": "INSTALLED", "mode": "TUNNEL",
+                          "protocol": "ESP", "encap": "yes", "spi-in": "c1a2b3c4",
+                          "spi-out": "d5e6f7a8", "encr-alg": "AES_GCM_16",
+                          "encr-keysize": "128", "dh-group": "MODP_2048",
+                          "bytes-in": "0", "bytes-out": "8400", "packets-in": "0",
+                          "packets-out": "100", "use-out": "1", "install-time": "25",
+                          "rekey-time": "3100"}}}}]
+
+
+def test_list_sas_gives_the_negotiated_parameters_with_stable_times():
+    stamps: explain.Stamps = {}
+    first = explain.sa_details(LIST_SAS, 1_000_000.0, 10.0, stamps)["conn-a"]
+    assert first.ike == {"state": "ESTABLISHED", "version": 2, "encryption": "AES_CBC-128",
+                         "integrity": "HMAC_SHA2_256_128", "prf": "PRF_HMAC_SHA2_256",
+                         "dh_group": "MODP_2048", "local_spi": "aa11", "remote_spi": "bb22",
+                         "established_at": explain.iso(1_000_000.0 - 30),
+                         "rekey_at": explain.iso(1_000_000.0 + 3000)}
+    assert first.child["encryption"] == "AES_GCM_16-128"
+    assert (first.child["local_spi"], first.child["remote_spi"]) == ("c1a2b3c4", "d5e6f7a8")
+    assert first.one_way   # 100 packets out in the last second, none in for 25 s
+    later = explain.sa_details(LIST_SAS, 1_000_001.7, 10.0, stamps)["conn-a"]
+    assert later.ike == first.ike and later.child == first.child
+
+
+@pytest.mark.parametrize("use_in,use_out,age,one_way", [
+    (None, "1", "25", True),      # never anything in, recent out, SA older than the window
+    (None, "1", "5", False),      # too young to tell
+    ("30", "1", "60", True),      # the last inbound packet is old
+    ("2", "1", "60", False),      # both ways
+    (None, None, "60", False),    # idle
+    ("30", "20", "60", False),    # nothing out lately either
+])
+def test_one_way_traffic(use_in, use_out, age, one_way):
+    child = {"state": "INSTALLED", "install-time": age}
+    if use_in:
+        child["use-in"] = use_in
+    if use_out:
+        child["use-out"] = use_out
+    entries = [{"conn-a": {"state": "ESTABLISHED", "child-sas": {"c": child}}}]
+    assert explain.sa_details(entries, 1000.0, 10.0)["conn-a"].one_way is one_way
+
+
+def test_one_way_is_a_warning_with_a_stable_time():
+    now, tick = clock()
+    explainer = explain.Explainer(clock=tick)
+    explainer.expect({"conn-a": SPEC})
+    snapshot = explain.sa_details(LIST_SAS, now[0], 10.0)["conn-a"]
+    first = explainer.detail("conn-a", snapshot, up=True)
+    now[0] += 2
+    again = explainer.detail("conn-a", snapshot, up=True)
+    assert first == again and first["reason"] == "one_way_traffic"
+    assert first["warnings"][0]["reason"] == "one_way_traffic"
