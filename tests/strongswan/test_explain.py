@@ -24,6 +24,13 @@ CASES = [
      ["aes128-sha256-modp2048"]),
     ("received NO_PROPOSAL_CHOSEN notify, no CHILD_SA built", True, "esp_proposal_mismatch",
      ["aes128gcm16-modp2048"]),
+    # IKEv1 says the same in both phases.
+    ("received NO_PROPOSAL_CHOSEN error notify", False, "ike_proposal_mismatch",
+     ["aes128-sha256-modp2048"]),
+    ("received NO_PROPOSAL_CHOSEN error notify", True, "esp_proposal_mismatch",
+     ["aes128gcm16-modp2048"]),
+    ("invalid HASH_V1 payload length, decryption failed?", False, "authentication_failed",
+     ["PSK"]),
     ("no acceptable proposal found", False, "ike_proposal_mismatch",
      ["aes128-sha256-modp2048", "AES_CBC_256/HMAC_SHA2_512_256"]),
     ("no IKE config found for 198.51.100.11...198.51.100.12, sending NO_PROPOSAL_CHOSEN",
@@ -184,3 +191,24 @@ def test_one_way_is_a_warning_with_a_stable_time():
     again = explainer.detail("conn-a", snapshot, up=True)
     assert first == again and first["reason"] == "one_way_traffic"
     assert first["warnings"][0]["reason"] == "one_way_traffic"
+
+
+def test_an_sa_the_peer_started_is_attributed_by_its_address():
+    # Recorded from a real charon answering an IKEv1 peer with other proposals.
+    explainer = explain.Explainer()
+    explainer.expect({"conn-a": SPEC})
+    unnamed = {"ikesa-name": "(unnamed)", "ikesa-uniqueid": "2"}
+    for message in ("198.51.100.12 is initiating a Main Mode IKE_SA",
+                    "received proposals: IKE:AES_CBC_256/HMAC_SHA2_256_128/"
+                    "PRF_HMAC_SHA2_256/MODP_2048",
+                    "configured proposals: IKE:AES_CBC_128/HMAC_SHA2_256_128/"
+                    "PRF_HMAC_SHA2_256/MODP_2048"):
+        assert explainer.log({**unnamed, "msg": message}) is None
+    assert explainer.log({**unnamed, "msg": "no proposal found"}) == "conn-a"
+    found = explainer.detail("conn-a", None, up=False)
+    assert found["reason"] == "ike_proposal_mismatch"
+    assert "AES_CBC_256/HMAC_SHA2_256_128" in found["message"]
+    assert "aes128-sha256-modp2048" in found["message"]
+    other = {"ikesa-name": "(unnamed)", "ikesa-uniqueid": "3"}
+    explainer.log({**other, "msg": "203.0.113.9 is initiating an IKE_SA"})
+    assert explainer.log({**other, "msg": "no proposal found"}) is None   # not our peer

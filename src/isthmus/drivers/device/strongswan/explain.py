@@ -111,8 +111,11 @@ def _configured(m: re.Match[str], ctx: Context) -> str:
     return ""
 
 
-@rule(r"^received NO_PROPOSAL_CHOSEN notify error", "ike_proposal_mismatch")
+@rule(r"^received NO_PROPOSAL_CHOSEN (?:notify error|error notify)", "ike_proposal_mismatch")
 def _ike_refused(m: re.Match[str], ctx: Context) -> str:
+    # IKEv1 says "error notify" in both phases; IKEv2 names its CHILD_SA case apart.
+    if ctx.established:
+        return _esp_refused(m, ctx)
     return (f"the peer accepted none of our IKE proposals ({_ours(ctx.expected.ike_proposals)})"
             " and answered NO_PROPOSAL_CHOSEN")
 
@@ -132,7 +135,9 @@ def _no_ike_proposal(m: re.Match[str], ctx: Context) -> str:
            f"{_ours(ours)}){_peers(ctx)}"
 
 
-@rule(r"^received AUTHENTICATION_FAILED notify error", "authentication_failed")
+@rule(r"^received AUTHENTICATION_FAILED (?:notify error|error notify)|"
+      r"^invalid HASH_V1 payload length, decryption failed|^integrity check failed",
+      "authentication_failed")
 def _auth_refused(m: re.Match[str], ctx: Context) -> str:
     return (f"the peer rejected our authentication (AUTHENTICATION_FAILED): the PSK or the "
             f"identities differ (we are {ctx.expected.local_id}, we expect the peer to be "
@@ -209,10 +214,12 @@ def _deleted(m: re.Match[str], ctx: Context) -> str:
     return f"the peer deleted the {m['what'].replace('ESP ', '').replace('AH ', '')}"
 
 
-@rule(r"^received (?P<n>[A-Z_]+) notify error", "configuration_rejected")
+@rule(r"^received (?P<n>[A-Z_]+) (?:notify error|error notify)", "configuration_rejected")
 def _other_error(m: re.Match[str], ctx: Context) -> str:
     return f"the peer answered with the error {m['n']}"
 
+
+_INITIATING = re.compile(r"^(?P<addr>\S+) is initiating an? .*IKE_SA")
 
 PEER_DEVICE_WINDOW_S = 5.0
 """A CHILD SA the peer deletes this soon after it came up failed on the peer's side."""
@@ -228,6 +235,8 @@ def classify(message: str, ctx: Context, now: float | None = None
         text = build(m, ctx)
         if code is None:
             return None
+        if code == "ike_proposal_mismatch" and ctx.established:
+            code = "esp_proposal_mismatch"
         if code == "retransmits_exhausted" and ctx.established:
             code, text = "dead_peer", f"{text}: the peer stopped answering (dead peer)"
         elif code == "retransmits_exhausted" and "message ID 0" in message:
@@ -370,6 +379,7 @@ class Explainer:
     one_way_after_s: float = ONE_WAY_AFTER_S
     clock: Callable[[], float] = time.time
     _connections: dict[str, _Connection] = field(default_factory=dict)
+    _unnamed: dict[str, str] = field(default_factory=dict)   # IKE SA unique id -> peer address
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def expect(self, specs: Mapping[str, Mapping[str, Any]]) -> None:
@@ -387,11 +397,32 @@ class Explainer:
                     known.context = Context(expected)
                     known.current = None
 
+    def _owner(self, event: Mapping[str, Any], message: str) -> str | None:
+        """The connection a log event is about: its IKE SA's name, or, for an SA the
+        peer started that matched no connection yet (``(unnamed)``), the connection
+        whose peer is the address that started it."""
+        name = _text(event.get("ikesa-name", "")) or None
+        if name in self._connections:
+            return name
+        uniqueid = _text(event.get("ikesa-uniqueid", ""))
+        if not uniqueid:
+            return None
+        started = _INITIATING.match(message)
+        if started:
+            self._unnamed[uniqueid] = started["addr"]
+            while len(self._unnamed) > 256:   # the oldest first: SAs long gone
+                del self._unnamed[next(iter(self._unnamed))]
+        address = self._unnamed.get(uniqueid)
+        for candidate, known in self._connections.items():
+            if address is not None and address in known.context.expected.peer.split(", "):
+                return candidate
+        return None
+
     def log(self, event: Mapping[str, Any]) -> str | None:
         """Take one VICI ``log`` event; the connection name whose explanation changed."""
-        name = _text(event.get("ikesa-name", "")) or None
         message = _text(event.get("msg", ""))
         with self._lock:
+            name = self._owner(event, message)
             known = self._connections.get(name) if name else None
             if known is None:
                 return None
@@ -415,7 +446,8 @@ class Explainer:
                     continue
                 touched.append(_text(name))
                 if label == "ike-updown":
-                    known.context.established = up
+                    known.context.established = up and \
+                        _text(sa.get("state", "")) == "ESTABLISHED"
                 elif up:
                     known.context.child_up_at = self.clock()
                     known.current = None   # a working tunnel: the failure is history
