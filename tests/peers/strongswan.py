@@ -156,6 +156,9 @@ class PlainStrongSwan:
     conns: list[SwanConn]
     retransmit: Retransmit = field(default_factory=Retransmit)
     log_level: int = 1
+    # a whole strongswan.conf instead of :func:`strongswan_conf`'s; ``{vici}`` in it is
+    # replaced with the VICI socket's path
+    conf_text: str | None = None
     directory: Path | None = None
     process: subprocess.Popen | None = None
     _iptables: list[list[str]] = field(default_factory=list)
@@ -181,8 +184,9 @@ class PlainStrongSwan:
     def write_config(self) -> None:
         """(Re)write strongswan.conf and swanctl.conf from the current parameters."""
         assert self.directory is not None
-        (self.directory / "strongswan.conf").write_text(
-            strongswan_conf(self.vici_socket, self.retransmit, self.log_level))
+        conf = (self.conf_text.replace("{vici}", self.vici_socket) if self.conf_text
+                else strongswan_conf(self.vici_socket, self.retransmit, self.log_level))
+        (self.directory / "strongswan.conf").write_text(conf)
         swanctl = "".join(conn.swanctl_conf() for conn in self.conns)
         path = self.directory / "swanctl.conf"
         path.write_text(swanctl)
