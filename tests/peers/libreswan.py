@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -252,8 +253,8 @@ class Pluto:
         self.whack("--name", name or self.conns[0].name, "--initiate", "--asynchronous")
 
     def delete(self, name: str | None = None) -> str:
-        """Delete the connection's SAs (pluto sends the peer a Delete): ``whack --down``."""
-        return self.whack("--name", name or self.conns[0].name, "--down", check=False)
+        """Delete the connection's SAs, telling the peer: ``whack --terminate``."""
+        return self.whack("--name", name or self.conns[0].name, "--terminate")
 
     def status(self) -> str:
         """``whack --status``: connections and states."""
@@ -262,6 +263,13 @@ class Pluto:
     def ike_established(self) -> bool:
         """Whether pluto holds an established IKE SA (``ESTABLISHED_IKE_SA``)."""
         return "ESTABLISHED_IKE_SA" in self.whack("--showstates", check=False)
+
+    def kill(self) -> None:
+        """SIGKILL pluto: it vanishes without a Delete (a dead peer); :meth:`stop` still
+        cleans up. (:meth:`stop` TERMs it first: pluto then deletes its SAs, telling the peer.)"""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
 
     def stop(self) -> None:
         """Kill pluto (TERM, then KILL), flush the namespace's XFRM state and policies

@@ -136,9 +136,9 @@ class Listener(threading.Thread):
 
     def run(self) -> None:
         stream = self.session.listen(EVENTS, timeout=0.2)
-        self.ready.set()
         try:
-            for kind, message in stream:
+            for kind, message in stream:   # the first next() registers, then yields
+                self.ready.set()
                 if kind is not None:
                     self.events.append({"t": round(time.monotonic() - self.t0, 3),
                                         "event": kind.decode(), **decode(message)})
@@ -228,6 +228,10 @@ def stop_peer(peer, sites, ours) -> None:
     peer.stop()
 
 
+def kill_peer(peer, sites, ours) -> None:
+    peer.kill()
+
+
 def peer_deletes_ike(peer, sites, ours) -> None:
     if isinstance(peer, Pluto):
         peer.delete()
@@ -257,8 +261,10 @@ def cases() -> list[Case]:
                  "10.78.0.0/24 (ours 10.71.0.0/24 <-> 10.72.0.0/24)",
                  Peer(kind, local_subnet="10.79.0.0/24", remote_subnet="10.78.0.0/24"),
                  seconds=6),
-            Case(f"g-peer-stopped/{kind}", "the peer is killed after the IKE SA is up; "
-                 "DPD every 2 s", Peer(kind), action=stop_peer, after=16),
+            Case(f"g-peer-killed/{kind}", "the peer is killed (SIGKILL: no Delete) after the "
+                 "IKE SA is up; DPD every 2 s", Peer(kind), action=kill_peer, after=16),
+            Case(f"g-peer-stopped/{kind}", "the peer is stopped (SIGTERM: it sends a Delete) "
+                 "after the IKE SA is up", Peer(kind), action=stop_peer, after=12),
             Case(f"h-peer-deletes-ike/{kind}", "the peer deletes the IKE SA", Peer(kind),
                  action=peer_deletes_ike, after=5),
         ]

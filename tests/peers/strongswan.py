@@ -299,6 +299,14 @@ class PlainStrongSwan:
         return sum(int(line.split()[0]) for line in out.splitlines()
                    if "u32" in line and "DROP" in line)
 
+    def kill(self) -> None:
+        """SIGKILL charon: it vanishes without a Delete (a dead peer); :meth:`stop` still
+        cleans up. (:meth:`stop` TERMs it first: charon then deletes its IKE_SAs, telling
+        the peer.)"""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
     def stop(self) -> None:
         """Kill charon (TERM, then KILL), remove the iptables rules and the directory."""
         try:
