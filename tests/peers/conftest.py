@@ -1,0 +1,43 @@
+"""Fixtures for the peer tests: root, two sites in namespaces, and whether pluto can run."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Iterator
+
+import pytest
+
+from isthmus.demo.sites import Sites
+from tests.peers import libreswan
+from tests.peers.strongswan import CHARON
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/peers/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture
+def sites() -> Iterator[Sites]:
+    """Routers ra/rb and hosts ha/hb (see :class:`Sites`), removed whatever happens."""
+    if os.geteuid() != 0:
+        pytest.skip("peer tests need root (network namespaces, charon, pluto)")
+    assert os.path.exists(CHARON), "strongSwan is missing: run scripts/install --test"
+    topology = Sites(prefix="ipt" + uuid.uuid4().hex[:5])
+    try:
+        topology.create()
+        yield topology
+    finally:
+        topology.destroy()
+
+
+@pytest.fixture
+def pluto_available() -> None:
+    """Skip when libreswan is not unpacked; in CI (ISTHMUS_TEST_REQUIRE_PLUTO=1) fail."""
+    reason = libreswan.missing()
+    if reason:
+        if os.environ.get("ISTHMUS_TEST_REQUIRE_PLUTO") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
