@@ -74,7 +74,7 @@ class Context:
     established: bool = False      # an IKE SA of it has been established since its last failure
     received_proposals: str | None = None   # the peer's, when it sent them (we answer)
     configured_proposals: str | None = None
-    child_up_at: float | None = None
+    retransmitting: int | None = None       # the message ID of the request being retransmitted
 
 
 # A rule: (pattern on charon's message, reason code, message builder). The first rule
@@ -126,7 +126,7 @@ def _esp_refused(m: re.Match[str], ctx: Context) -> str:
             f"({_ours(ctx.expected.esp_proposals)}) and answered NO_PROPOSAL_CHOSEN")
 
 
-@rule(r"^no (?:acceptable )?proposal (?:found|chosen)|^no IKE config found for .*"
+@rule(r"^no (?:acceptable )?proposal (?:found|chosen)|^received proposals unacceptable|^no IKE config found for .*"
       r"sending NO_PROPOSAL_CHOSEN", "ike_proposal_mismatch")
 def _no_ike_proposal(m: re.Match[str], ctx: Context) -> str:
     phase = "ESP" if ctx.established else "IKE"
@@ -171,7 +171,8 @@ def _no_peer_config(m: re.Match[str], ctx: Context) -> str:
 @rule(r"^received TS_UNACCEPTABLE notify, no CHILD_SA built", "traffic_selectors_unacceptable")
 def _ts_refused(m: re.Match[str], ctx: Context) -> str:
     return (f"the peer refused the traffic selectors {_ours(ctx.expected.local_ts)} === "
-            f"{_ours(ctx.expected.remote_ts)} (TS_UNACCEPTABLE): its subnets differ")
+            f"{_ours(ctx.expected.remote_ts)} (TS_UNACCEPTABLE): its subnets differ, or it "
+            f"could not install the CHILD SA (libreswan answers TS_UNACCEPTABLE then)")
 
 
 @rule(r"^(?:no acceptable traffic selectors found|traffic selectors (?P<ts>.*) unacceptable)",
@@ -194,8 +195,9 @@ def _local_install(m: re.Match[str], ctx: Context) -> str:
     return f"this host could not install the {m['what']} (kernel IPsec support?)"
 
 
-@rule(r"^retransmit \d+ of request with message ID 0$", "peer_not_responding")
-def _init_retransmit(m: re.Match[str], ctx: Context) -> str:
+@rule(r"^retransmit \d+ of request with message ID (?P<id>\d+)$", "peer_not_responding")
+def _retransmit(m: re.Match[str], ctx: Context) -> str:
+    ctx.retransmitting = int(m["id"])
     return f"no answer from {ctx.expected.peer} to IKE_SA_INIT: retransmitting"
 
 
@@ -219,14 +221,12 @@ def _other_error(m: re.Match[str], ctx: Context) -> str:
     return f"the peer answered with the error {m['n']}"
 
 
+# A reason that does not replace the one before it (code -> the codes it would hide).
+_STICKY = {"peer_not_responding": ("dead_peer", "peer_not_responding")}
+
 _INITIATING = re.compile(r"^(?P<addr>\S+) is initiating an? .*IKE_SA")
 
-PEER_DEVICE_WINDOW_S = 5.0
-"""A CHILD SA the peer deletes this soon after it came up failed on the peer's side."""
-
-
-def classify(message: str, ctx: Context, now: float | None = None
-             ) -> tuple[str, str] | None:
+def classify(message: str, ctx: Context) -> tuple[str, str] | None:
     """The reason code and message of one charon log message (None: not a failure)."""
     for pattern, code, build in RULES:
         m = pattern.search(message)
@@ -237,15 +237,15 @@ def classify(message: str, ctx: Context, now: float | None = None
             return None
         if code == "ike_proposal_mismatch" and ctx.established:
             code = "esp_proposal_mismatch"
-        if code == "retransmits_exhausted" and ctx.established:
-            code, text = "dead_peer", f"{text}: the peer stopped answering (dead peer)"
-        elif code == "retransmits_exhausted" and "message ID 0" in message:
-            code = "peer_not_responding"
-        if code == "peer_deleted" and "CHILD_SA" in message and ctx.child_up_at is not None \
-                and (now or time.time()) - ctx.child_up_at < PEER_DEVICE_WINDOW_S:
-            code = "peer_device_failed"
-            text = ("the peer deleted the CHILD SA right after negotiating it: it failed to "
-                    "install it on its side")
+        if code == "peer_not_responding" and message.startswith("retransmit") and \
+                (ctx.established or ctx.retransmitting != 0):
+            return None   # a request on an established SA: a failure only if it runs out
+        if code == "retransmits_exhausted":
+            if ctx.established:
+                code, text = "dead_peer", f"{text}: the peer stopped answering (dead peer)"
+            elif ctx.retransmitting == 0:
+                code, text = "peer_not_responding", f"{text} to IKE_SA_INIT"
+            ctx.retransmitting = None
         return code, text
     return None
 
@@ -426,9 +426,11 @@ class Explainer:
             known = self._connections.get(name) if name else None
             if known is None:
                 return None
-            found = classify(message, known.context, self.clock())
+            found = classify(message, known.context)
             if found is None or found == known.current:
                 return None
+            if known.current and known.current[0] in _STICKY.get(found[0], ()):
+                return None   # e.g. a dead peer that does not answer the restart either
             code, text = found
             known.current = found
             known.failure = Failure(reason=code, message=text, at=iso(self.clock()))
@@ -449,10 +451,7 @@ class Explainer:
                     known.context.established = up and \
                         _text(sa.get("state", "")) == "ESTABLISHED"
                 elif up:
-                    known.context.child_up_at = self.clock()
                     known.current = None   # a working tunnel: the failure is history
-                else:
-                    known.context.child_up_at = None
         return touched
 
     def detail(self, name: str, snapshot: SASnapshot | None, up: bool) -> StatusDetail:
