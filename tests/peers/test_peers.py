@@ -33,9 +33,10 @@ def swan_conn(me: str, other: str, start_action: str = "none", **overrides: Any)
 
 def pluto_conn(**overrides: Any) -> PlutoConn:
     """pluto in router b, its peer router a."""
-    return PlutoConn(name="c", left=WAN["b"], right=WAN["a"], leftid="@b.example",
-                     rightid="@a.example", psk=PSK, leftsubnets=[f"{LAN['b']}.0/24"],
-                     rightsubnets=[f"{LAN['a']}.0/24"], **overrides)
+    return PlutoConn(**{"name": "c", "left": WAN["b"], "right": WAN["a"],
+                        "leftid": "@b.example", "rightid": "@a.example", "psk": PSK,
+                        "leftsubnets": [f"{LAN['b']}.0/24"],
+                        "rightsubnets": [f"{LAN['a']}.0/24"], **overrides})
 
 
 def eventually(check: Callable[[], Any], timeout_s: float = 15, what: str = "") -> Any:

@@ -71,7 +71,8 @@ class Context:
     """What one connection's messages said so far, for the rules' messages."""
 
     expected: Expectation
-    established: bool = False      # an IKE SA of it has been established since its last failure
+    established: bool = False      # the IKE SA the message is about is (was) established
+    established_ids: set[str] = field(default_factory=set)   # unique ids of such IKE SAs
     received_proposals: str | None = None   # the peer's, when it sent them (we answer)
     configured_proposals: str | None = None
     retransmitting: int | None = None       # the message ID of the request being retransmitted
@@ -224,6 +225,16 @@ def _other_error(m: re.Match[str], ctx: Context) -> str:
 # A reason that does not replace the one before it (code -> the codes it would hide).
 _STICKY = {"peer_not_responding": ("dead_peer", "peer_not_responding")}
 
+_ESTABLISHED = re.compile(r"^IKE_SA \S+\[\d+\] established between")
+
+
+def _remember_established(ctx: Context, uniqueid: str) -> None:
+    ctx.established_ids.add(uniqueid)
+    ctx.established = True
+    if len(ctx.established_ids) > 64:   # unique ids only grow: drop the oldest
+        ctx.established_ids.discard(min(ctx.established_ids, key=lambda u: int(u) if u.isdigit() else 0))
+
+
 _INITIATING = re.compile(r"^(?P<addr>\S+) is initiating an? .*IKE_SA")
 
 def classify(message: str, ctx: Context) -> tuple[str, str] | None:
@@ -262,11 +273,11 @@ def _algorithm(sa: Mapping[str, Any], key: str) -> str | None:
     return f"{_text(name)}-{_text(size)}" if size is not None else _text(name)
 
 
-Stamps = dict[tuple[str, str, Any], tuple["str | None", "str | None"]]
+Stamps = dict[tuple[str, str, Any, str], tuple["str | None", "str | None"]]
 
 
 def _sa_info(sa: Mapping[str, Any], now: float, kind: str, stamps: Stamps,
-             seen: set[tuple[str, str, Any]]) -> SAInfo:
+             seen: set[tuple[str, str, Any, str]]) -> SAInfo:
     info: SAInfo = {"state": _text(sa.get("state", "?"))}
     for key, name in (("encr", "encryption"), ("integ", "integrity"), ("prf", "prf")):
         value = _algorithm(sa, key)
@@ -292,7 +303,7 @@ def _sa_info(sa: Mapping[str, Any], now: float, kind: str, stamps: Stamps,
         since = sa.get("install-time")
     # charon counts seconds from now: the same SA read a second later would show other
     # times. They are fixed the first time an SA (by its unique id) is seen.
-    key = (kind, _text(sa.get("uniqueid", "")), info.get("local_spi"))
+    key = (kind, _text(sa.get("uniqueid", "")), info.get("local_spi"), info["state"])
     times = stamps.get(key)
     if times is None:
         times = stamps[key] = (
@@ -326,7 +337,7 @@ def sa_details(entries: list[Mapping[str, Any]], now: float,
     received none for longer (``use-in``/``use-out``: seconds since the last packet)."""
     found: dict[str, SASnapshot] = {}
     stamps = {} if stamps is None else stamps
-    seen: set[tuple[str, str, Any]] = set()
+    seen: set[tuple[str, str, Any, str]] = set()
     for entry in entries:
         for name, ike in entry.items():
             name = _text(name)
@@ -426,7 +437,13 @@ class Explainer:
             known = self._connections.get(name) if name else None
             if known is None:
                 return None
-            found = classify(message, known.context)
+            uniqueid = _text(event.get("ikesa-uniqueid", ""))
+            ctx = known.context
+            if uniqueid and _ESTABLISHED.match(message):
+                _remember_established(ctx, uniqueid)
+            if uniqueid:
+                ctx.established = uniqueid in ctx.established_ids
+            found = classify(message, ctx)
             if found is None or found == known.current:
                 return None
             if known.current and known.current[0] in _STICKY.get(found[0], ()):
@@ -447,9 +464,9 @@ class Explainer:
                 if known is None or not isinstance(sa, Mapping):
                     continue
                 touched.append(_text(name))
-                if label == "ike-updown":
-                    known.context.established = up and \
-                        _text(sa.get("state", "")) == "ESTABLISHED"
+                if label == "ike-updown" and up and \
+                        _text(sa.get("state", "")) == "ESTABLISHED":
+                    _remember_established(known.context, _text(sa.get("uniqueid", "")))
                 elif up:
                     known.current = None   # a working tunnel: the failure is history
         return touched
