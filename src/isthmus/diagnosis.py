@@ -57,14 +57,17 @@ _REASONS = (
            "it negotiated.",
            "The agent host's kernel IPsec support (or kernel-libipsec), and the router's "
            "namespace; the agent's log and charon.log say more."),
-    Reason("peer_device_failed", "The peer negotiated, then failed to install the CHILD SA "
-           "on its side (it reported an error or deleted the SA at once).",
-           "The peer's logs: its kernel IPsec support, its policies."),
+    Reason("peer_device_failed", "The peer negotiated, then could not set up the CHILD SA "
+           "on its side (it answered an error such as INTERNAL_ADDRESS_FAILURE or "
+           "TEMPORARY_FAILURE).",
+           "The peer's logs: its kernel IPsec support, its policies. (libreswan answers "
+           "TS_UNACCEPTABLE when its kernel refuses the SA: see traffic_selectors_unacceptable.)"),
     Reason("peer_deleted", "The peer deleted the SA.",
            "The peer's logs: it may have been restarted, reconfigured or shut down."),
-    Reason("configuration_rejected", "The IKE daemon refused the connection's "
-           "configuration.",
-           "The message names what was refused; the policies of the connection."),
+    Reason("configuration_rejected", "The connection's configuration was refused: by our "
+           "IKE daemon when loading it, or by the peer with an error notify not listed here.",
+           "The message names what was refused (the notify, or the daemon's words); the "
+           "policies of the connection."),
     Reason("daemon_not_running", "The router's IKE daemon is not running; the agent "
            "restarts it.",
            "The agent's log, and the daemon's own log on the agent host."),

@@ -402,6 +402,11 @@ class VPNAgent:
                    if self._traffic_sent.get(k) != dict(v)}
         details = {k: v for k, v in (details or {}).items()
                    if self._detail_sent.get(k, _NEVER) != v}
+        for conn_id, detail in details.items():
+            before = self._detail_sent.get(conn_id)
+            reason = (detail or {}).get("reason")
+            if reason and reason != (before or {}).get("reason"):
+                LOG.info("Connection %s: %s", conn_id, diagnosis.summary(detail))
         reports: list[ServiceReport] = []
         for service in router.services:
             conns: dict[str, ConnectionReport] = {}

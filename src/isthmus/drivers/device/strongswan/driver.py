@@ -99,7 +99,11 @@ class StrongSwanDeviceDriver(DeviceDriver):
             if not router.services:
                 # Unwanted from here on, even if the stop below fails (the next resync retries).
                 self._charons.pop(router_id, None)
-                self._wanted.pop(router_id, None)
+                gone = self._wanted.pop(router_id, None)
+                for service in gone.services if gone else ():
+                    for conn in service["ipsec_site_connections"]:
+                        self._details.pop(conn["id"], None)
+                        self._traffic.pop(conn["id"], None)
             else:
                 if charon is None or charon.namespace != router.namespace:
                     charon = self._charons[router_id] = self._new_charon(router)
