@@ -116,9 +116,11 @@ def test_matching_proposals_ike_up_child_refused_by_the_peers_kernel(isthmus, sd
     eventually(peer.ike_established, what="pluto's IKE SA")
     assert "Protocol not supported" in peer.log()   # what pluto says of its own failure
     # The IKE SA is up, with what was negotiated.
-    detail = eventually(lambda: (shown(sdk, conn_id)["isthmus:status_detail"] or {}).get(
-        "ike"), what="the IKE SA in the detail")
-    assert detail["state"] == "ESTABLISHED" and detail["version"] == 2
+    def established_ike():
+        ike = (shown(sdk, conn_id)["isthmus:status_detail"] or {}).get("ike") or {}
+        return ike if ike.get("state") == "ESTABLISHED" else None
+    detail = eventually(established_ike, what="the IKE SA ESTABLISHED in the detail")
+    assert detail["version"] == 2
     assert (detail["encryption"], detail["integrity"], detail["dh_group"]) == (
         "AES_CBC-128", "HMAC_SHA2_256_128", "MODP_2048")
     assert detail["local_spi"] and detail["remote_spi"] and detail["established_at"]
@@ -221,8 +223,9 @@ def test_one_way_traffic_then_a_dead_peer_and_back_on_the_stream(isthmus, sdk, s
     reasons = [(e["old_status"], e["status"], (e["reason"] or "").split(":")[0])
                for e in seen if e["kind"] == "status"]
     assert ("ACTIVE", "ACTIVE", "one_way_traffic") in reasons
-    assert ("ACTIVE", "DOWN", "dead_peer") in reasons or \
-        ("ACTIVE", "ACTIVE", "dead_peer") in reasons
+    # Going DOWN and the reason for it are one event, or two close together (charon's
+    # down event and the log line saying why may be more than 0.1 s apart under load).
+    assert any(r[1] == "DOWN" for r in reasons) and any(r[2] == "dead_peer" for r in reasons)
     assert reasons[-1][:2] == ("DOWN", "ACTIVE")
 
 

@@ -210,11 +210,12 @@ class Charon:
 
     EVENTS = ("log", "ike-updown", "child-updown", "ike-rekey", "child-rekey")
 
-    def events(self, stop: threading.Event) -> Iterator[tuple[str | None, dict[str, Any]]]:
+    def events(self, stop: threading.Event, tick_s: float = 1.0
+               ) -> Iterator[tuple[str | None, dict[str, Any]]]:
         """``(label, data)`` of charon's log messages and of SA up/down and rekey events,
-        and ``(None, {})`` each second without one, until charon goes away or ``stop``."""
+        and ``(None, {})`` each ``tick_s`` without one, until charon goes away or ``stop``."""
         with self.session(timeout_s=None) as session:
-            for label, data in session.listen(list(self.EVENTS), timeout=1.0):
+            for label, data in session.listen(list(self.EVENTS), timeout=tick_s):
                 if stop.is_set():
                     return
                 yield (None, {}) if label is None else (_text(label), dict(data or {}))

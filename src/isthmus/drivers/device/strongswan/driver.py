@@ -34,6 +34,9 @@ from isthmus.rpc.payloads import TRAFFIC_COUNTERS
 LOG = logging.getLogger(__name__)
 
 ONE_WAY_CHECK_S = 2.0   # how often a router with a tunnel up is read for one-way traffic
+# A tunnel going down comes as an updown event and log lines saying why, not always in
+# that order: news is reported once the events of the next 0.1 s are in too.
+COALESCE_S = 0.1
 
 
 class StrongSwanDeviceDriver(DeviceDriver):
@@ -235,16 +238,20 @@ class StrongSwanDeviceDriver(DeviceDriver):
         ``ONE_WAY_CHECK_S`` while a tunnel is up."""
         explainer = self._explainer(router_id)
         checked = time.monotonic()
+        due: float | None = None    # news to report, once the events around it are in
         try:
-            for label, data in charon.events(stop):
-                news = False
+            for label, data in charon.events(stop, tick_s=COALESCE_S):
                 if label == "log":
-                    news = explainer.log(data) is not None
-                elif label is not None:
-                    news = bool(explainer.updown(label, data))
-                if not news and time.monotonic() - checked < ONE_WAY_CHECK_S:
+                    if explainer.log(data) is not None:
+                        due = due or time.monotonic() + COALESCE_S
+                elif label is not None and explainer.updown(label, data):
+                    due = due or time.monotonic() + COALESCE_S
+                now = time.monotonic()
+                if due is not None and now < due:
                     continue
-                checked = time.monotonic()
+                if due is None and now - checked < ONE_WAY_CHECK_S:
+                    continue
+                news, due, checked = due is not None, None, now
                 state = self.agent.router(router_id)
                 if state is None:
                     continue
