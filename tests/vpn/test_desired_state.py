@@ -101,8 +101,9 @@ def test_status_detail_is_set_cleared_and_left_alone_by_older_agents(domain, sit
 def test_a_new_reason_is_an_event_even_when_the_status_stays(domain, site):
     _, service, conn = site
 
-    def report(state: str, reason: str | None, message: str = "") -> None:
-        detail = {"reason": reason, "message": message or reason}
+    def report(state: str, reason: str | None, message: str = "",
+               failure: dict | None = None) -> None:
+        detail = {"reason": reason, "message": message or reason, "last_failure": failure}
         with domain.services.db.write() as db_conn:
             apply_reports(db_conn, [{
                 "id": service["id"], "status": state, "updated_pending_status": True,
@@ -119,10 +120,16 @@ def test_a_new_reason_is_an_event_even_when_the_status_stays(domain, site):
     report(status.DOWN, "peer_not_responding", "no answer, again")   # same code: no event
     report(status.DOWN, "authentication_failed", "the peer refused our PSK")
     report(status.ACTIVE, None, "up")
+    # A failure while an SA still stands: ACTIVE, no reason, but a new last failure.
+    report(status.ACTIVE, None, "up", failure={"reason": "ike_proposal_mismatch",
+                                              "message": "no match", "at": "T1"})
+    report(status.ACTIVE, None, "still up", failure={"reason": "ike_proposal_mismatch",
+                                                    "message": "no match", "at": "T1"})
     assert reasons() == [
         (status.PENDING_CREATE, status.DOWN, "peer_not_responding: no answer"),
         (status.DOWN, status.DOWN, "authentication_failed: the peer refused our PSK"),
-        (status.DOWN, status.ACTIVE, "up")]
+        (status.DOWN, status.ACTIVE, "up"),
+        (status.ACTIVE, status.ACTIVE, "ike_proposal_mismatch: no match")]
 
 
 def test_reports_of_deleted_objects_change_nothing(domain, site):

@@ -168,12 +168,14 @@ def _detail_of(report: Mapping[str, Any]) -> diagnosis.StatusDetail | None:
 
 
 def _store_details(conn: Connection, details: Mapping[str, diagnosis.StatusDetail | None]
-                   ) -> set[str]:
-    """Write connections' status details; the ids whose reason code changed."""
+                   ) -> dict[str, str | None]:
+    """Write connections' status details; for each whose reason code changed, or that
+    has a new ``last_failure`` (a failure can come while an SA still stands), the reason
+    to record in the event history."""
     if not details:
-        return set()
+        return {}
     before = {r.id: r.status_detail for r in _rows_in(conn, CONNECTIONS, "id", details)}
-    changed = set()
+    changed: dict[str, str | None] = {}
     rows = []
     for id_, value in details.items():
         if id_ not in before:
@@ -182,9 +184,13 @@ def _store_details(conn: Connection, details: Mapping[str, diagnosis.StatusDetai
         if text == before[id_]:
             continue
         rows.append({"_id": id_, "detail": text})
-        old = json.loads(before[id_]) if before[id_] else {}
-        if (old or {}).get("reason") != (value or {}).get("reason"):
-            changed.add(id_)
+        old = (json.loads(before[id_]) if before[id_] else None) or {}
+        new = value or {}
+        failure = new.get("last_failure")
+        if old.get("reason") != new.get("reason"):
+            changed[id_] = diagnosis.summary(value)
+        elif failure and failure != old.get("last_failure"):
+            changed[id_] = f"{failure['reason']}: {failure['message']}"
     if rows:
         conn.execute(sa.update(CONNECTIONS).where(CONNECTIONS.c.id == sa.bindparam("_id"))
                      .values(status_detail=sa.bindparam("detail")), rows)
@@ -210,11 +216,12 @@ def apply_reports(conn: Connection, reports: Sequence[ServiceReport]) -> int:
     if traffic:
         conn.execute(sa.update(CONNECTIONS).where(CONNECTIONS.c.id == sa.bindparam("_id"))
                      .values({k: sa.bindparam(k) for k in TRAFFIC_COUNTERS}), traffic)
-    reason_changed = _store_details(conn, details)
+    news = _store_details(conn, details)
     reasons = {id_: diagnosis.summary(value) for id_, value in details.items()}
+    reasons.update(news)
     return _apply(conn, SERVICE_RESOURCE, SERVICES, services) + \
         _apply(conn, CONNECTION_RESOURCE, CONNECTIONS, connections, reasons,
-               reason_changed=reason_changed)
+               reason_changed=news)
 
 
 def mark_routers_down(conn: Connection, router_ids: Sequence[str]) -> int:
