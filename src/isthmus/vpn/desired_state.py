@@ -57,11 +57,13 @@ SERVICE_SCHEMA = SERVICE_RESOURCE.agent_schema(
     ipsec_site_connections={"type": "array", "items": CONNECTION_SCHEMA})
 
 
-def _rows_in(conn: Connection, table: sa.Table, column: str, values: Iterable[str]) -> list[Any]:
+def _rows_in(conn: Connection, table: sa.Table, column: str, values: Iterable[str],
+             columns: Sequence[str] | None = None) -> list[Any]:
     ids = list(dict.fromkeys(values))
     rows: list[Any] = []
+    query = sa.select(table) if columns is None else sa.select(*(table.c[c] for c in columns))
     for start in range(0, len(ids), _CHUNK):
-        rows += conn.execute(sa.select(table).where(
+        rows += conn.execute(query.where(
             table.c[column].in_(ids[start:start + _CHUNK]))).all()
     return rows
 
@@ -155,7 +157,8 @@ def _apply(conn: Connection, resource: Resource, table: sa.Table,
     so is a new reason for an unchanged status (ids in ``reason_changed``)."""
     if not reports:
         return 0
-    current = {r.id: r for r in _rows_in(conn, table, "id", reports)}
+    current = {r.id: r for r in _rows_in(conn, table, "id", reports,
+                                         ("id", "status", "project_id"))}
     changes = []
     transitions = []
     explained = set(reason_changed)
@@ -189,7 +192,8 @@ def _store_details(conn: Connection, details: Mapping[str, diagnosis.StatusDetai
     """Write connections' status details; the ids whose reason code changed."""
     if not details:
         return set()
-    before = {r.id: r.status_detail for r in _rows_in(conn, CONNECTIONS, "id", details)}
+    before = {r.id: r.status_detail for r in _rows_in(conn, CONNECTIONS, "id", details,
+                                                      ("id", "status_detail"))}
     changed = set()
     rows = []
     for id_, value in details.items():
