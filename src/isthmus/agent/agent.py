@@ -19,13 +19,14 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import oslo_messaging as messaging
 from prometheus_client import CollectorRegistry
 
 from isthmus import diagnosis
 from isthmus.agent.metrics import AgentMetrics, serve_metrics
+from isthmus.agent.reporter import StatusReporter
 from isthmus.agent.workqueue import RouterWorkQueue
 from isthmus.drivers.device.base import DeviceDriver, RouterState, Statuses
 from isthmus.periodic import Periodic
@@ -45,6 +46,10 @@ _UNKNOWN: Any = object()   # the server could not say the router's network: leav
 _NEVER: Any = object()     # no status detail sent yet
 RECONNECT_FIRST_S = 0.5   # first retry of a resync after the server was unreachable
 RECONNECT_MAX_S = 4.0     # the retries double up to this
+STOP_FLUSH_S = 5.0        # at stop, how long queued status reports may still take
+# Reason codes not logged connection by connection: the noop driver's, which its
+# start-up line already states for every connection.
+QUIET_REASONS = frozenset({"simulated"})
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,8 @@ class VPNAgent:
         self.server = ServerClient(transport, host, timeout_s=rpc_timeout_s,
                                    on_unreachable=self._server_unreachable)
         self.queue = RouterWorkQueue(self._timed_sync, workers)
+        self.reporter = StatusReporter(self.server.update_status, self._sent)
+        self._startup: _StartupTimer | None = None
         self.intervals = (resync_interval_s, status_interval_s, report_interval_s)
         self._known: dict[str, RouterState] = {}        # router id -> last synced state
         self._reported: dict[str, str] = {}            # object id -> last status sent
@@ -120,14 +127,19 @@ class VPNAgent:
     # -- lifecycle --------------------------------------------------------
     def start(self) -> None:
         """Start the drivers, the RPC listener, the heartbeat and status loops and the resync loop."""
+        started = time.monotonic()
         for driver in self.drivers:
             driver.agent.report = self.report_event
             driver.agent.router = self.router_state
             driver.start()
+        self.reporter.start()
         self._rpc_server = start_agent_rpc_server(self.transport, self.host,
                                                   AgentEndpoint(self.router_updated))
+        LOG.info("Agent start-up: connected to the message bus in %.3fs",
+                 time.monotonic() - started)
         resync, status, report = self.intervals
-        self._loops = [Periodic("heartbeat", report, self.heartbeat, run_first=True).start(),
+        # The first heartbeat goes from the resync loop, just before the first fetch.
+        self._loops = [Periodic("heartbeat", report, self.heartbeat).start(),
                        Periodic("status-poll", status, self.poll_statuses).start()]
         self._resync_thread.start()
         if self._metrics_bind is not None:
@@ -147,6 +159,7 @@ class VPNAgent:
             self._rpc_server.stop()
             self._rpc_server.wait()
         self.queue.shutdown()
+        self.reporter.stop(STOP_FLUSH_S)
         for driver in self.drivers:
             driver.stop()
         if self._stop_metrics is not None:
@@ -197,11 +210,15 @@ class VPNAgent:
 
         While the server is unreachable the next attempt comes after 0.5 s, 1 s, 2 s ...
         (at most ``RECONNECT_MAX_S``), not after ``resync_interval``; a heartbeat goes
-        first so that the server counts the agent alive before its status reports.
+        first so that the server counts the agent alive before its status reports. The
+        agent's first heartbeat also goes from here, just before the first fetch (the
+        heartbeat loop sends the next ones), so that it is sent before any status report
+        whatever the threads do; nothing waits for it to be acknowledged (it is a cast).
         """
         resync_interval_s = self.intervals[0]
         retry_s = RECONNECT_FIRST_S
         wait_s = 0.0
+        first = True
         while True:
             with self._lock:
                 # A loss noticed elsewhere (a heartbeat, a status report) wakes the loop.
@@ -213,7 +230,10 @@ class VPNAgent:
             try:
                 if lost_since is not None:
                     self._report_state()
-                self.full_resync()
+                elif first:
+                    self._first_heartbeat()
+                self.full_resync(startup=first)
+                first = False
             except Exception:
                 if self._unreachable_since is None:
                     LOG.exception("Full resync failed; retrying in %ss", resync_interval_s)
@@ -228,12 +248,27 @@ class VPNAgent:
                     self._unreachable_since = None
             wait_s, retry_s = resync_interval_s, RECONNECT_FIRST_S
 
-    def full_resync(self) -> None:
+    def _first_heartbeat(self) -> None:
+        """The first ``report_state``; if it fails for another reason than a lost server,
+        say so and sync anyway (the heartbeat loop tries again)."""
+        try:
+            self._report_state()
+        except Exception:
+            if self._unreachable_since is not None:
+                raise
+            LOG.exception("First heartbeat failed; the heartbeat loop retries it")
+
+    def full_resync(self, startup: bool = False) -> None:
         """Fetch the whole host's state and queue every router, with nothing for routers
-        gone (and for namespaces of routers this host no longer serves)."""
+        gone (and for namespaces of routers this host no longer serves).
+
+        With ``startup``, it logs at INFO when the fetch was answered, when the device
+        drivers have synced every router, and when their statuses are written back
+        (``benchmarks/agent_sync.py`` reads these lines)."""
         fetched_at = time.monotonic()
         services = self.server.get_vpn_services_on_host()
         networks = self._fetch_networks()
+        fetch_s = time.monotonic() - fetched_at
         by_router: dict[str, list[Service]] = defaultdict(list)
         for service in services:
             by_router[service["router_id"]].append(service)
@@ -242,6 +277,10 @@ class VPNAgent:
             gone = {r for r in self._known if r not in wanted}
         if networks is not None and self.routers is not None:
             gone |= self.routers.managed_routers() - wanted
+        if startup:
+            LOG.info("Agent start-up: first fetch answered in %.3fs: %d services on %d "
+                     "routers", fetch_s, len(services), len(wanted))
+            self._startup = _StartupTimer(wanted | gone)
         for router_id in wanted:
             self.queue.submit(router_id, RouterWork(by_router.get(router_id, ()),
                                                     (networks or {}).get(router_id), fetched_at))
@@ -291,8 +330,16 @@ class VPNAgent:
         return found
 
     def _timed_sync(self, router_id: str, work: RouterWork | None) -> None:
-        with self.metrics.timing_sync():
-            self._sync_router(router_id, work)
+        synced = False
+        try:
+            with self.metrics.timing_sync():
+                self._sync_router(router_id, work)
+            synced = True
+        finally:
+            startup = self._startup
+            if startup is not None:
+                if startup.synced(router_id, reported=not synced):
+                    self._startup = None
 
     def _sync_router(self, router_id: str, work: RouterWork | None) -> None:
         with self._lock:
@@ -322,7 +369,8 @@ class VPNAgent:
             else:
                 self._known.pop(router_id, None)
         self.metrics.connections.synced(state)
-        self._report(state, statuses, resolves_pending=True, details=self._details(state))
+        self._report(state, statuses, resolves_pending=True, details=self._details(state),
+                     done=self._startup_reported(router_id))
 
     def _build_router(self, router_id: str, network: RouterNetwork | None,
                       services: Sequence[Service]) -> str | None:
@@ -379,10 +427,24 @@ class VPNAgent:
                 self._report(router, mine, resolves_pending=False,
                              details=self._details(router))
 
+    def _startup_reported(self, router_id: str) -> Callable[[bool], None] | None:
+        """While the start-up sync runs: what tells it that ``router_id``'s statuses went."""
+        startup = self._startup
+        if startup is None:
+            return None
+
+        def done(sent: bool) -> None:
+            if startup.reported(router_id) and self._startup is startup:
+                self._startup = None
+        return done
+
     def _report(self, router: RouterState, statuses: Statuses, resolves_pending: bool,
                 traffic: Mapping[str, Mapping[str, int]] | None = None,
-                details: Mapping[str, StatusDetail | None] | None = None) -> None:
-        """Send the statuses, counters and details that differ from what the server last knew.
+                details: Mapping[str, StatusDetail | None] | None = None,
+                done: Callable[[bool], None] | None = None) -> None:
+        """Queue the statuses, counters and details that differ from what the server last
+        knew, for the reporter to send (batched with other routers'); ``done(sent)`` is
+        called once they went (at once if nothing differs).
 
         After a sync the reference is the status in the payload (the server's own view,
         pending states included); after a poll or an event it is the last status sent.
@@ -406,7 +468,8 @@ class VPNAgent:
             before = self._detail_sent.get(conn_id)
             reason = (detail or {}).get("reason")
             if reason and reason != (before or {}).get("reason"):
-                LOG.info("Connection %s: %s", conn_id, diagnosis.summary(detail))
+                LOG.log(logging.DEBUG if reason in QUIET_REASONS else logging.INFO,
+                        "Connection %s: %s", conn_id, diagnosis.summary(detail))
         reports: list[ServiceReport] = []
         for service in router.services:
             conns: dict[str, ConnectionReport] = {}
@@ -427,9 +490,10 @@ class VPNAgent:
                                                                  service["status"]),
                                 "updated_pending_status": resolves_pending and bool(status),
                                 "ipsec_site_connections": conns})
-        if not reports:
-            return
-        self.server.update_status(reports)
+        self.reporter.submit(reports, done)
+
+    def _sent(self, reports: Sequence[ServiceReport]) -> None:
+        """The server took ``reports``: they are what it knows now."""
         with self._lock:
             for report in reports:
                 self._reported[report["id"]] = report["status"]
@@ -439,3 +503,46 @@ class VPNAgent:
                         self._traffic_sent[conn_id] = conn["traffic"]
                     if "status_detail" in conn:
                         self._detail_sent[conn_id] = conn["status_detail"]
+
+
+class _StartupTimer:
+    """Tracks the routers of the agent's first full resync: logs at INFO when the device
+    drivers have synced them all, and when all their statuses are written back."""
+
+    def __init__(self, routers: set[str]) -> None:
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+        self._total = len(routers)
+        self._to_sync = set(routers)
+        self._to_report = set(routers)
+        self._synced_logged = self._done = False
+        self._check()
+
+    def synced(self, router_id: str, reported: bool = False) -> bool:
+        """``router_id`` went through the drivers (or failed: ``reported`` too, nothing
+        will be sent); ``True`` once everything is written back."""
+        with self._lock:
+            self._to_sync.discard(router_id)
+            if reported:
+                self._to_report.discard(router_id)
+            return self._check()
+
+    def reported(self, router_id: str) -> bool:
+        """``router_id``'s statuses were sent; ``True`` once everything is written back."""
+        with self._lock:
+            self._to_report.discard(router_id)
+            self._to_sync.discard(router_id)
+            return self._check()
+
+    def _check(self) -> bool:
+        if self._done:
+            return True
+        if not self._synced_logged and not self._to_sync:
+            LOG.info("Agent start-up: device drivers synced %d routers in %.3fs",
+                     self._total, time.monotonic() - self.started)
+            self._synced_logged = True
+        if self._synced_logged and not self._to_report:
+            LOG.info("Agent start-up: statuses of %d routers written back in %.3fs",
+                     self._total, time.monotonic() - self.started)
+            self._done = True
+        return self._done

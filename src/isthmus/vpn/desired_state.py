@@ -57,13 +57,30 @@ SERVICE_SCHEMA = SERVICE_RESOURCE.agent_schema(
     ipsec_site_connections={"type": "array", "items": CONNECTION_SCHEMA})
 
 
-def _rows_in(conn: Connection, table: sa.Table, column: str, values: Iterable[str]) -> list[Any]:
+def _rows_in(conn: Connection, table: sa.Table, column: str, values: Iterable[str],
+             columns: Sequence[str] | None = None) -> list[Any]:
     ids = list(dict.fromkeys(values))
     rows: list[Any] = []
+    query = sa.select(table) if columns is None else sa.select(*(table.c[c] for c in columns))
     for start in range(0, len(ids), _CHUNK):
-        rows += conn.execute(sa.select(table).where(
+        rows += conn.execute(query.where(
             table.c[column].in_(ids[start:start + _CHUNK]))).all()
     return rows
+
+
+class _Memo(dict):
+    """``fn(key)``, computed once per key."""
+
+    def __init__(self, fn: Any) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def __missing__(self, key: str) -> Any:
+        value = self[key] = self.fn(key)
+        return value
+
+    def __call__(self, key: str) -> Any:
+        return self[key]
 
 
 def _for_agents(resource: Resource, rows: Sequence[Row]) -> dict[str, dict[str, Any]]:
@@ -106,6 +123,9 @@ def services_on_host(conn: Connection, host: str,
 
     by_service: dict[str, list[ConnectionState]] = {s.id: [] for s in services}
     service_rows = {s.id: s for s in services}
+    # Parsed once per distinct address or CIDR: thousands of connections share a few.
+    address_version = _Memo(lambda a: ipaddress.ip_address(a).version)
+    network_version = _Memo(lambda n: ipaddress.ip_network(n, strict=False).version)
     for c in sorted(connections, key=lambda r: r.id):
         service = service_rows[c.vpnservice_id]
         if c.local_ep_group_id:
@@ -114,13 +134,12 @@ def services_on_host(conn: Connection, host: str,
         else:
             local = [cidr_of[service.subnet_id]] if service.subnet_id in cidr_of else []
             peer = peer_cidrs[c.id]
-        version = ipaddress.ip_address(c.peer_address).version
+        version = address_version(c.peer_address)
         by_service[c.vpnservice_id].append({  # type: ignore[typeddict-item]
             **conn_views[c.id],
             "ikepolicy": ike[c.ikepolicy_id], "ipsecpolicy": ipsec[c.ipsecpolicy_id],
             "local_cidrs": local, "peer_cidrs": sorted(peer),
-            "local_ip_version": ipaddress.ip_network(local[0], strict=False).version
-            if local else version,
+            "local_ip_version": network_version(local[0]) if local else version,
             "external_ip": service.external_v4_ip if version == 4 else service.external_v6_ip,
         })
     return [{  # type: ignore[typeddict-item]
@@ -138,7 +157,8 @@ def _apply(conn: Connection, resource: Resource, table: sa.Table,
     so is a new reason for an unchanged status (ids in ``reason_changed``)."""
     if not reports:
         return 0
-    current = {r.id: r for r in _rows_in(conn, table, "id", reports)}
+    current = {r.id: r for r in _rows_in(conn, table, "id", reports,
+                                         ("id", "status", "project_id"))}
     changes = []
     transitions = []
     explained = set(reason_changed)
@@ -174,7 +194,8 @@ def _store_details(conn: Connection, details: Mapping[str, diagnosis.StatusDetai
     to record in the event history."""
     if not details:
         return {}
-    before = {r.id: r.status_detail for r in _rows_in(conn, CONNECTIONS, "id", details)}
+    before = {r.id: r.status_detail for r in _rows_in(conn, CONNECTIONS, "id", details,
+                                                      ("id", "status_detail"))}
     changed: dict[str, str | None] = {}
     rows = []
     for id_, value in details.items():
