@@ -4,16 +4,18 @@
 Two sites in network namespaces (``isthmus.demo.sites.Sites``), both routers run
 by Isthmus in this process (API, one agent, the strongSwan driver on
 kernel-libipsec, the real privileged daemon), one IKEv2 connection each way
-(DPD every 2 s). Side A is watched; each round breaks the tunnel from side B in
-one of three ways, then repairs it and waits for ACTIVE:
+(DPD every 2 s). Side A is watched; each round breaks the tunnel in one of three
+ways, then repairs it and waits for ACTIVE:
 
-* ``authentication_failed``: B's PSK changed through the API;
-* ``ike_proposal_mismatch``: B's IKE policy changed to other algorithms;
+* ``authentication_failed``: A's PSK changed through the API (B refuses it, and A
+  refuses B's);
+* ``ike_proposal_mismatch``: A's IKE policy changed to other algorithms;
 * ``dead_peer``: B's WAN link taken down (A's DPD runs out of retransmits).
 
 For each failure it records, on wall clocks of this one process:
 
-* ``cause``: when the breaking call returned (the API answer, or ``ip link``);
+* ``cause``: when the breaking call returned (the API answer, or ``ip link``; an
+  API change still has to reach A's agent and charon, which is in cause→log);
 * ``log``: when A's charon said why, as seen by a VICI ``log`` listener of this
   benchmark's own (the baseline: the earliest anything on this host can know);
 * ``api``: when ``GET`` of A's connection first shows the reason code, as its
@@ -249,16 +251,19 @@ def main() -> int:
         stream.start()
         time.sleep(0.5)
 
-        path_b = f"/v2.0/vpn/ipsec-site-connections/{conns['b']}"
+        # Configuration breaks are made on A: its charon reloads and negotiates again at
+        # once. (Made on B, B's reload races with A's restart: A's IKE_AUTH reaches a B
+        # that has just unloaded the connection and fails authentication first.)
+        path_a = f"/v2.0/vpn/ipsec-site-connections/{conns['a']}"
         breaks = {
             "authentication_failed": (
-                lambda: call("PUT", path_b, {"ipsec_site_connection": {"psk": "wrong"}}),
-                lambda: call("PUT", path_b, {"ipsec_site_connection": {
+                lambda: call("PUT", path_a, {"ipsec_site_connection": {"psk": "wrong"}}),
+                lambda: call("PUT", path_a, {"ipsec_site_connection": {
                     "psk": "bench-secret"}})),
             "ike_proposal_mismatch": (
-                lambda: call("PUT", path_b, {"ipsec_site_connection": {
+                lambda: call("PUT", path_a, {"ipsec_site_connection": {
                     "ikepolicy_id": other_ike}}),
-                lambda: call("PUT", path_b, {"ipsec_site_connection": {
+                lambda: call("PUT", path_a, {"ipsec_site_connection": {
                     "ikepolicy_id": ike}})),
             "dead_peer": (lambda: sites.set_wan("b", False), lambda: sites.set_wan("b", True)),
         }

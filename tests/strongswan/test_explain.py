@@ -276,3 +276,19 @@ def test_recorded_cases_replay_to_their_reasons(case):
                 "case", "side", "peer", "t", "event")})
     name = case.split("/")[0]
     assert reasons == SPECIAL.get(case, EXPECTED[name]), case
+
+
+def test_failures_of_an_sa_from_before_a_reload_are_not_this_configurations():
+    # Recorded from a real charon (benchmarks/diagnosis.py): the peer started an SA just
+    # before our reload with new IKE proposals; its IKE_AUTH then found no config.
+    explainer = explain.Explainer()
+    explainer.expect({"conn-a": SPEC})
+    def say(uniqueid: str, message: str, name: str = "(unnamed)") -> str | None:
+        return explainer.log({"ikesa-name": name, "ikesa-uniqueid": uniqueid, "msg": message})
+    say("59", "198.51.100.12 is initiating an IKE_SA")
+    assert say("", "added vici connection: conn-a", name="") is None
+    assert say("60", "received NO_PROPOSAL_CHOSEN notify error", name="conn-a") == "conn-a"
+    assert say("59", "no matching peer config found") is None   # SA 59 predates the load
+    assert explainer.detail("conn-a", None, up=False)["reason"] == "ike_proposal_mismatch"
+    say("61", "198.51.100.12 is initiating an IKE_SA")           # after the load: counts
+    assert say("61", "no matching peer config found") == "conn-a"

@@ -225,6 +225,7 @@ def _other_error(m: re.Match[str], ctx: Context) -> str:
 # A reason that does not replace the one before it (code -> the codes it would hide).
 _STICKY = {"peer_not_responding": ("dead_peer", "peer_not_responding")}
 
+_LOADED = re.compile(r"^added vici connection: (?P<name>\S+)")
 _ESTABLISHED = re.compile(r"^IKE_SA \S+\[\d+\] established between")
 
 
@@ -391,6 +392,13 @@ class Explainer:
     clock: Callable[[], float] = time.time
     _connections: dict[str, _Connection] = field(default_factory=dict)
     _unnamed: dict[str, str] = field(default_factory=dict)   # IKE SA unique id -> peer address
+    # Log events are numbered as they come; an IKE SA is dated by the first event naming
+    # it, a connection by the last time charon said it loaded it. An SA older than its
+    # connection's load was negotiated under the configuration before: its failures are
+    # not this configuration's (a peer's SA caught in the middle of a reload).
+    _seq: int = 0
+    _first_seen: dict[str, int] = field(default_factory=dict)
+    _loaded_at: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def expect(self, specs: Mapping[str, Mapping[str, Any]]) -> None:
@@ -433,11 +441,21 @@ class Explainer:
         """Take one VICI ``log`` event; the connection name whose explanation changed."""
         message = _text(event.get("msg", ""))
         with self._lock:
+            self._seq += 1
+            uniqueid = _text(event.get("ikesa-uniqueid", ""))
+            if uniqueid and uniqueid not in self._first_seen:
+                self._first_seen[uniqueid] = self._seq
+                while len(self._first_seen) > 1024:   # the oldest first
+                    del self._first_seen[next(iter(self._first_seen))]
+            loaded = _LOADED.match(message)
+            if loaded:
+                self._loaded_at[loaded["name"]] = self._seq
             name = self._owner(event, message)
             known = self._connections.get(name) if name else None
             if known is None:
                 return None
-            uniqueid = _text(event.get("ikesa-uniqueid", ""))
+            if uniqueid and self._first_seen[uniqueid] < self._loaded_at.get(name, 0):
+                return None   # an SA from before the connection was (re)loaded
             ctx = known.context
             if uniqueid and _ESTABLISHED.match(message):
                 _remember_established(ctx, uniqueid)
