@@ -102,7 +102,10 @@ class VPNAgent:
         self.server = ServerClient(transport, host, timeout_s=rpc_timeout_s,
                                    on_unreachable=self._server_unreachable)
         self.queue = RouterWorkQueue(self._timed_sync, workers)
-        self.reporter = StatusReporter(self.server.update_status, self._sent)
+        # What the server knows is noted when a report is queued (_note_sent), not when
+        # it went: polls that come faster than calls would otherwise queue the same news
+        # again and again ahead of everything else.
+        self.reporter = StatusReporter(self.server.update_status, lambda reports: None)
         self._startup: _StartupTimer | None = None
         self.intervals = (resync_interval_s, status_interval_s, report_interval_s)
         self._known: dict[str, RouterState] = {}        # router id -> last synced state
@@ -490,10 +493,30 @@ class VPNAgent:
                                                                  service["status"]),
                                 "updated_pending_status": resolves_pending and bool(status),
                                 "ipsec_site_connections": conns})
-        self.reporter.submit(reports, done)
+        if not reports:
+            self.reporter.submit(reports, done)
+            return
+        self._note_sent(reports)
 
-    def _sent(self, reports: Sequence[ServiceReport]) -> None:
-        """The server took ``reports``: they are what it knows now."""
+        def finished(sent: bool) -> None:
+            if not sent:
+                self._forget(reports)
+            if done is not None:
+                done(sent)
+        self.reporter.submit(reports, finished)
+
+    def _forget(self, reports: Sequence[ServiceReport]) -> None:
+        """A call carrying ``reports`` failed: what they said is sent again when next seen."""
+        with self._lock:
+            for report in reports:
+                self._reported.pop(report["id"], None)
+                for conn_id in report["ipsec_site_connections"]:
+                    self._reported.pop(conn_id, None)
+                    self._traffic_sent.pop(conn_id, None)
+                    self._detail_sent.pop(conn_id, None)
+
+    def _note_sent(self, reports: Sequence[ServiceReport]) -> None:
+        """``reports`` are queued: they are what the server will know."""
         with self._lock:
             for report in reports:
                 self._reported[report["id"]] = report["status"]
