@@ -13,9 +13,9 @@ Four events move routers between agents and ask agents to look again:
 - the dead-agent watch: every third of ``agent_down_time`` (at most every 2 s) the
   routers of agents that stopped sending heartbeats are set DOWN and, with
   ``allow_automatic_router_failover`` (the default), moved to live agents that have
-  the physical networks they need (:meth:`Agents.fail_over`); the new agent and the
-  old one are told, so that the new one builds the router (network, strongSwan,
-  tunnels) and the old one, if it is somehow still there, removes it. An agent that
+  the physical networks they need (:meth:`Agents.fail_over`); the new agent is
+  told, and builds the router (network, strongSwan, tunnels); the old one removes
+  it at its first full resync when it returns. An agent that
   comes alive also triggers a failover pass, for routers nothing could take before.
 
 Telling goes through a notifier (the server's background
@@ -112,10 +112,12 @@ class Placement:
         self._notify_moved(moved)
 
     def _notify_moved(self, moved: Mapping[str, tuple[str, str]]) -> None:
-        """Tell the new agent to build each moved router, and the old one to drop it."""
-        for router_id, (old, new) in moved.items():
+        """Tell the new agent to build each moved router. The old one is not told: it is
+        dead, and the sender keeps one pending host per router (a cast to the old host
+        would replace the new one's). Back, it removes the router at its first full
+        resync, which every start and every return of the server begins with."""
+        for router_id, (_old, new) in moved.items():
             self.notifier.vpnservice_updated(new, router_id)
-            self.notifier.vpnservice_updated(old, router_id)
 
 
 class RouterChanges:
