@@ -71,7 +71,19 @@ DEFAULT_OPTS = [
                      "/metrics in the reverse proxy, where even that is too much."),
     cfg.IntOpt("agent_down_time", default=75, min=2,
                help="Seconds without a heartbeat after which an agent is dead and the VPN "
-                    "services and connections of its routers are shown DOWN."),
+                    "services and connections of its routers are shown DOWN (and, with "
+                    "allow_automatic_router_failover, its routers move to live agents). "
+                    "Keep it above twice [vpnagent] report_interval: one late heartbeat "
+                    "must not declare an agent dead."),
+    cfg.BoolOpt("allow_automatic_router_failover", default=True,
+                help="Move the routers of an agent declared dead (no heartbeat for "
+                     "agent_down_time) to live agents, as Neutron's option of the same "
+                     "name does for L3 agents: the live agent with the fewest routers "
+                     "among those whose physical_networks include every physical network "
+                     "of the router's ports builds the router (namespace, ports, NAT, "
+                     "strongSwan, tunnels). The dead agent, when it returns, removes what "
+                     "it no longer serves after asking the server. Set false to keep "
+                     "routers on their agent: their VPN services stay DOWN until it is back."),
 ]
 
 SERVICE_PROVIDER_OPTS = [

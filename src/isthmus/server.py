@@ -106,7 +106,7 @@ def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) ->
     transport = transport or get_transport(conf)
     # Casts leave from a thread of their own: the broker never holds up an API request.
     notifier = RouterUpdateSender(AgentNotifier(transport).vpnservice_updated).start()
-    placement = Placement(db, agents, notifier)
+    placement = Placement(db, agents, notifier, failover=conf.allow_automatic_router_failover)
     services = Services(db, hooks_for=lambda built: HookChain(
         load_providers(conf, specs, built.lookup, placement.notify_router),
         RouterChanges(placement)), agents=agents, default_provider=default_provider(specs))

@@ -280,6 +280,11 @@ class VPNAgent:
             gone = {r for r in self._known if r not in wanted}
         if networks is not None and self.routers is not None:
             gone |= self.routers.managed_routers() - wanted
+        if networks is not None or self.routers is None:
+            # What the drivers left on the host (charons of a previous run): a router
+            # that failed over to another agent while this one was dead is removed here.
+            for driver in self.drivers:
+                gone |= driver.leftover_routers() - wanted
         if startup:
             LOG.info("Agent start-up: first fetch answered in %.3fs: %d services on %d "
                      "routers", fetch_s, len(services), len(wanted))
@@ -360,12 +365,21 @@ class VPNAgent:
             self._fetched_at[router_id] = max(newest, work.fetched_at)
         services = work.services
         namespace = services[0].get("namespace") if services else None
-        if self.routers is not None and work.network is not _UNKNOWN:
+        removing = self.routers is not None and work.network is None and not services
+        if removing:
+            # The drivers stop what runs in the router's namespace first (a charon of a
+            # previous run is recognised by it), then the namespace goes.
+            assert self.routers is not None
+            if router_id in self.routers.managed_routers():
+                namespace = self.routers.namespace_of(router_id)
+        elif self.routers is not None and work.network is not _UNKNOWN:
             namespace = self._build_router(router_id, work.network, services) or namespace
         state = RouterState(router_id, namespace, tuple(services))
         statuses: dict[str, str] = {}
         for driver in self.drivers:
             statuses.update(driver.sync(self._share(driver, state)))
+        if removing:
+            self._build_router(router_id, None, services)
         with self._lock:
             if services:
                 self._known[router_id] = state

@@ -3,7 +3,10 @@
 An agent is alive while its last heartbeat is younger than ``agent_down_time``.
 Routers with VPN services are placed on a live agent (the one with the fewest
 routers) when they get their first service or when an agent appears; a router
-whose agent has been dead for longer shows its services and connections DOWN.
+whose agent has been dead for longer shows its services and connections DOWN and,
+with automatic failover (``[DEFAULT] allow_automatic_router_failover``), moves to
+a live agent that can plug it into the physical networks its ports are on
+(:meth:`Agents.fail_over`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from isthmus.context import RequestContext
 from isthmus.db import mapping, models
 from isthmus.db.collection import Collection
 from isthmus.exceptions import NotFound
+from isthmus.network.networks import NETWORKS
+from isthmus.network.ports import GATEWAY_OWNER, INTERFACE_OWNER, PORTS
 from isthmus.network.routers import ROUTERS
 from isthmus.vpn.desired_state import mark_routers_down
 from isthmus.vpn.vpnservices import SERVICES
@@ -63,6 +68,16 @@ RESOURCE = a.Resource(
            a.Attr("description"), a.Attr("availability_zone", schema={"type": ["string", "null"]})),
 )
 AGENTS = mapping.table_of(RESOURCE, models.Base.metadata)
+
+
+def _physical_networks(row: Row) -> frozenset[str]:
+    """The physical networks an agent said it can plug routers into (its heartbeat's
+    ``configurations.physical_networks``)."""
+    try:
+        nets = json.loads(row.configurations or "{}").get("physical_networks") or []
+    except (ValueError, AttributeError):
+        return frozenset()
+    return frozenset(n for n in nets if isinstance(n, str))
 
 
 def now() -> datetime:
@@ -171,3 +186,75 @@ class Agents(Collection):
             LOG.warning("%d VPN objects set DOWN: their agent stopped sending heartbeats",
                         changed)
         return changed
+
+    def physical_networks_needed(self, conn: Connection,
+                                 router_ids: Sequence[str]) -> dict[str, frozenset[str]]:
+        """The ``provider:physical_network`` of the networks of each router's gateway and
+        interface ports (routers without ports: an empty set)."""
+        needed: dict[str, set[str]] = {r: set() for r in router_ids}
+        ids = list(needed)
+        for start in range(0, len(ids), 500):
+            for router_id, physnet in conn.execute(
+                    sa.select(PORTS.c.device_id, NETWORKS.c.provider_physical_network)
+                    .join(NETWORKS, NETWORKS.c.id == PORTS.c.network_id)
+                    .where(PORTS.c.device_owner.in_([GATEWAY_OWNER, INTERFACE_OWNER]),
+                           PORTS.c.device_id.in_(ids[start:start + 500]))):
+                if physnet:
+                    needed[router_id].add(physnet)
+        return {r: frozenset(n) for r, n in needed.items()}
+
+    def fail_over(self, conn: Connection) -> dict[str, tuple[str, str]]:
+        """Move the routers of dead agents to live agents; ``{router: (old, new host)}``.
+
+        A router goes to the live, enabled agent with the fewest routers among those that
+        can serve it: an agent that builds routers (``physical_networks`` in its
+        heartbeat) must have every physical network the router's ports are on; one that
+        builds none (host or ``isthmus:namespace`` routers) only takes routers from an
+        agent that built none either. A router no live agent can serve stays where it is
+        (its services DOWN) and is tried again at the next look. The move is a
+        conditional update (``agent_host`` still the dead one): two servers watching at
+        once move a router once.
+        """
+        cutoff = now() - timedelta(seconds=self.down_time_s)
+        dead: dict[str, frozenset[str]] = {}
+        live: dict[str, frozenset[str]] = {}
+        for row in conn.execute(sa.select(AGENTS.c.host, AGENTS.c.configurations,
+                                          AGENTS.c.heartbeat_timestamp,
+                                          AGENTS.c.admin_state_up)):
+            if row.heartbeat_timestamp < cutoff:
+                dead[row.host] = _physical_networks(row)
+            elif row.admin_state_up:
+                live[row.host] = _physical_networks(row)
+        if not dead or not live:
+            return {}
+        routers = conn.execute(sa.select(ROUTERS.c.id, ROUTERS.c.agent_host, ROUTERS.c.namespace)
+                               .where(ROUTERS.c.agent_host.in_(list(dead)))
+                               .order_by(ROUTERS.c.id)).all()
+        if not routers:
+            return {}
+        needed = self.physical_networks_needed(conn, [r.id for r in routers if not r.namespace])
+        load = dict.fromkeys(live, 0)
+        for host, count in conn.execute(
+                sa.select(ROUTERS.c.agent_host, sa.func.count()).where(
+                    ROUTERS.c.agent_host.in_(list(live))).group_by(ROUTERS.c.agent_host)):
+            load[host] = count
+        moved: dict[str, tuple[str, str]] = {}
+        for router in routers:
+            wants = needed.get(router.id, frozenset())
+            fits = [h for h, nets in live.items()
+                    if (wants <= nets if nets else not dead[router.agent_host])]
+            if not fits:
+                LOG.warning("Router %s stays on dead agent host %s: no live agent has the "
+                            "physical networks %s", router.id, router.agent_host,
+                            sorted(wants) or "(none)")
+                continue
+            host = min(fits, key=lambda h: (load[h], h))
+            result = conn.execute(sa.update(ROUTERS).where(
+                ROUTERS.c.id == router.id, ROUTERS.c.agent_host == router.agent_host)
+                .values(agent_host=host))
+            if result.rowcount:
+                load[host] += 1
+                moved[router.id] = (router.agent_host, host)
+                LOG.warning("Router %s moved from dead agent host %s to %s",
+                            router.id, router.agent_host, host)
+        return moved

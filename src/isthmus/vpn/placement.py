@@ -10,8 +10,13 @@ Four events move routers between agents and ask agents to look again:
 - an agent that comes alive (``new``, ``restarted``, or ``back`` from the dead):
   routers still waiting for an agent are placed, and an agent that was dead
   re-syncs its own routers at once, since they were set DOWN meanwhile;
-- the dead-agent watch: every third of ``agent_down_time`` the routers of agents
-  that stopped sending heartbeats are set DOWN.
+- the dead-agent watch: every third of ``agent_down_time`` (at most every 2 s) the
+  routers of agents that stopped sending heartbeats are set DOWN and, with
+  ``allow_automatic_router_failover`` (the default), moved to live agents that have
+  the physical networks they need (:meth:`Agents.fail_over`); the new agent is
+  told, and builds the router (network, strongSwan, tunnels); the old one removes
+  it at its first full resync when it returns. An agent that
+  comes alive also triggers a failover pass, for routers nothing could take before.
 
 Telling goes through a notifier (the server's background
 :class:`~isthmus.rpc.sender.RouterUpdateSender`), so no database transaction
@@ -50,12 +55,15 @@ class Placement:
     :meth:`start` starts the dead-agent watch, :meth:`stop` ends it.
     """
 
-    def __init__(self, db: Database, agents: Agents, notifier: RouterNotifier) -> None:
+    def __init__(self, db: Database, agents: Agents, notifier: RouterNotifier,
+                 failover: bool = True) -> None:
         self.db = db
         self.agents = agents
         self.notifier = notifier
-        # Three looks per down time: a dead agent's routers go DOWN within 4/3 of it.
-        self._watch = Periodic("dead-agent-watch", max(1.0, agents.down_time_s / 3),
+        self.failover = failover
+        # Three looks per down time (at most 2 s apart): a dead agent's routers go DOWN,
+        # and move, within min(4/3 of it, it + 2 s) of its last heartbeat.
+        self._watch = Periodic("dead-agent-watch", min(2.0, max(1.0, agents.down_time_s / 3)),
                                self.mark_dead_routers_down)
 
     def start(self) -> "Placement":
@@ -90,13 +98,26 @@ class Placement:
             # Back from the dead: its routers were set DOWN, so have it re-sync them now
             # (and report their real statuses) instead of at its next periodic resync.
             own = self.agents.routers_on(conn, host) if how == "back" else []
+            moved = self.agents.fail_over(conn) if self.failover else {}
         for router_id, router_host in [*placed.items(), *((r, host) for r in own)]:
             self.notifier.vpnservice_updated(router_host, router_id)
+        self._notify_moved(moved)
 
     def mark_dead_routers_down(self) -> None:
-        """Set DOWN the VPN objects of routers whose agent stopped sending heartbeats."""
+        """Set DOWN the VPN objects of routers whose agent stopped sending heartbeats and,
+        with failover, move those routers to live agents and tell both agents."""
         with self.db.write() as conn:
             self.agents.mark_dead_routers_down(conn)
+            moved = self.agents.fail_over(conn) if self.failover else {}
+        self._notify_moved(moved)
+
+    def _notify_moved(self, moved: Mapping[str, tuple[str, str]]) -> None:
+        """Tell the new agent to build each moved router. The old one is not told: it is
+        dead, and the sender keeps one pending host per router (a cast to the old host
+        would replace the new one's). Back, it removes the router at its first full
+        resync, which every start and every return of the server begins with."""
+        for router_id, (_old, new) in moved.items():
+            self.notifier.vpnservice_updated(new, router_id)
 
 
 class RouterChanges:

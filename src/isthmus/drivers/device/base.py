@@ -84,6 +84,12 @@ class DeviceDriver(abc.ABC):
         detail when it changes; empty if the driver cannot tell."""
         return {}
 
+    def leftover_routers(self) -> set[str]:
+        """Ids of routers this driver finds state of on the host (files, daemons), also
+        from before a restart. After a successful full fetch, the agent syncs those the
+        server no longer assigns to it with no services: removed. Default: none."""
+        return set()
+
     def start(self) -> None:
         """Called once when the agent starts, before the first sync."""
 

@@ -82,9 +82,13 @@ class Charon:
         return args + ["--vici-owner", pwd.getpwuid(os.geteuid()).pw_name]
 
     def stop_and_remove(self) -> None:
-        """Stop this router's charon (through the privileged helper) and delete its files."""
+        """Stop this router's charon (through the privileged helper) and delete its files.
+
+        With a namespace, only a charon running in it is stopped: another agent on this
+        machine may serve the router now, from a namespace of its own."""
         if os.path.isdir(self.dir) or os.path.isdir(launcher.router_dir(self.router_id)):
-            self.run_privileged(["isthmus-charon", "stop", self.router_id])
+            self.run_privileged(["isthmus-charon", "stop", self.router_id,
+                                 *(["--netns", self.namespace] if self.namespace else [])])
             shutil.rmtree(self.dir, ignore_errors=True)
             LOG.info("Stopped charon of router %s and removed its files", self.router_id)
 

@@ -26,7 +26,7 @@ from typing import Any, Mapping
 from isthmus import diagnosis
 from isthmus.diagnosis import StatusDetail
 from isthmus.drivers.device.base import AgentContext, DeviceDriver, RouterState, Statuses
-from isthmus.drivers.device.strongswan import explain, mapping
+from isthmus.drivers.device.strongswan import explain, launcher, mapping
 from isthmus.drivers.device.strongswan.charon import Charon, CharonRefused
 from isthmus.drivers.device.strongswan.options import GROUP, list_opts
 from isthmus.rpc.payloads import TRAFFIC_COUNTERS
@@ -90,6 +90,15 @@ class StrongSwanDeviceDriver(DeviceDriver):
             stop.set()
         if self._client is not None:
             self._client.close()
+
+    def leftover_routers(self) -> set[str]:
+        """Routers with a charon directory under this agent's state path (charons keep
+        running across agent restarts)."""
+        try:
+            entries = os.listdir(self.base_dir)
+        except OSError:
+            return set()
+        return {e for e in entries if launcher.ROUTER_ID.fullmatch(e)}
 
     def sync(self, router: RouterState) -> Statuses:
         with self._lifecycle_lock(router.router_id):

@@ -21,6 +21,14 @@ tunnel); ``--vici-owner`` hands the socket to the agent's user, which the
 operator's filter line pins. ``stop`` signals only a charon whose ``/run`` is
 that router's directory, then removes the directory.
 
+Two agents on one machine (tests, or a router that failed over to another agent
+whose namespaces share the host) may each have a namespace for the same router,
+while ``/run/isthmus/charon/<router_id>`` is one: so ``start --netns NS`` adopts
+a running charon only if it runs in NS (another one is stopped and replaced: the
+agent asking serves the router now), and ``stop --netns NS`` stops it only if it
+runs in NS (an agent removing its leftovers never stops the charon of the agent
+that took the router over); without NS existing, ``stop --netns`` leaves it.
+
 ``start`` and ``stop`` of one router hold an exclusive ``flock`` on
 ``/run/isthmus/charon/<router_id>.lock`` (root's, 0600) from their first look
 at the directory to their last change: a ``stop`` running while a ``start``
@@ -338,7 +346,8 @@ def _start_locked(router_id: str, path: str, netns: str | None, libipsec: bool,
     assert dir_fd is not None
     try:
         vici = vici_socket(router_id)
-        if not vici_answers(vici):
+        if not vici_answers(vici) or (netns is not None and
+                                      _runs_in_netns(dir_fd, netns) is False):
             _stop_charon(dir_fd)   # one that stopped answering
             for stale in (PID, VICI):
                 _unlink(dir_fd, stale)
@@ -365,15 +374,42 @@ def _start_locked(router_id: str, path: str, netns: str | None, libipsec: bool,
     return 0
 
 
-def stop(router_id: str) -> int:
-    """Stop the router's charon (if running) and remove its directory and lock file."""
+def _runs_in_netns(dir_fd: int, netns: str) -> bool | None:
+    """Whether the charon named by the pid file runs in network namespace ``netns``;
+    ``None`` when no charon runs (no pid file, or a dead pid)."""
+    try:
+        fd = os.open(PID, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        with os.fdopen(fd) as f:
+            pid = int(f.read(32).strip())
+        theirs = os.stat(f"/proc/{pid}/ns/net")
+    except (OSError, ValueError):
+        return None
+    try:
+        ours = os.stat(f"/run/netns/{netns}")
+    except OSError:
+        return False   # the namespace is gone: whatever runs is not in it
+    return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
+
+
+def stop(router_id: str, netns: str | None = None) -> int:
+    """Stop the router's charon (if running) and remove its directory and lock file;
+    with ``netns``, only a charon that runs in that network namespace (or none)."""
     path = router_dir(router_id)
+    if netns is not None and not NETNS.fullmatch(netns):
+        raise LauncherError(f"network namespace {netns!r}: expected letters, digits, "
+                            "'_', '.', '-', not starting with '.' or '-'")
     base_fd = open_root_dir(RUN_DIR, create=False)
     if base_fd is None:
         return 0
     try:
         with _router_lock(base_fd, router_id):
             dir_fd = open_root_dir(path, create=False)
+            if dir_fd is not None and netns is not None and \
+                    _runs_in_netns(dir_fd, netns) is False:
+                os.close(dir_fd)
+                print(f"isthmus-charon: the charon of router {router_id} runs outside "
+                      f"{netns} (another agent's): left running")
+                return 0
             if dir_fd is not None:
                 try:
                     _stop_charon(dir_fd)
@@ -401,6 +437,7 @@ def _parser() -> argparse.ArgumentParser:
                           help="user the VICI socket is handed to (the agent's)")
     stopping = commands.add_parser("stop", help="stop the router's charon, remove its files")
     stopping.add_argument("router_id", help="the router's id, a canonical UUID")
+    stopping.add_argument("--netns", help="stop it only if it runs in this network namespace")
     return parser
 
 
@@ -410,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "start":
             return start(args.router_id, args.netns, args.libipsec, args.vici_owner)
-        return stop(args.router_id)
+        return stop(args.router_id, args.netns)
     except LauncherError as err:
         print(f"isthmus-charon: {err}", file=sys.stderr)
         return 2
