@@ -152,13 +152,17 @@ class Services:
         return new
 
     def update(self, ctx: RequestContext, plural: str, id_: str,
-               body: Mapping[str, Any]) -> dict[str, Any]:
+               body: Mapping[str, Any],
+               authorize: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Update as :meth:`create` creates: hooks validate on the current object, hear after
-        the commit."""
+        the commit. ``authorize(current object)`` raises if the caller may not: it runs in
+        the same transaction, first (the API's policy check, without a read of its own)."""
         collection = self.collections[plural]
 
         def work(conn: Connection) -> tuple[dict[str, Any], dict[str, Any]]:
             old = collection.get(conn, ctx, id_)
+            if authorize is not None:
+                authorize(old)
             self.hooks.validate(conn, ctx, plural, "update", body, old)
             new = collection.update(conn, ctx, id_, body)  # type: ignore[attr-defined]
             events.record_api(conn, ctx, collection.resource, "update", new,
@@ -169,12 +173,16 @@ class Services:
         self.hooks.changed(ctx, plural, "update", new, old)
         return new
 
-    def delete(self, ctx: RequestContext, plural: str, id_: str) -> None:
-        """Delete as :meth:`create` creates: hooks validate first, hear after commit."""
+    def delete(self, ctx: RequestContext, plural: str, id_: str,
+               authorize: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """Delete as :meth:`create` creates: hooks validate first, hear after commit;
+        ``authorize`` as for :meth:`update`."""
         collection = self.collections[plural]
 
         def work(conn: Connection) -> dict[str, Any]:
             old = collection.get(conn, ctx, id_)
+            if authorize is not None:
+                authorize(old)
             self.hooks.validate(conn, ctx, plural, "delete", {}, old)
             collection.delete(conn, ctx, id_)  # type: ignore[attr-defined]
             events.record_api(conn, ctx, collection.resource, "delete", old)
