@@ -160,7 +160,7 @@ class Services:
         collection = self.collections[plural]
 
         def work(conn: Connection) -> tuple[dict[str, Any], dict[str, Any]]:
-            old = collection.get(conn, ctx, id_)
+            old = collection.show_row(conn, collection.lock_row(conn, ctx, id_))
             if authorize is not None:
                 authorize(old)
             self.hooks.validate(conn, ctx, plural, "update", body, old)
@@ -180,7 +180,7 @@ class Services:
         collection = self.collections[plural]
 
         def work(conn: Connection) -> dict[str, Any]:
-            old = collection.get(conn, ctx, id_)
+            old = collection.show_row(conn, collection.lock_row(conn, ctx, id_))
             if authorize is not None:
                 authorize(old)
             self.hooks.validate(conn, ctx, plural, "delete", {}, old)

@@ -67,6 +67,9 @@ class Range:
         return sa.and_(sa.true(), *parts)
 
 
+# conn.info key: rows locked by Collection.lock_row, by (table, id), for this transaction.
+_LOCKED_ROWS = "isthmus_locked_rows"
+
 __all__ = ["Collection", "Range", "children", "new_id", "now", "owner_project", "timestamp"]
 
 
@@ -260,10 +263,29 @@ class Collection:
 
     def get_row(self, conn: Connection, ctx: RequestContext | None, id_: str,
                 lock: bool = False) -> Row:
-        """As :meth:`find_row`, but a missing or hidden row is the resource's 404 error."""
+        """As :meth:`find_row`, but a missing or hidden row is the resource's 404 error.
+
+        With ``lock``, a row that :meth:`lock_row` handed over in this transaction is
+        taken (once) instead of being read again."""
+        if lock:
+            handed = conn.info.get(_LOCKED_ROWS)
+            if handed:
+                row = handed.pop((self.table.name, id_), None)
+                if row is not None:
+                    return row
         row = self.find_row(conn, ctx, id_, lock=lock)
         if row is None:
             raise self.resource.not_found(id_)
+        return row
+
+    def lock_row(self, conn: Connection, ctx: RequestContext, id_: str) -> Row:
+        """:meth:`get_row` ``FOR UPDATE``, handed over to the next ``get_row(lock=True)`` of
+        the same object in this transaction (the collection's ``update`` or ``delete``,
+        which begin so): one read of the row per request instead of two. The caller
+        must not change the row in between; the transaction's end drops what is left
+        (:meth:`isthmus.db.Database.write`)."""
+        row = self.get_row(conn, ctx, id_, lock=True)
+        conn.info.setdefault(_LOCKED_ROWS, {})[(self.table.name, id_)] = row
         return row
 
     def get(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:

@@ -126,6 +126,8 @@ class Database:
                     yield conn
             finally:
                 callbacks = conn.info.pop("after_commit", [])
+                # Rows Collection.lock_row handed over: valid in this transaction only.
+                conn.info.pop("isthmus_locked_rows", None)
         for callback in callbacks:
             callback()
 
