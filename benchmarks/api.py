@@ -8,6 +8,7 @@ measured on this kind of machine (one uWSGI worker, MariaDB).
 
     python benchmarks/api.py                       # sqlite, mariadb, postgresql
     python benchmarks/api.py --backends sqlite --count 200
+    python benchmarks/api.py --objects 1000,100000   # large tables, PostgreSQL
 
 ``--baseline-src DIR`` (the ``src`` of another checkout, e.g. a ``git worktree`` of
 the previous release) runs that code's server beside this one, each on a database
@@ -201,6 +202,144 @@ def run_side_by_side(backend: str, count: int, shows: int, lists: int,
                 drop()
 
 
+OBJECT_PROJECTS = 1000
+MEASURED_CONNECTIONS = 10   # the measured project's, on its own router and host
+
+
+def _build_measured_project(client: Client) -> dict[str, str]:
+    """Through the API, as a client would: an external network, a router with a
+    gateway and an interface, a VPN service, both policies and a site connection
+    (``MEASURED_CONNECTIONS`` of them); returns their ids."""
+    def ok(method: str, path: str, body: dict, status: int = 201) -> dict:
+        _, got, payload = client.call(method, path, body)
+        assert got == status, payload
+        return json.loads(payload)
+
+    admin_headers = dict(client.headers, **{"X-Roles": "admin,member,reader"})
+    member_headers = dict(client.headers)
+    client.headers = admin_headers
+    public = ok("POST", "/v2.0/networks", {"network": {"name": "public",
+                                                      "router:external": True}})["network"]
+    ok("POST", "/v2.0/subnets", {"subnet": {"network_id": public["id"], "ip_version": 4,
+                                            "cidr": "172.24.0.0/16", "enable_dhcp": False}})
+    client.headers = member_headers
+    private = ok("POST", "/v2.0/networks", {"network": {"name": "private"}})["network"]
+    subnet = ok("POST", "/v2.0/subnets", {"subnet": {"network_id": private["id"],
+                                                     "ip_version": 4,
+                                                     "cidr": "10.1.0.0/24"}})["subnet"]
+    router = ok("POST", "/v2.0/routers", {"router": {
+        "name": "r", "external_gateway_info": {"network_id": public["id"]}}})["router"]
+    ok("PUT", f"/v2.0/routers/{router['id']}/add_router_interface",
+       {"subnet_id": subnet["id"]}, 200)
+    service = ok("POST", "/v2.0/vpn/vpnservices", {"vpnservice": {
+        "router_id": router["id"], "subnet_id": subnet["id"]}})["vpnservice"]
+    ike = ok("POST", "/v2.0/vpn/ikepolicies", {"ikepolicy": {"name": "ike"}})["ikepolicy"]
+    ipsec = ok("POST", "/v2.0/vpn/ipsecpolicies", {"ipsecpolicy": {"name": "esp"}})[
+        "ipsecpolicy"]
+    connections = [ok("POST", "/v2.0/vpn/ipsec-site-connections", {"ipsec_site_connection": {
+        "name": f"c{i}", "vpnservice_id": service["id"], "ikepolicy_id": ike["id"],
+        "ipsecpolicy_id": ipsec["id"], "peer_address": f"198.51.100.{i + 1}",
+        "peer_id": f"198.51.100.{i + 1}", "peer_cidrs": [f"192.168.{i}.0/24"],
+        "psk": "secret"}})["ipsec_site_connection"]["id"] for i in range(MEASURED_CONNECTIONS)]
+    return {"router": router["id"], "vpnservice": service["id"], "ikepolicy": ike["id"],
+            "ipsecpolicy": ipsec["id"], "connection": connections[0]}
+
+
+def _fill(url: str, ids: dict[str, str], objects: int) -> None:
+    """``objects`` site connections in all (the measured project's among them), the
+    others spread over ``OBJECT_PROJECTS`` projects, each project with a router (on
+    one of 100 other hosts), a VPN service and both policies: copies of the measured
+    project's rows, written in bulk with new ids."""
+    from isthmus.db.models import Base
+    import isthmus.vpn  # noqa: F401  (declares the VPN tables)
+    tables = Base.metadata.tables
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        def template(table: str, id_: str) -> dict:
+            row = conn.execute(sa.select(tables[table])
+                               .where(tables[table].c.id == id_)).mappings().one()
+            return dict(row)
+        router, service = template("routers", ids["router"]), template("vpnservices",
+                                                                        ids["vpnservice"])
+        ike, ipsec = template("ikepolicies", ids["ikepolicy"]), template("ipsecpolicies",
+                                                                          ids["ipsecpolicy"])
+        connection = template("ipsec_site_connections", ids["connection"])
+        conn.execute(sa.update(tables["routers"]).where(tables["routers"].c.id == ids["router"])
+                     .values(agent_host="measured-host"))
+        per_project = (objects - MEASURED_CONNECTIONS) // OBJECT_PROJECTS
+        rows: dict[str, list[dict]] = {name: [] for name in (
+            "routers", "vpnservices", "ikepolicies", "ipsecpolicies",
+            "ipsec_site_connections", "ipsec_peer_cidrs")}
+        for p in range(OBJECT_PROJECTS):
+            project = f"filler-{p:04d}"
+            rid, sid, kid, pid = (str(uuid.uuid4()) for _ in range(4))
+            rows["routers"].append({**router, "id": rid, "project_id": project,
+                                    "agent_host": f"host-{p % 100}"})
+            rows["vpnservices"].append({**service, "id": sid, "project_id": project,
+                                        "router_id": rid})
+            rows["ikepolicies"].append({**ike, "id": kid, "project_id": project})
+            rows["ipsecpolicies"].append({**ipsec, "id": pid, "project_id": project})
+            for c in range(per_project):
+                cid = str(uuid.uuid4())
+                rows["ipsec_site_connections"].append({
+                    **connection, "id": cid, "project_id": project, "vpnservice_id": sid,
+                    "ikepolicy_id": kid, "ipsecpolicy_id": pid, "name": f"c{c}"})
+                rows["ipsec_peer_cidrs"].append({"ipsec_site_connection_id": cid,
+                                                 "cidr": "192.168.0.0/24"})
+        for name, values in rows.items():
+            for start in range(0, len(values), 5000):
+                conn.execute(sa.insert(tables[name]), values[start:start + 5000])
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("ANALYZE")
+    engine.dispose()
+
+
+def run_objects(backend: str, objects: int, shows: int, lists: int) -> dict[str, tuple]:
+    """A project's list of its site connections, a show, and the agent's fetch for its
+    host (what ``get_vpn_services_on_host`` runs) with ``objects`` site connections in
+    the tables; the measured project and host hold ``MEASURED_CONNECTIONS`` whatever
+    ``objects`` is."""
+    from isthmus.db import Database
+    from isthmus.vpn.desired_state import services_on_host
+    with tempfile.TemporaryDirectory(prefix="isthmus-bench-") as tmp:
+        workdir = Path(tmp)
+        url, drop = make_database(backend, workdir)
+        port = free_port()
+        proc = start_server(url, workdir, port)
+        try:
+            client = Client(port)
+            client.headers.update({"X-Project-Id": "measured", "X-User-Id": "bench",
+                                   "X-Roles": "member,reader"})
+            ids = _build_measured_project(client)
+            _fill(url, ids, objects)
+            path = "/v2.0/vpn/ipsec-site-connections"
+            show_times, list_times = [], []
+            for _ in range(shows):
+                ms, status, _ = client.call("GET", f"{path}/{ids['connection']}")
+                assert status == 200
+                show_times.append(ms)
+            for _ in range(lists):
+                ms, status, payload = client.call("GET", path)
+                assert status == 200 and len(json.loads(payload)[
+                    "ipsec_site_connections"]) == MEASURED_CONNECTIONS
+                list_times.append(ms)
+            db = Database(url)
+            fetch_times = []
+            for _ in range(lists):
+                start = time.perf_counter()
+                found = db.read_retrying(lambda conn: services_on_host(conn, "measured-host"))
+                fetch_times.append((time.perf_counter() - start) * 1000)
+                assert len(found) == 1 and len(found[0]["ipsec_site_connections"]) == \
+                    MEASURED_CONNECTIONS, found
+            db.dispose()
+            return {"show": stats(show_times), "list": stats(list_times),
+                    "fetch": stats(fetch_times)}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+            drop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default="sqlite,mariadb,postgresql")
@@ -208,7 +347,11 @@ def main() -> int:
     parser.add_argument("--shows", type=int, default=2000)
     parser.add_argument("--lists", type=int, default=50)
     parser.add_argument("--baseline-src", help="src/ of another checkout to run beside this one")
+    parser.add_argument("--objects", help="large tables instead: site connections in all, "
+                        "e.g. 1000,100000 (default backend postgresql)")
     args = parser.parse_args()
+    if args.objects:
+        return main_objects(args)
     if args.baseline_src:
         print(f"\nThis checkout beside {args.baseline_src}, {args.count} IKE policies, "
               f"alternating batches (python {sys.version.split()[0]}, {os.cpu_count()} cores)\n")
@@ -239,6 +382,27 @@ def main() -> int:
             mark = "ok" if median <= TARGETS[op] else "MISS"
             print(f"{label:<12}{backend:<12}{median:>11.2f}{p99:>10.2f}{rps:>9.0f}"
                   f"{'≤' + str(TARGETS[op]):>8} {mark:<4}{NEUTRON_29[op]:>10}")
+    return 0
+
+
+def main_objects(args: argparse.Namespace) -> int:
+    """``--objects``: one project's list and show, one host's agent fetch, per table size."""
+    backends = args.backends if args.backends != "sqlite,mariadb,postgresql" else "postgresql"
+    sizes = [int(n) for n in args.objects.split(",")]
+    shows, lists = min(args.shows, 500), max(args.lists, 50)
+    results = {(b, n): run_objects(b, n, shows, lists)
+               for b in backends.split(",") for n in sizes}
+    print(f"\nLarge tables: site connections in {OBJECT_PROJECTS} projects; the measured project "
+          f"and host hold {MEASURED_CONNECTIONS} (python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} cores)\n")
+    header = f"{'operation':<26}{'backend':<12}{'objects':>9}{'median ms':>11}{'p99 ms':>10}"
+    print(header)
+    print("-" * len(header))
+    for op, label in (("list", "project's list (API)"), ("show", "show (API)"),
+                      ("fetch", "agent fetch for one host")):
+        for (backend, n), result in results.items():
+            median, p99, _ = result[op]
+            print(f"{label:<26}{backend:<12}{n:>9}{median:>11.2f}{p99:>10.2f}")
     return 0
 
 

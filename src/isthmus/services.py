@@ -75,15 +75,14 @@ class Services:
         """Any object by id, as an admin sees it (``None`` if gone); for drivers."""
         collection = self.collections[plural]
         if conn is None:
-            with self._read() as own:
-                return self.lookup(plural, id_, own)
+            return self._read(lambda own: self.lookup(plural, id_, own))
         row = collection.find_row(conn, None, id_)
         return None if row is None else collection.show_row(conn, row)
 
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[Connection]:
-        with self._database_errors(), self.db.read() as conn:
-            yield conn
+    def _read(self, work: Callable[[Connection], T]) -> T:
+        """``work`` in one read transaction (run again once if its connection was dead)."""
+        with self._database_errors():
+            return self.db.read_retrying(work)
 
     def _write(self, work: Callable[[Connection], T]) -> T:
         """``work`` in one write transaction, run again while it loses races to others."""
@@ -113,8 +112,8 @@ class Services:
              attrs: Collection_[str] | None = None) -> list[dict[str, Any]]:
         """Every object ``ctx`` may see that passes ``filters`` on plain columns; only
         the attributes ``attrs`` (None: all), read from only their columns."""
-        with self._read() as conn:
-            return self.collections[plural].list(conn, ctx, filters, attrs)
+        return self._read(lambda conn: self.collections[plural].list(conn, ctx, filters,
+                                                                     attrs))
 
     def list_page(self, ctx: RequestContext, plural: str, filters: Filters,
                   tag_filters: Mapping[str, Iterable[str]], sort: SortKeys,
@@ -123,20 +122,17 @@ class Services:
                   attrs: Collection_[str] | None = None
                   ) -> tuple[list[dict[str, Any]], bool]:
         """One page filtered, sorted and paged in SQL (see :meth:`Collection.page`)."""
-        with self._read() as conn:
-            return self.collections[plural].page(conn, ctx, filters, tag_filters, sort,
-                                                 limit, marker, reverse, accept, attrs)
+        return self._read(lambda conn: self.collections[plural].page(
+            conn, ctx, filters, tag_filters, sort, limit, marker, reverse, accept, attrs))
 
     def get(self, ctx: RequestContext, plural: str, id_: str) -> dict[str, Any]:
         """One object as ``ctx`` may see it, 404 otherwise."""
-        with self._read() as conn:
-            return self.collections[plural].get(conn, ctx, id_)
+        return self._read(lambda conn: self.collections[plural].get(conn, ctx, id_))
 
     def latest_event_id(self) -> int:
         """The id of the newest event in the history (0 if none): where a stream that
         resumes from nothing starts."""
-        with self._read() as conn:
-            return self.events.latest_id(conn)
+        return self._read(self.events.latest_id)
 
     # -- writes -----------------------------------------------------------
     def create(self, ctx: RequestContext, plural: str,
@@ -156,13 +152,17 @@ class Services:
         return new
 
     def update(self, ctx: RequestContext, plural: str, id_: str,
-               body: Mapping[str, Any]) -> dict[str, Any]:
+               body: Mapping[str, Any],
+               authorize: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Update as :meth:`create` creates: hooks validate on the current object, hear after
-        the commit."""
+        the commit. ``authorize(current object)`` raises if the caller may not: it runs in
+        the same transaction, first (the API's policy check, without a read of its own)."""
         collection = self.collections[plural]
 
         def work(conn: Connection) -> tuple[dict[str, Any], dict[str, Any]]:
-            old = collection.get(conn, ctx, id_)
+            old = collection.show_row(conn, collection.lock_row(conn, ctx, id_))
+            if authorize is not None:
+                authorize(old)
             self.hooks.validate(conn, ctx, plural, "update", body, old)
             new = collection.update(conn, ctx, id_, body)  # type: ignore[attr-defined]
             events.record_api(conn, ctx, collection.resource, "update", new,
@@ -173,12 +173,16 @@ class Services:
         self.hooks.changed(ctx, plural, "update", new, old)
         return new
 
-    def delete(self, ctx: RequestContext, plural: str, id_: str) -> None:
-        """Delete as :meth:`create` creates: hooks validate first, hear after commit."""
+    def delete(self, ctx: RequestContext, plural: str, id_: str,
+               authorize: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """Delete as :meth:`create` creates: hooks validate first, hear after commit;
+        ``authorize`` as for :meth:`update`."""
         collection = self.collections[plural]
 
         def work(conn: Connection) -> dict[str, Any]:
-            old = collection.get(conn, ctx, id_)
+            old = collection.show_row(conn, collection.lock_row(conn, ctx, id_))
+            if authorize is not None:
+                authorize(old)
             self.hooks.validate(conn, ctx, plural, "delete", {}, old)
             collection.delete(conn, ctx, id_)  # type: ignore[attr-defined]
             events.record_api(conn, ctx, collection.resource, "delete", old)
@@ -221,9 +225,10 @@ class Services:
     def tags(self, ctx: RequestContext, plural: str, id_: str) -> list[str]:
         """The tags of one object ``ctx`` may see."""
         collection = self.collections[plural]
-        with self._read() as conn:
+        def work(conn: Connection) -> list[str]:
             collection.get_row(conn, ctx, id_)
             return collection.tags(conn, id_)
+        return self._read(work)
 
     def change_tags(self, ctx: RequestContext, plural: str, id_: str,
                     change: Callable[[list[str]], list[str]]) -> list[str]:

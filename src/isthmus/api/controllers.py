@@ -141,10 +141,14 @@ class _Endpoint:
                                                                    dict[str, Any]]:
         """The object and its policy target; 404 if ``get_<resource>`` hides it."""
         item = self.services.get(ctx, self.plural, id_)
+        return item, self.visible_target(ctx, item)
+
+    def visible_target(self, ctx: RequestContext, item: dict[str, Any]) -> dict[str, Any]:
+        """The policy target of ``item``; 404 if ``get_<resource>`` hides it."""
         target = self.targets([item])[0]
         if not self.readable(ctx, target):
             raise HTTPNotFound()
-        return item, target
+        return target
 
 
 class CollectionEndpoint(_Endpoint):
@@ -271,17 +275,23 @@ class WritableMemberEndpoint(MemberEndpoint):
         """Update: policy is checked on the object as it would be after the change."""
         ctx = req.context.ctx
         body = request.parse_update(self.resource, _read_body(req))
-        _, target = self.visible_item(ctx, id_)
-        self.policy.authorize_write(ctx, "update", self.resource, {**target, **body}, body)
-        item = self.services.update(ctx, self.plural, id_, body)
+
+        def authorize(current: dict[str, Any]) -> None:
+            target = self.visible_target(ctx, current)
+            self.policy.authorize_write(ctx, "update", self.resource, {**target, **body},
+                                        body)
+        # Checked in the update's transaction, on the object it reads anyway.
+        item = self.services.update(ctx, self.plural, id_, body, authorize)
         _json(resp, {self.resource.singular: self.view(ctx, item, self.targets([item])[0])})
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, id_: str) -> None:
         """Delete: 404 before 403, as Neutron (a caller learns nothing of what it cannot see)."""
         ctx = req.context.ctx
-        _, target = self.visible_item(ctx, id_)
-        self.policy.authorize(ctx, f"delete_{self.resource.singular}", target)
-        self.services.delete(ctx, self.plural, id_)
+
+        def authorize(current: dict[str, Any]) -> None:
+            self.policy.authorize(ctx, f"delete_{self.resource.singular}",
+                                  self.visible_target(ctx, current))
+        self.services.delete(ctx, self.plural, id_, authorize)
         resp.status = falcon.HTTP_204
 
 

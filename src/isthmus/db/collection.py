@@ -67,6 +67,9 @@ class Range:
         return sa.and_(sa.true(), *parts)
 
 
+# conn.info key: rows locked by Collection.lock_row, by (table, id), for this transaction.
+_LOCKED_ROWS = "isthmus_locked_rows"
+
 __all__ = ["Collection", "Range", "children", "new_id", "now", "owner_project", "timestamp"]
 
 
@@ -260,10 +263,29 @@ class Collection:
 
     def get_row(self, conn: Connection, ctx: RequestContext | None, id_: str,
                 lock: bool = False) -> Row:
-        """As :meth:`find_row`, but a missing or hidden row is the resource's 404 error."""
+        """As :meth:`find_row`, but a missing or hidden row is the resource's 404 error.
+
+        With ``lock``, a row that :meth:`lock_row` handed over in this transaction is
+        taken (once) instead of being read again."""
+        if lock:
+            handed = conn.info.get(_LOCKED_ROWS)
+            if handed:
+                row = handed.pop((self.table.name, id_), None)
+                if row is not None:
+                    return row
         row = self.find_row(conn, ctx, id_, lock=lock)
         if row is None:
             raise self.resource.not_found(id_)
+        return row
+
+    def lock_row(self, conn: Connection, ctx: RequestContext, id_: str) -> Row:
+        """:meth:`get_row` ``FOR UPDATE``, handed over to the next ``get_row(lock=True)`` of
+        the same object in this transaction (the collection's ``update`` or ``delete``,
+        which begin so): one read of the row per request instead of two. The caller
+        must not change the row in between; the transaction's end drops what is left
+        (:meth:`isthmus.db.Database.write`)."""
+        row = self.get_row(conn, ctx, id_, lock=True)
+        conn.info.setdefault(_LOCKED_ROWS, {})[(self.table.name, id_)] = row
         return row
 
     def get(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
@@ -303,25 +325,39 @@ class Collection:
 
     # -- writes -----------------------------------------------------------
     def insert(self, conn: Connection, values: Mapping[str, Any]) -> Row:
-        """Insert ``values``, stamping standard attributes (created, updated, first revision)."""
+        """Insert ``values``, stamping standard attributes (created, updated, first revision).
+
+        Returns the row as written, built from ``values`` and the columns' defaults
+        (a :class:`WrittenRow`), not read back: that was a round trip per create."""
         if self.standard_attributes:
             created = now()
             values = {**values, "created_at": created, "updated_at": created,
                       "revision_number": self.created_revision}
         conn.execute(sa.insert(self.table).values(**values))
-        return self.get_row(conn, None, values["id"])
+        return WrittenRow.inserted(self.table, values)  # type: ignore[return-value]
 
     def update_row(self, conn: Connection, id_: str, values: Mapping[str, Any],
-                   revise: bool = True) -> Row:
+                   revise: bool = True, current: Row | None = None) -> Row:
         """Set ``values``; with standard attributes, a value that changes makes a new
-        revision (unless ``revise`` is False: the caller revises once for the request)."""
+        revision (unless ``revise`` is False: the caller revises once for the request).
+
+        ``current``: the row as the caller read it, locked, in this transaction (else it
+        is read here, ``FOR UPDATE``). Returns the row as it now is, built from
+        ``current`` and ``values`` (a :class:`WrittenRow`), not read back."""
+        if current is None:
+            current = self.get_row(conn, None, id_, lock=True)
+        after = dict(current._mapping)
         if values:
-            changed = self.standard_attributes and revise and bool(
-                self.changes(self.get_row(conn, None, id_), values))
-            conn.execute(sa.update(self.table).where(self.table.c.id == id_).values(**values))
-            if changed:
-                self.revise(conn, id_)
-        return self.get_row(conn, None, id_)
+            after.update(values)
+            stamp: dict[str, Any] = {}
+            if self.standard_attributes and revise and self.changes(current, values):
+                stamp = {"revision_number": self.table.c.revision_number + 1,
+                         "updated_at": now()}
+                after.update(revision_number=current.revision_number + 1,
+                             updated_at=stamp["updated_at"])
+            conn.execute(sa.update(self.table).where(self.table.c.id == id_)
+                         .values(**values, **stamp))
+        return WrittenRow(after)  # type: ignore[return-value]
 
     def changes(self, row: Row, values: Mapping[str, Any]) -> dict[str, Any]:
         """The part of ``values`` that differs from ``row``: Neutron revises an object
@@ -358,6 +394,54 @@ class Collection:
                                                for tag in sorted(new - old)])
             self.revise(conn, id_)
         return sorted(new)
+
+
+class WrittenRow:
+    """A row this transaction just wrote, known without reading it back: its columns by
+    name as attributes (``row.id``), by ``row["id"]`` and through ``row._mapping``, as a
+    SQLAlchemy ``Row`` offers them."""
+
+    __slots__ = ("_mapping",)
+
+    def __init__(self, columns: Mapping[str, Any]) -> None:
+        self._mapping = columns
+
+    @classmethod
+    def inserted(cls, table: sa.Table, values: Mapping[str, Any]) -> "WrittenRow":
+        """The row an ``INSERT`` of ``values`` into ``table`` made: the other columns
+        take their scalar defaults (every column of ours has one, or is NULL)."""
+        return cls({**_scalar_defaults(table), **values})
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._mapping[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, name: str) -> Any:
+        return self._mapping[name]
+
+
+_DEFAULTS: dict[sa.Table, dict[str, Any]] = {}
+
+
+def _scalar_defaults(table: sa.Table) -> dict[str, Any]:
+    """Each column's value when an insert leaves it out: its Python-side scalar default,
+    else NULL. A callable or server-only default would be unknown without reading the
+    row back, and no table has one (checked here, once per table)."""
+    defaults = _DEFAULTS.get(table)
+    if defaults is None:
+        defaults = {}
+        for column in table.c:
+            default = column.default
+            if default is not None and not default.is_scalar or \
+                    default is None and column.server_default is not None:
+                raise TypeError(f"{table.name}.{column.name}: an insert cannot know its "
+                                "default without reading the row back; give the column a "
+                                "scalar default")
+            defaults[column.name] = None if default is None else default.arg
+        _DEFAULTS[table] = defaults
+    return defaults
 
 
 def owner_project(ctx: RequestContext, body: Mapping[str, Any]) -> str:

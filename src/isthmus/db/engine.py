@@ -3,7 +3,10 @@
 SQLite (the embedded default) gets WAL, foreign keys and ``BEGIN IMMEDIATE``
 for writers, so concurrent writers queue on the lock instead of failing with
 "database is locked" half-way through a request. Write transactions that lose
-a race to another writer are run again (:mod:`isthmus.db.retry`).
+a race to another writer are run again (:mod:`isthmus.db.retry`), and so is a
+transaction whose pooled connection the database had closed: connections are
+not pinged before use (a round trip per request), a dead one fails its first
+statement and the transaction runs once more on a new one.
 """
 
 from __future__ import annotations
@@ -49,6 +52,21 @@ class _NoRowDumps(logging.Filter):
 
 logging.getLogger("sqlalchemy.engine.Engine").addFilter(_NoRowDumps())
 
+# PyMySQL's SERVER_STATUS_IN_TRANS: the server's last reply says a transaction is open.
+_MYSQL_IN_TRANSACTION = 1
+
+
+def _mysql_setup(engine: Engine) -> None:
+    # The pool rolls back every connection it gets back, but our transactions have
+    # ended (committed or rolled back) by then, and PyMySQL's ROLLBACK is one more
+    # round trip per request (psycopg skips it by itself when no transaction is open).
+    # Roll back only when the server's last reply says a transaction is still open.
+    @event.listens_for(engine, "reset")
+    def _on_reset(dbapi_conn, _record, _state):  # type: ignore[no-untyped-def]
+        status = getattr(dbapi_conn, "server_status", None)
+        if status is None or status & _MYSQL_IN_TRANSACTION:
+            dbapi_conn.rollback()
+
 
 def create_engine(url: str) -> Engine:
     """An engine for ``url`` tuned for short OLTP transactions.
@@ -61,10 +79,14 @@ def create_engine(url: str) -> Engine:
                                                      "timeout": 30}, hide_parameters=True)
         _sqlite_setup(engine)
         return engine
-    if url.startswith("mysql") and "charset=" not in url:
-        url += ("&" if "?" in url else "?") + "charset=utf8mb4"
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
-                            hide_parameters=True)
+    if url.startswith("mysql"):
+        if "charset=" not in url:
+            url += ("&" if "?" in url else "?") + "charset=utf8mb4"
+        engine = sa.create_engine(url, pool_size=10, max_overflow=20, hide_parameters=True,
+                                  pool_reset_on_return=None)
+        _mysql_setup(engine)
+        return engine
+    return sa.create_engine(url, pool_size=10, max_overflow=20, hide_parameters=True)
 
 
 class Database:
@@ -72,7 +94,10 @@ class Database:
 
     ``max_retries`` bounds how often :meth:`write_retrying` runs a transaction
     again after a deadlock, a serialization failure or a
-    :class:`~isthmus.db.retry.RetryRequest`; 0 turns retrying off.
+    :class:`~isthmus.db.retry.RetryRequest`; 0 turns retrying off. Whatever it
+    says, :meth:`read_retrying` and :meth:`write_retrying` run a transaction once
+    more when its pooled connection was dead; :meth:`read` and :meth:`write` do not
+    (their caller's block cannot be run again).
     """
 
     def __init__(self, url: str, max_retries: int = DEFAULT_MAX_RETRIES) -> None:
@@ -101,11 +126,22 @@ class Database:
                     yield conn
             finally:
                 callbacks = conn.info.pop("after_commit", [])
+                # Rows Collection.lock_row handed over: valid in this transaction only.
+                conn.info.pop("isthmus_locked_rows", None)
         for callback in callbacks:
             callback()
 
+    def read_retrying(self, work: Callable[[Connection], T]) -> T:
+        """``work`` in a :meth:`read` transaction, run again once on a new connection if
+        the pooled one was dead."""
+        def attempt() -> T:
+            with self.read() as conn:
+                return work(conn)
+        return run_with_retries(attempt, 0)
+
     def write_retrying(self, work: Callable[[Connection], T]) -> T:
-        """``work`` in a :meth:`write` transaction, run afresh while it loses races."""
+        """``work`` in a :meth:`write` transaction, run afresh while it loses races (and
+        once on a new connection if the pooled one was dead)."""
         def attempt() -> T:
             with self.write() as conn:
                 return work(conn)

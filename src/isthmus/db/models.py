@@ -68,8 +68,11 @@ class Endpoint(Base):
 
     __tablename__ = "vpn_endpoints"
     endpoint: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # Indexed apart: the primary key starts with ``endpoint``, and a group's endpoints
+    # are read by group (without it, a scan of every group's endpoints).
     endpoint_group_id: Mapped[str] = mapped_column(
-        ForeignKey("vpn_endpoint_groups.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("vpn_endpoint_groups.id", ondelete="CASCADE"), primary_key=True,
+        index=True)
 
 
 class PeerCidr(Base):
@@ -77,5 +80,8 @@ class PeerCidr(Base):
 
     __tablename__ = "ipsec_peer_cidrs"
     cidr: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Indexed apart: the primary key starts with ``cidr``, and a connection's CIDRs are
+    # read by connection (without it, a scan of every connection's CIDRs).
     ipsec_site_connection_id: Mapped[str] = mapped_column(
-        ForeignKey("ipsec_site_connections.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("ipsec_site_connections.id", ondelete="CASCADE"), primary_key=True,
+        index=True)

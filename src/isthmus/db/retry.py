@@ -6,6 +6,13 @@ another transaction took a moment earlier. None of these is the client's
 fault, so the whole transaction is rolled back and run again from the start:
 a bounded number of times, after a jittered, growing pause so that the
 racers do not meet again. Every other error passes through unchanged.
+
+A pooled connection the database closed meanwhile (a restart, a ``KILL``, an
+idle timeout) is not pinged before every use: that cost a round trip per
+request. Its first statement fails instead, SQLAlchemy invalidates the pool,
+and the transaction is run once more on a fresh connection
+(:func:`stale_connection`). A connection lost at ``COMMIT`` is not retried:
+the commit may have happened.
 """
 
 from __future__ import annotations
@@ -67,18 +74,34 @@ def lost_race(err: BaseException) -> str | None:
     return None
 
 
+def stale_connection(err: BaseException) -> bool:
+    """Whether ``err`` is a statement that failed because its pooled connection was
+    dead: nothing of the transaction can have been committed, so running it again on
+    a fresh connection is safe. Not a failed ``COMMIT`` (SQLAlchemy gives no statement
+    then), which may have committed."""
+    return isinstance(err, sa_exc.DBAPIError) and err.connection_invalidated \
+        and err.statement is not None
+
+
 def run_with_retries(attempt: Callable[[], T], max_retries: int) -> T:
-    """``attempt()``, run again up to ``max_retries`` times while it loses races.
+    """``attempt()``, run again up to ``max_retries`` times while it loses races, and
+    once more (whatever ``max_retries``) if its pooled connection turned out dead.
 
     ``attempt`` must be a whole transaction (begun and ended inside it), so a
     failed run leaves nothing behind. After the last retry the error is raised.
     """
     pause_s = FIRST_PAUSE_S
     retries = 0
+    reconnected = False
     while True:
         try:
             return attempt()
         except (RetryRequest, sa_exc.DBAPIError) as err:
+            if not reconnected and stale_connection(err):
+                reconnected = True
+                LOG.info("Database connection lost (%s); running the transaction again on "
+                         "a new connection", str(getattr(err, "orig", err)).partition("\n")[0])
+                continue
             reason = lost_race(err)
             if reason is None or retries == max_retries:
                 raise

@@ -200,7 +200,7 @@ class Networks(Collection):
                 PORTS.c.device_owner == GATEWAY_OWNER).limit(1)).first()
             if gateway is not None:
                 raise nexc.ExternalNetworkInUse(net_id=id_)
-        return self.show_row(conn, self.update_row(conn, id_, values))
+        return self.show_row(conn, self.update_row(conn, id_, values, current=row))
 
     def delete(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
         """Delete a network and its subnets; answer what was deleted (for change hooks)."""
@@ -325,7 +325,7 @@ class Subnets(Collection):
                 ipam.check_pools(net, pools, gateway)
         values.update(mapping.row_values(self.resource,
                                          {"allocation_pools": _pools_json(pools)}))
-        return self.show_row(conn, self.update_row(conn, id_, values))
+        return self.show_row(conn, self.update_row(conn, id_, values, current=row))
 
     def delete(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
         """Delete a subnet no port or guard still needs; answer what was deleted."""

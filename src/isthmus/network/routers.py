@@ -232,7 +232,7 @@ class Routers(Collection):
         values = mapping.row_values(self.resource, body)
         # One new revision for the whole request, whatever changed.
         changed = bool(self.changes(router, values))
-        self.update_row(conn, id_, values, revise=False)
+        self.update_row(conn, id_, values, revise=False, current=router)
         if "routes" in body:   # first, against the interfaces as they are (as Neutron)
             changed |= self._set_routes(conn, id_, body["routes"])
         if "external_gateway_info" in body:

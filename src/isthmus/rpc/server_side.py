@@ -59,32 +59,34 @@ class ServerEndpoint:
                                  router_ids: Sequence[str] | None = None) -> list[Service]:
         """The desired state of every VPN service on ``host``'s routers, read in one
         transaction."""
-        with self._timed("get_vpn_services_on_host"), self.db.read() as conn:
-            services = services_on_host(conn, host, router_ids)
+        with self._timed("get_vpn_services_on_host"):
+            services = self.db.read_retrying(
+                lambda conn: services_on_host(conn, host, router_ids))
         LOG.debug("Agent %s fetched %d services", host, len(services))
         return services
 
     def get_routers_on_host(self, ctxt: Mapping[str, Any], host: str,
                             router_ids: Sequence[str] | None = None) -> list[RouterNetwork]:
         """The desired network of every router ``host`` serves (version 1.2)."""
-        with self._timed("get_routers_on_host"), self.db.read() as conn:
-            routers = routers_on_host(conn, host, router_ids)
+        with self._timed("get_routers_on_host"):
+            routers = self.db.read_retrying(lambda conn: routers_on_host(conn, host, router_ids))
         LOG.debug("Agent %s fetched %d routers", host, len(routers))
         return routers
 
     def update_router_status(self, ctxt: Mapping[str, Any], host: str,
                              routers: list[RouterReport]) -> int:
         """Store the statuses ``host`` reports for its routers and ports (version 1.2)."""
-        with self._timed("update_router_status"), self.db.write() as conn:
-            changed = apply_router_reports(conn, routers, host)
+        with self._timed("update_router_status"):
+            changed = self.db.write_retrying(
+                lambda conn: apply_router_reports(conn, routers, host))
         if changed:
             LOG.info("Agent %s router report changed %d objects", host, changed)
         return changed
 
     def update_status(self, ctxt: Mapping[str, Any], statuses: list[ServiceReport]) -> int:
         """Apply an agent's reports; only changed objects are written (the count is returned)."""
-        with self._timed("update_status"), self.db.write() as conn:
-            changed = apply_reports(conn, statuses)
+        with self._timed("update_status"):
+            changed = self.db.write_retrying(lambda conn: apply_reports(conn, statuses))
         if changed:
             LOG.info("Agent status report changed %d objects", changed)
         return changed
@@ -92,8 +94,9 @@ class ServerEndpoint:
     def report_state(self, ctxt: Mapping[str, Any], agent_state: Mapping[str, Any]) -> None:
         """A heartbeat; an agent new, restarted or back from the dead is announced to
         ``on_agent_alive`` (any mapping is accepted: older agents send fewer keys)."""
-        with self._timed("report_state"), self.db.write() as conn:
-            revived = self.agents.heartbeat(conn, agent_state)
+        with self._timed("report_state"):
+            revived = self.db.write_retrying(
+                lambda conn: self.agents.heartbeat(conn, agent_state))
         if revived and self.on_agent_alive is not None:
             self.on_agent_alive(agent_state["host"], revived)
 

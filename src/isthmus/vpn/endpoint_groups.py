@@ -102,9 +102,10 @@ class EndpointGroups(Collection):
     def update(self, conn: Connection, ctx: RequestContext, id_: str,
                body: Mapping[str, Any]) -> dict[str, Any]:
         """Change a group's name or description (its endpoints are fixed, as in Neutron)."""
-        self.get_row(conn, ctx, id_, lock=True)
+        current = self.get_row(conn, ctx, id_, lock=True)
         return self.show_row(conn, self.update_row(conn, id_,
-                                                   mapping.row_values(self.resource, body)))
+                                                   mapping.row_values(self.resource, body),
+                                                   current=current))
 
     def delete(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
         """Delete a group no connection uses; answer what was deleted."""

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Iterator
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -68,17 +69,19 @@ class StatusCollector(Collector):
             return self._counts
 
     def _query(self) -> Counts:
+        return self.db.read_retrying(self._count)
+
+    def _count(self, conn: Connection) -> Counts:
         objects: dict[tuple[str, str], int] = {}
         cutoff = now() - timedelta(seconds=self.agents.down_time_s)
-        with self.db.read() as conn:
-            for resource, table in COUNTED.items():
-                rows = conn.execute(sa.select(table.c.status, sa.func.count())
-                                    .group_by(table.c.status))
-                for status, count in rows:
-                    objects[(resource, status)] = count
-            alive = sa.case((AGENTS.c.heartbeat_timestamp >= cutoff, "alive"), else_="dead")
-            agents = dict.fromkeys(("alive", "dead"), 0)
-            for state, count in conn.execute(sa.select(alive, sa.func.count())
-                                             .group_by(alive)):
-                agents[state] = count
+        for resource, table in COUNTED.items():
+            rows = conn.execute(sa.select(table.c.status, sa.func.count())
+                                .group_by(table.c.status))
+            for status, count in rows:
+                objects[(resource, status)] = count
+        alive = sa.case((AGENTS.c.heartbeat_timestamp >= cutoff, "alive"), else_="dead")
+        agents = dict.fromkeys(("alive", "dead"), 0)
+        for state, count in conn.execute(sa.select(alive, sa.func.count())
+                                         .group_by(alive)):
+            agents[state] = count
         return objects, agents

@@ -77,14 +77,15 @@ class Placement:
 
     def notify_router(self, router_id: str) -> None:
         """Tell the router's agent to re-sync it, placing the router first if it has none."""
-        with self.db.write() as conn:
+        def place(conn: Connection) -> str | None:
             row = conn.execute(sa.select(ROUTERS.c.agent_host)
                                .where(ROUTERS.c.id == router_id)).first()
             if row is None:
                 raise RouterNotFound(router_id=router_id)
-            host = row.agent_host
-            if host is None:
-                host = self.agents.schedule(conn, [router_id]).get(router_id)
+            if row.agent_host is not None:
+                return row.agent_host
+            return self.agents.schedule(conn, [router_id]).get(router_id)
+        host = self.db.write_retrying(place)
         if host is None:
             LOG.warning("Router %s changed but no live agent serves it; it will be placed "
                         "when an agent reports", router_id)
@@ -93,12 +94,15 @@ class Placement:
 
     def on_agent_alive(self, host: str, how: str) -> None:
         """An agent is ``"new"``, ``"restarted"`` or ``"back"``: place waiting routers on it."""
-        with self.db.write() as conn:
+        def place(conn: Connection) -> tuple[dict[str, str], list[str],
+                                             Mapping[str, tuple[str, str]]]:
             placed = self.agents.schedule(conn, self.agents.unplaced_routers(conn))
             # Back from the dead: its routers were set DOWN, so have it re-sync them now
             # (and report their real statuses) instead of at its next periodic resync.
             own = self.agents.routers_on(conn, host) if how == "back" else []
             moved = self.agents.fail_over(conn) if self.failover else {}
+            return placed, own, moved
+        placed, own, moved = self.db.write_retrying(place)
         for router_id, router_host in [*placed.items(), *((r, host) for r in own)]:
             self.notifier.vpnservice_updated(router_host, router_id)
         self._notify_moved(moved)
@@ -106,10 +110,10 @@ class Placement:
     def mark_dead_routers_down(self) -> None:
         """Set DOWN the VPN objects of routers whose agent stopped sending heartbeats and,
         with failover, move those routers to live agents and tell both agents."""
-        with self.db.write() as conn:
+        def watch(conn: Connection) -> Mapping[str, tuple[str, str]]:
             self.agents.mark_dead_routers_down(conn)
-            moved = self.agents.fail_over(conn) if self.failover else {}
-        self._notify_moved(moved)
+            return self.agents.fail_over(conn) if self.failover else {}
+        self._notify_moved(self.db.write_retrying(watch))
 
     def _notify_moved(self, moved: Mapping[str, tuple[str, str]]) -> None:
         """Tell the new agent to build each moved router. The old one is not told: it is

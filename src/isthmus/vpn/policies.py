@@ -104,13 +104,14 @@ class _Policies(Collection):
 
     def update(self, conn: Connection, ctx: RequestContext, id_: str,
                body: Mapping[str, Any]) -> dict[str, Any]:
-        self.get_row(conn, ctx, id_, lock=True)
+        current = self.get_row(conn, ctx, id_, lock=True)
         self._check_unused(conn, id_)
         lifetime = dict(body.get("lifetime") or {})
         if "value" in lifetime:
             lifetime["value"] = LIFETIME_VALUE(lifetime["value"])
         values = mapping.row_values(self.resource, {**body, "lifetime": lifetime})
-        return self._echo_lifetime(self.to_api(self.update_row(conn, id_, values), None), body)
+        return self._echo_lifetime(self.to_api(self.update_row(conn, id_, values, current=current),
+                                               None), body)
 
     def delete(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
         row = self.get_row(conn, ctx, id_, lock=True)

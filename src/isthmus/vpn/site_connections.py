@@ -252,7 +252,7 @@ class SiteConnections(Collection):
             values["peer_address"] = self._check_peer_address(service, body["peer_address"])
         if not status.can_update(row.status):
             raise vexc.VPNStateInvalidToUpdate(state=row.status, id=id_)
-        row = self.update_row(conn, id_, values)
+        row = self.update_row(conn, id_, values, current=row)
         if "peer_cidrs" in body:
             conn.execute(sa.delete(PEER_CIDRS)
                          .where(PEER_CIDRS.c.ipsec_site_connection_id == id_))

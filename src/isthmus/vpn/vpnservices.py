@@ -159,7 +159,8 @@ class VPNServices(Collection):
         row = self.get_row(conn, ctx, id_, lock=True)
         if not status.can_update(row.status):
             raise vexc.VPNStateInvalidToUpdate(state=row.status, id=id_)
-        updated = self.update_row(conn, id_, mapping.row_values(self.resource, body))
+        updated = self.update_row(conn, id_, mapping.row_values(self.resource, body),
+                                  current=row)
         return self.to_api(updated, self.load_extras(conn, [updated]))
 
     def delete(self, conn: Connection, ctx: RequestContext, id_: str) -> dict[str, Any]:
