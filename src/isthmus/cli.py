@@ -69,9 +69,9 @@ def _cmd_server(args: argparse.Namespace) -> int:
         return _serve_api(conf, stop)
     from isthmus import server, workers  # noqa: F401  (imported once, before forking)
 
-    listening = workers.bind(conf.bind_host, conf.bind_port)
+    listening = workers.bind(conf.bind_host, conf.bind_port, count)
     return workers.Supervisor(
-        count, lambda sock, worker_stop, ready: _exit_status(
+        lambda sock, worker_stop, ready: _exit_status(
             lambda: _serve_api(conf, worker_stop, sock, ready)),
         listening, stop, conf.graceful_shutdown_timeout + STOP_TIMEOUT_S + 5).run()
 

@@ -1,9 +1,14 @@
-"""``isthmus server --workers N``: the parent binds the port once, N forked workers serve it.
+"""``isthmus server --workers N``: the parent binds the port, N forked workers serve it.
 
 Each worker is a whole server (:func:`isthmus.server.build` runs in the worker,
 after the fork, so no thread, database connection or broker connection is ever
-shared between processes) accepting on the socket the parent bound; the kernel
-hands each new connection to one of them. The parent only supervises:
+shared between processes). The parent binds one socket per worker, all on the
+same port with ``SO_REUSEPORT``, and keeps them: the kernel spreads new
+connections evenly over them by their addresses. One socket shared by all
+workers would let whichever worker wakes first take most keep-alive connections
+(measured: 24 of 32 on one worker of two); a socket of one's own also keeps the
+connections that arrive while its worker is being replaced, in its backlog, for
+the next worker. The parent only supervises:
 
 - SIGTERM or SIGINT: the parent sends SIGTERM to every worker, each drains its
   requests in flight (``graceful_shutdown_timeout``) and stops; the parent exits 0
@@ -49,10 +54,11 @@ RunWorker = Callable[[socket.socket, StopSignals, Callable[[], None]], int]
 the third argument once it serves; returns the worker's exit status."""
 
 
-def bind(host: str, port: int, backlog: int = 1024) -> socket.socket:
-    """The listening socket every worker accepts on (``SO_REUSEADDR``, like waitress's)."""
+def bind(host: str, port: int, count: int, backlog: int = 1024) -> list[socket.socket]:
+    """``count`` listening sockets on one port, one per worker (``SO_REUSEPORT``)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=backlog)
+    return [socket.create_server((host, port), family=family, backlog=backlog,
+                                 reuse_port=True) for _ in range(count)]
 
 
 @dataclass
@@ -72,18 +78,19 @@ def describe_status(status: int) -> str:
 
 
 class Supervisor:
-    """Forks ``count`` workers running ``run_worker`` on ``listening`` and keeps them
+    """Forks a worker running ``run_worker`` per socket of ``listening`` and keeps them
     running until a stop signal (:meth:`run`); see the module for the policy."""
 
-    def __init__(self, count: int, run_worker: RunWorker, listening: socket.socket,
+    def __init__(self, run_worker: RunWorker, listening: list[socket.socket],
                  stop: StopSignals, stop_timeout_s: float) -> None:
-        self.count = count
+        self.count = len(listening)
         self.run_worker = run_worker
         self.listening = listening
         self.stop = stop
         self.stop_timeout_s = stop_timeout_s
         self.workers: dict[int, _Worker] = {}
         self._deaths: list[float] = []
+        self._index = -1   # in a worker: which socket is its own
 
     def run(self) -> int:
         """Supervise until a stop signal (exit status 0) or a worker that cannot run (1)."""
@@ -128,6 +135,7 @@ class Supervisor:
             pid = os.fork()
             if pid == 0:   # the worker: never returns
                 os.close(read_fd)
+                self._index = index
                 self._be_worker(parent, write_fd)
         os.close(write_fd)
         self.workers[pid] = _Worker(index, pid, read_fd)
@@ -144,7 +152,11 @@ class Supervisor:
             def ready() -> None:
                 os.write(ready_fd, b"1")
                 os.close(ready_fd)
-            status = self.run_worker(self.listening, stop, ready)
+            own = self.listening[self._index]
+            for sock in self.listening:
+                if sock is not own:
+                    sock.close()
+            status = self.run_worker(own, stop, ready)
         except BaseException:   # the worker must end here, never return into the parent's code
             LOG.exception("Worker failed")
         finally:
@@ -174,6 +186,8 @@ class Supervisor:
                 yield pid, status
 
     def _stop_all(self) -> None:
+        for sock in self.listening:   # draining workers close theirs: new clients are refused
+            sock.close()
         for pid in self.workers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
