@@ -12,7 +12,7 @@ the next worker. The parent only supervises:
 
 - SIGTERM or SIGINT: the parent sends SIGTERM to every worker, each drains its
   requests in flight (``graceful_shutdown_timeout``) and stops; the parent exits 0
-  once all have, killing any still there after the drain plus 10 s.
+  once all have, killing any still there after the drain plus 15 s.
 - a worker that dies after it started serving (a crash, the OOM killer, kill -9) is
   logged with its exit status and started again;
 - a worker that fails before serving (a bad option, a driver that does not load,
