@@ -13,9 +13,9 @@ the next worker. The parent only supervises:
 - SIGTERM or SIGINT: the parent sends SIGTERM to every worker, each drains its
   requests in flight (``graceful_shutdown_timeout``) and stops; the parent exits 0
   once all have, killing any still there after the drain plus 15 s.
-- a worker that dies after it started serving (a crash, the OOM killer, kill -9) is
-  logged with its exit status and started again;
-- a worker that fails before serving (a bad option, a driver that does not load,
+- a worker that dies after it started serving (a crash, the OOM killer, kill -9),
+  or is killed by a signal at any time, is logged with how it ended and started again;
+- a worker that exits before serving (a bad option, a driver that does not load,
   the database away for longer than ``startup_timeout``) ends the server: the
   parent stops the others and exits 1, since a new worker would fail the same
   way; so does a crash loop (more than ``RESTART_LIMIT`` deaths within
@@ -106,7 +106,7 @@ class Supervisor:
                 self._read_ready([worker])
                 if self.stop.requested.is_set():
                     break
-                if not worker.ready:
+                if not worker.ready and not os.WIFSIGNALED(status):
                     LOG.error("Worker %d (pid %d) %s before it served; stopping the server "
                               "(a new worker would fail the same way: its error is above)",
                               worker.index, pid, describe_status(status))

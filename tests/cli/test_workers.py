@@ -82,11 +82,12 @@ def test_two_workers_share_the_port_a_dead_one_is_replaced_sigterm_stops_all(tmp
     server = Server(tmp_path, "s", "--workers", "2")
     servers.append(server)
     wait_for(f"{server.url}/", server.proc)
-    wait_until(lambda: len(children(server.proc.pid)) == 2, "two workers")
+    wait_until(lambda: server.output().count("API listening") == 2, "two workers serving")
     first = children(server.proc.pid)
     victim = min(first)
     os.kill(victim, signal.SIGKILL)
     wait_until(lambda: len(children(server.proc.pid) - first) == 1, "a new worker")
+    wait_until(lambda: server.output().count("API listening") == 3, "the new worker serving")
     assert "was killed by SIGKILL; starting a new one" in server.output()
     workers = children(server.proc.pid)
     assert victim not in workers and len(workers) == 2
@@ -109,7 +110,7 @@ def test_a_worker_that_cannot_start_stops_the_server_with_status_1(tmp_path, ser
 
 
 def test_two_servers_of_two_workers_run_the_watch_in_one_process(tmp_path, servers):
-    extra = "debug = true\nagent_down_time = 3\nleader_lease_time = 3\n"
+    extra = "debug = true\nagent_down_time = 3\nleader_lease_time = 9\n"
     one = Server(tmp_path, "one", "--workers", "2", extra=extra)
     servers.append(one)
     wait_for(f"{one.url}/", one.proc)

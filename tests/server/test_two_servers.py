@@ -35,7 +35,7 @@ class Deployment:
         self.procs: dict[str, subprocess.Popen] = {}
         self.common = (f"state_path = {tmp}\n"
                        f"transport_url = rabbit://guest:guest@127.0.0.1:5672/{vhost_name}\n"
-                       "agent_down_time = 6\nleader_lease_time = 3\ndebug = true\n"
+                       "agent_down_time = 6\nleader_lease_time = 9\ndebug = true\n"
                        "[vpnagent]\nreport_interval = 1\nresync_interval = 2\n"
                        "status_check_interval = 1\nrpc_timeout = 5\n")
 
