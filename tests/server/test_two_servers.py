@@ -9,7 +9,6 @@ deployment's background work runs in exactly one of the three server processes.
 
 from __future__ import annotations
 
-import re
 import subprocess
 from pathlib import Path
 
@@ -22,10 +21,7 @@ from tests.agent.test_rabbitmq import (ISTHMUS, conn_status, connection, site,
 from tests.api.test_vpn_resources import CONNS
 from tests.api.topology import ok
 from tests.cli.test_commands import free_port, wait_for
-
-WATCH_RUN = re.compile(r"^\S+ \S+ (\d+) DEBUG isthmus\.periodic: Running dead-agent-watch$",
-                       re.M)
-
+from tests.cli.test_workers import WATCH_RUN
 
 class Deployment:
     """Processes sharing ``tmp`` (the SQLite file) and one RabbitMQ vhost; logs in ``tmp``."""
