@@ -1,6 +1,7 @@
 """The leader lease: one process of all holds it; released or expired, another takes it.
 
-The last test runs the mechanism in three separate processes on one SQLite file
+The first tests run on every backend under test (the same statements must work on
+SQLite, PostgreSQL and MariaDB); the last runs the mechanism in three separate processes on one SQLite file
 and counts which processes ran the periodic job: exactly one.
 """
 
@@ -11,10 +12,12 @@ import sys
 import textwrap
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from isthmus.db import Database, upgrade
 from isthmus.leader import LEASES, LeaderLease, _utcnow
+from tests.conftest import BACKENDS, empty_database
 
 
 def _db(tmp_path) -> Database:
@@ -23,8 +26,15 @@ def _db(tmp_path) -> Database:
     return Database(url)
 
 
-def test_one_holder_at_a_time_and_release_hands_over(tmp_path):
-    db = _db(tmp_path)
+@pytest.fixture(params=BACKENDS)
+def db(request, tmp_path, migrated_sqlite):
+    """An empty migrated database of each backend under test."""
+    database = Database(empty_database(request, tmp_path, migrated_sqlite))
+    yield database
+    database.dispose()
+
+
+def test_one_holder_at_a_time_and_release_hands_over(db):
     a = LeaderLease(db, ttl_s=30, holder="a")
     b = LeaderLease(db, ttl_s=30, holder="b")
     assert a.try_take() and a.held()
@@ -36,11 +46,9 @@ def test_one_holder_at_a_time_and_release_hands_over(tmp_path):
     assert not a.try_take()
     with db.read() as conn:
         assert conn.execute(sa.select(LEASES.c.holder)).scalars().all() == ["b"]
-    db.dispose()
 
 
-def test_an_expired_lease_is_taken_over_and_the_old_holder_knows(tmp_path):
-    db = _db(tmp_path)
+def test_an_expired_lease_is_taken_over_and_the_old_holder_knows(db):
     a = LeaderLease(db, ttl_s=30, holder="a")
     b = LeaderLease(db, ttl_s=30, holder="b")
     assert a.try_take()
@@ -48,7 +56,6 @@ def test_an_expired_lease_is_taken_over_and_the_old_holder_knows(tmp_path):
         conn.execute(sa.update(LEASES).values(expires_at=_utcnow() - timedelta(seconds=1)))
     assert b.try_take()
     assert not a.try_take() and not a.held()
-    db.dispose()
 
 
 WORKER = textwrap.dedent("""
