@@ -7,6 +7,7 @@ import contextlib
 import sys
 import warnings
 from pathlib import Path
+from typing import Any, Callable
 
 from isthmus import __version__
 from isthmus.lifecycle import (StartupError, StopRequested, StopSignals, run_bounded,
@@ -59,14 +60,33 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
 def _cmd_server(args: argparse.Namespace) -> int:
     stop = StopSignals().install()
-    from isthmus import config, server
+    from isthmus import config
 
     conf = config.load([], args.config_file)
     setup_logging(conf.debug)
+    count = args.workers or conf.api_workers
+    if count == 1:
+        return _serve_api(conf, stop)
+    from isthmus import server, workers  # noqa: F401  (imported once, before forking)
+
+    listening = workers.bind(conf.bind_host, conf.bind_port, count)
+    return workers.Supervisor(
+        lambda sock, worker_stop, ready: _exit_status(
+            lambda: _serve_api(conf, worker_stop, sock, ready)),
+        listening, stop, conf.graceful_shutdown_timeout + STOP_TIMEOUT_S + 5).run()
+
+
+def _serve_api(conf: Any, stop: StopSignals, listening: Any = None,
+               ready: Callable[[], None] | None = None) -> int:
+    """One API server process: alone, or a worker on the socket its parent bound."""
+    from isthmus import server
+
     with contextlib.ExitStack() as stopping:
         runtime = server.build(conf, migrate=False)
         stopping.callback(run_bounded, "server", runtime.stop, STOP_TIMEOUT_S)
-        server.serve(runtime.app, conf, stop, runtime.close_streams)
+        if ready is not None:
+            ready()
+        server.serve(runtime.app, conf, stop, runtime.close_streams, listening)
     return 0
 
 
@@ -111,6 +131,13 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _at_least_one(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {number}")
+    return number
+
+
 def parser() -> argparse.ArgumentParser:
     """The ``isthmus`` command line: ``up``, ``server``, ``agent``, ``db``, ``demo``."""
     top = argparse.ArgumentParser(prog="isthmus", description=(
@@ -141,6 +168,9 @@ def parser() -> argparse.ArgumentParser:
 
     srv = sub.add_parser("server", help="run the API server from a config file")
     srv.add_argument("--config-file", action="append", required=True)
+    srv.add_argument("--workers", type=_at_least_one, metavar="N",
+                     help="serve with N processes sharing the port (default: [DEFAULT] "
+                          "api_workers, 1); background work runs in one of them")
     srv.set_defaults(func=_cmd_server)
 
     demo = sub.add_parser("demo", help="two sites in namespaces, a real tunnel, a ping (root)")
@@ -166,8 +196,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run one ``isthmus`` command; returns its exit status."""
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     args = parser().parse_args(argv)
+    return _exit_status(lambda: args.func(args))
+
+
+def _exit_status(run: Callable[[], int]) -> int:
+    """Run a command (or a server worker); its errors as one line and an exit status."""
     try:
-        return args.func(args)
+        return run()
     except StopRequested as stopped:   # a stop signal during start-up: stopping is success
         print(f"isthmus: {stopped} received while starting; stopped", file=sys.stderr)
         return 0

@@ -22,7 +22,12 @@ DEFAULT_OPTS = [
                      "the same headers")],
                help="How API callers are identified."),
     cfg.IntOpt("api_threads", default=8, min=1,
-               help="Worker threads of the API server (one process)."),
+               help="Worker threads of each API server process."),
+    cfg.IntOpt("api_workers", default=1, min=1,
+               help="Processes of ``isthmus server`` sharing its listening socket (the "
+                    "command line's --workers overrides this). Each has api_threads "
+                    "threads and its own database pool; a worker that dies is started "
+                    "again (docs/deployment.md)."),
     cfg.IntOpt("api_connection_limit", default=4096, min=1,
                help="Client connections the API server holds open at once (idle, reading a "
                     "request or being answered); beyond it new connections wait in the "
@@ -84,6 +89,12 @@ DEFAULT_OPTS = [
                      "strongSwan, tunnels). The dead agent, when it returns, removes what "
                      "it no longer serves after asking the server. Set false to keep "
                      "routers on their agent: their VPN services stay DOWN until it is back."),
+    cfg.IntOpt("leader_lease_time", default=30, min=3,
+               help="Seconds one server process holds the lease (a row in the database) "
+                    "that makes it run the deployment's background work (dead-agent "
+                    "watch, event purge) for every worker and server; renewed every "
+                    "third of it. If that process dies, another takes over within this "
+                    "time."),
 ]
 
 SERVICE_PROVIDER_OPTS = [

@@ -29,10 +29,10 @@ def setup_logging(debug: bool = False) -> None:
     """Log to stderr for operators; the chatty libraries only from WARNING up.
 
     Here, not in the server module, because agents log the same way and must not
-    import the server.
+    import the server. The process id is in every line: several workers share stderr.
     """
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     for noisy in ("oslo_messaging", "amqp", "kombu", "stevedore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import resource
+import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from isthmus.api.health import HealthCheck, with_healthcheck
 from isthmus.db import Database, upgrade
 from isthmus.db.probe import BadDatabaseURL, wait_until_reachable
 from isthmus.db.probe import probe as probe_database
+from isthmus.leader import LeaderLease
 from isthmus.lifecycle import StartupError, StopSignals, serve_until_stopped
 from isthmus.periodic import Periodic
 from isthmus.drivers.service.providers import (ProviderSpec, Providers, default_provider,
@@ -106,7 +108,11 @@ def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) ->
     transport = transport or get_transport(conf)
     # Casts leave from a thread of their own: the broker never holds up an API request.
     notifier = RouterUpdateSender(AgentNotifier(transport).vpnservice_updated).start()
-    placement = Placement(db, agents, notifier, failover=conf.allow_automatic_router_failover)
+    # The dead-agent watch and the event purge run in one server process of the
+    # deployment at a time: the holder of the leader lease (isthmus.leader).
+    lease = LeaderLease(db, conf.leader_lease_time)
+    placement = Placement(db, agents, notifier, watch_if=lease.held,
+                          failover=conf.allow_automatic_router_failover)
     services = Services(db, hooks_for=lambda built: HookChain(
         load_providers(conf, specs, built.lookup, placement.notify_router),
         RouterChanges(placement)), agents=agents, default_provider=default_provider(specs))
@@ -120,13 +126,15 @@ def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) ->
     runtime._stoppers.append(_start_in_background("RPC server", lambda: start_rpc_server(
         transport, conf.host, ServerEndpoint(db, agents, placement.on_agent_alive,
                                        registry if metrics else None))))
+    runtime._stoppers.append(lease.start().stop)   # released after the work below stopped
     runtime._stoppers.append(placement.start().stop)
     runtime._stoppers.append(db.dispose)
     runtime._stoppers.append(runtime.close_streams)
     if conf.event_retention_days:
         retention_days = conf.event_retention_days
         purge = Periodic("event-purge", EVENT_PURGE_INTERVAL_S, lambda: db.write_retrying(
-            lambda conn: events.purge(conn, retention_days)), run_first=True)
+            lambda conn: events.purge(conn, retention_days)), run_first=True,
+            only_if=lease.held)
         runtime._stoppers.append(purge.start().stop)
 
     app = create_app(services, auth_strategy=conf.auth_strategy,
@@ -214,7 +222,8 @@ def open_files_for(connection_limit: int) -> int:
 
 
 def serve(app: Any, conf: cfg.ConfigOpts, stop: StopSignals,
-          on_stop: Callable[[], None] | None = None) -> None:
+          on_stop: Callable[[], None] | None = None,
+          listening: socket.socket | None = None) -> None:
     """Serve ``app`` with waitress until a stop signal, sized for many slow clients.
 
     waitress's defaults let 100 clients that send headers slowly take every
@@ -224,6 +233,8 @@ def serve(app: Any, conf: cfg.ConfigOpts, stop: StopSignals,
     (Defences) has the measurements and the reverse proxy to put in front.
     On SIGTERM/SIGINT, requests in flight get ``graceful_shutdown_timeout`` to finish;
     ``on_stop`` runs at once then (it ends the event streams, which never finish).
+    A worker of ``isthmus server --workers N`` passes the socket its parent bound as
+    ``listening`` (:mod:`isthmus.workers`).
     """
     if on_stop is not None:
         threading.Thread(target=lambda: (stop.requested.wait(), on_stop()),
@@ -231,8 +242,10 @@ def serve(app: Any, conf: cfg.ConfigOpts, stop: StopSignals,
     connection_limit = open_files_for(conf.api_connection_limit)
     LOG.info("Isthmus API listening on http://%s:%d/ (at most %d connections)",
              conf.bind_host, conf.bind_port, connection_limit)
-    serve_until_stopped(app, stop, conf.graceful_shutdown_timeout,
-                        host=conf.bind_host, port=conf.bind_port, threads=conf.api_threads,
+    where: dict[str, Any] = {"sockets": [listening]} if listening is not None else \
+        {"host": conf.bind_host, "port": conf.bind_port}
+    serve_until_stopped(app, stop, conf.graceful_shutdown_timeout, **where,
+                        threads=conf.api_threads,
                         ident="isthmus", clear_untrusted_proxy_headers=True,
                         asyncore_use_poll=True, connection_limit=connection_limit,
                         channel_timeout=conf.api_idle_timeout,

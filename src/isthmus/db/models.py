@@ -11,7 +11,9 @@ error (a 409), never in a dangling reference.
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, MetaData, String
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -85,3 +87,16 @@ class PeerCidr(Base):
     ipsec_site_connection_id: Mapped[str] = mapped_column(
         ForeignKey("ipsec_site_connections.id", ondelete="CASCADE"), primary_key=True,
         index=True)
+
+
+# ------------------------------------------------------------------- servers
+
+class Lease(Base):
+    """A lease that one server process of the deployment holds at a time
+    (:mod:`isthmus.leader`): ``holder`` runs the work named ``name`` until
+    ``expires_at`` (UTC), renewing it well before then."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column(DateTime())

@@ -26,7 +26,7 @@ ever waits for the message bus: placement commits first, then notifies.
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -52,19 +52,21 @@ class RouterNotifier(Protocol):
 class Placement:
     """Schedules VPN routers onto live agents, notifies them, and watches for dead ones.
 
-    :meth:`start` starts the dead-agent watch, :meth:`stop` ends it.
+    :meth:`start` starts the dead-agent watch, :meth:`stop` ends it. With several
+    server processes, ``watch_if`` (the leader lease's ``held``) lets one of them watch.
     """
 
     def __init__(self, db: Database, agents: Agents, notifier: RouterNotifier,
-                 failover: bool = True) -> None:
+                 failover: bool = True, watch_if: Callable[[], bool] | None = None) -> None:
         self.db = db
         self.agents = agents
         self.notifier = notifier
         self.failover = failover
         # Three looks per down time (at most 2 s apart): a dead agent's routers go DOWN,
-        # and move, within min(4/3 of it, it + 2 s) of its last heartbeat.
+        # and move, within min(4/3 of it, it + 2 s) of its last heartbeat. Only the
+        # holder of the leader lease looks (``watch_if``), once per deployment.
         self._watch = Periodic("dead-agent-watch", min(2.0, max(1.0, agents.down_time_s / 3)),
-                               self.mark_dead_routers_down)
+                               self.mark_dead_routers_down, only_if=watch_if)
 
     def start(self) -> "Placement":
         """Start the dead-agent watch."""
