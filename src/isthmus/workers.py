@@ -104,6 +104,9 @@ class Supervisor:
             for pid, status in self._reap():
                 worker = self.workers.pop(pid)
                 self._read_ready([worker])
+                if worker.ready_fd >= 0:   # died before it said it was ready
+                    os.close(worker.ready_fd)
+                    worker.ready_fd = -1
                 if self.stop.requested.is_set():
                     break
                 if not worker.ready and not os.WIFSIGNALED(status):
@@ -143,8 +146,9 @@ class Supervisor:
     def _be_worker(self, parent: int, ready_fd: int) -> None:
         status = 1
         try:
-            for worker in self.workers.values():
-                os.close(worker.ready_fd)
+            for worker in self.workers.values():   # the parent's ends still open
+                if worker.ready_fd >= 0:
+                    os.close(worker.ready_fd)
             _die_with(parent)
             stop = StopSignals().install()
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
@@ -172,6 +176,9 @@ class Supervisor:
         for fd in readable:
             if os.read(fd, 1):
                 waiting[fd].ready = True
+                # Closed, and forgotten: a worker forked later must not close the number
+                # again, by then another file's (its own ready pipe, say).
+                waiting[fd].ready_fd = -1
                 os.close(fd)
 
     def _reap(self) -> Iterator[tuple[int, int]]:
