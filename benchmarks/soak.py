@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import random
 import signal
 import socket
