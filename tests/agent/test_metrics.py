@@ -79,15 +79,20 @@ def test_agent_metrics_join_the_api_metrics_in_one_process(embedded, member, top
     wait_until(lambda: one(url, "isthmus_connection_up", connection_id=conn["id"]) is None)
 
 
-@pytest.fixture
-def counting(tmp_path):
+def embedded_with(tmp_path, driver: str):
+    """Isthmus in this process with an agent on ``driver``, polling every second."""
     env = make_embedded(tmp_path, **{"vpnagent.status_check_interval": 1,
-                                     "vpnagent.vpn_device_driver": [FAKE_DRIVER]})
+                                     "vpnagent.vpn_device_driver": [driver]})
     env.start_agent()
     yield env
     env.stop_agent()
     env.api.stop()
     env.runtime.stop()
+
+
+@pytest.fixture
+def counting(tmp_path):
+    yield from embedded_with(tmp_path, FAKE_DRIVER)
 
 
 def test_traffic_counters_stay_monotonic_across_a_rekey(counting):
@@ -200,13 +205,7 @@ class FakeExplainingDriver(FakeCountingDriver):
 
 @pytest.fixture
 def explaining(tmp_path):
-    env = make_embedded(tmp_path, **{"vpnagent.status_check_interval": 1,
-                                     "vpnagent.vpn_device_driver": [FAKE_EXPLAINING]})
-    env.start_agent()
-    yield env
-    env.stop_agent()
-    env.api.stop()
-    env.runtime.stop()
+    yield from embedded_with(tmp_path, FAKE_EXPLAINING)
 
 
 def test_status_details_reach_the_api_the_events_and_the_metrics(explaining):

@@ -6,7 +6,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import openstack
 import pytest
@@ -52,9 +52,11 @@ def sites() -> Iterator[Sites]:
         topology.destroy()
 
 
-@pytest.fixture
-def isthmus(short_tmp, privileged_conf, sites) -> Iterator[Embedded]:
-    env = make_embedded(short_tmp, **strongswan_settings(privileged_conf))
+def running_isthmus(short_tmp: Path, privileged_conf: Path,
+                    **settings: Any) -> Iterator[Embedded]:
+    """Isthmus in this process on the strongSwan driver (plus ``settings``), then
+    everything it started stopped: agent, API, privileged daemon, charons."""
+    env = make_embedded(short_tmp, **strongswan_settings(privileged_conf), **settings)
     env.start_agent()
     try:
         yield env
@@ -64,6 +66,11 @@ def isthmus(short_tmp, privileged_conf, sites) -> Iterator[Embedded]:
         env.runtime.stop()
         privileged.stop_daemon(privileged_conf)
         stop_charons_under(short_tmp)
+
+
+@pytest.fixture
+def isthmus(short_tmp, privileged_conf, sites) -> Iterator[Embedded]:
+    yield from running_isthmus(short_tmp, privileged_conf)
 
 
 @pytest.fixture

@@ -45,26 +45,12 @@ def pluto_available() -> None:
 
 # Isthmus itself, as the end-to-end tests run it (on these tests' own ``sites``), with a
 # short one-way window so that the one-way case needs no long wait.
-from tests.e2e.conftest import privileged_conf, sdk, short_tmp  # noqa: E402,F401
+from tests.e2e.conftest import privileged_conf, running_isthmus, sdk, short_tmp  # noqa: E402,F401
 
 ONE_WAY_AFTER_S = 3
 
 
 @pytest.fixture
 def isthmus(short_tmp, privileged_conf, sites):
-    from isthmus.demo import privileged
-    from isthmus.demo.run import strongswan_settings
-    from isthmus.demo.sites import stop_charons_under
-    from tests.agent.conftest import make_embedded
-
-    env = make_embedded(short_tmp, **strongswan_settings(privileged_conf),
-                        **{"strongswan.one_way_after": ONE_WAY_AFTER_S})
-    env.start_agent()
-    try:
-        yield env
-    finally:
-        env.stop_agent()
-        env.api.stop()
-        env.runtime.stop()
-        privileged.stop_daemon(privileged_conf)
-        stop_charons_under(short_tmp)
+    yield from running_isthmus(short_tmp, privileged_conf,
+                               **{"strongswan.one_way_after": ONE_WAY_AFTER_S})

@@ -105,7 +105,7 @@ class VPNAgent:
         # What the server knows is noted when a report is queued (_note_sent), not when
         # it went: polls that come faster than calls would otherwise queue the same news
         # again and again ahead of everything else.
-        self.reporter = StatusReporter(self.server.update_status, lambda reports: None)
+        self.reporter = StatusReporter(self.server.update_status)
         self._startup: _StartupTimer | None = None
         self.intervals = (resync_interval_s, status_interval_s, report_interval_s)
         self._known: dict[str, RouterState] = {}        # router id -> last synced state

@@ -37,14 +37,14 @@ def _size(report: ServiceReport) -> int:
 class StatusReporter:
     """Sends queued ``update_status`` reports from a thread of its own, in batches.
 
-    ``send(reports)`` makes the call (raising when it fails); ``on_sent(reports)`` is
-    called with each batch the server took. A batch that fails is dropped and logged:
+    ``send(reports)`` makes the call (raising when it fails); ``on_sent(reports)``, if
+    given, is called with each batch the server took. A batch that fails is dropped and logged:
     the server's state is fetched whole at the next resync, which sends again whatever
     still differs (and a lost server triggers that resync within seconds).
     """
 
     def __init__(self, send: Callable[[list[ServiceReport]], Any],
-                 on_sent: Callable[[list[ServiceReport]], None],
+                 on_sent: Callable[[list[ServiceReport]], None] | None = None,
                  max_objects: int = MAX_OBJECTS) -> None:
         self._send = send
         self._on_sent = on_sent
@@ -120,7 +120,8 @@ class StatusReporter:
                 LOG.debug("Status report of %d services sent in %.3fs", len(reports),
                           time.perf_counter() - started)
                 sent = True
-                self._on_sent(reports)
+                if self._on_sent is not None:
+                    self._on_sent(reports)
             except messaging.RemoteError as err:
                 LOG.error("The server refused a status report of %d services (%s: %s); "
                           "the next resync reports them again", len(reports), err.exc_type,
