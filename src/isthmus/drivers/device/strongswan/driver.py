@@ -37,6 +37,7 @@ ONE_WAY_CHECK_S = 2.0   # how often a router with a tunnel up is read for one-wa
 # A tunnel going down comes as an updown event and log lines saying why, not always in
 # that order: news is reported once the events of the next 0.1 s are in too.
 COALESCE_S = 0.1
+LISTEN_READY_S = 2.0   # at most this long for a new event listener to register
 
 
 class StrongSwanDeviceDriver(DeviceDriver):
@@ -231,17 +232,23 @@ class StrongSwanDeviceDriver(DeviceDriver):
         if current is not None and current[0].is_alive():
             return
         stop = threading.Event()
-        thread = threading.Thread(target=self._listen, args=(router.router_id, charon, stop),
+        listening = threading.Event()
+        thread = threading.Thread(target=self._listen,
+                                  args=(router.router_id, charon, stop, listening),
                                   name=f"vici-events-{router.router_id[:8]}", daemon=True)
         self._listeners[router.router_id] = (thread, stop)
         thread.start()
+        # Registered before anything is loaded: a connection refused at its first
+        # negotiation is never tried again, and its log lines are the only reason.
+        listening.wait(LISTEN_READY_S)
 
     def _stop_listener(self, router_id: str) -> None:
         current = self._listeners.pop(router_id, None)
         if current is not None:
             current[1].set()
 
-    def _listen(self, router_id: str, charon: Charon, stop: threading.Event) -> None:
+    def _listen(self, router_id: str, charon: Charon, stop: threading.Event,
+                listening: threading.Event) -> None:
         """Report a router's statuses and details at once when one of its SAs goes up or
         down or charon logs a failure, and look for one-way traffic every
         ``ONE_WAY_CHECK_S`` while a tunnel is up."""
@@ -250,6 +257,7 @@ class StrongSwanDeviceDriver(DeviceDriver):
         due: float | None = None    # news to report, once the events around it are in
         try:
             for label, data in charon.events(stop, tick_s=COALESCE_S):
+                listening.set()   # the first event or tick comes after the registration
                 if label == "log":
                     if explainer.log(data) is not None:
                         due = due or time.monotonic() + COALESCE_S
@@ -269,4 +277,6 @@ class StrongSwanDeviceDriver(DeviceDriver):
                 self.agent.report(self._statuses(state, charon))
         except OSError:
             LOG.info("Event stream of router %s ended (charon stopped)", router_id)
+        finally:
+            listening.set()
 
