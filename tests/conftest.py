@@ -13,9 +13,9 @@ from typing import Any, Iterator
 import httpx
 import pytest
 import sqlalchemy as sa
-import waitress
 
 from isthmus.api import create_app
+from isthmus.api.http import HTTPServer
 from isthmus.db import Database, upgrade
 from isthmus.db.models import Base
 import isthmus.vpn  # noqa: F401  (declares the resource tables on Base.metadata)
@@ -44,22 +44,13 @@ def start_server(db_url: str, migrate: bool = True, app: Any = None,
     if services is None:
         services = Services(Database(db_url))
     db = services.db
-    server = waitress.create_server(app or create_app(services), host="127.0.0.1", port=0,
-                                    threads=4, channel_request_lookahead=5,
-                                    asyncore_loop_timeout=0.05)
-    stopping = threading.Event()
-
-    def loop() -> None:
-        # waitress.serve() has no stop; poll its loop until told to stop, then close.
-        while not stopping.is_set():
-            server.asyncore.loop(timeout=0.05, map=server._map, count=1)
-        server.close()
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    port = server.socket.getsockname()[1]
+    server = HTTPServer.bind(app or create_app(services), "127.0.0.1", 0, threads=4,
+                             connection_limit=1000, idle_timeout=60, max_header_bytes=65536)
+    stop = server.serve_in_thread()
+    port = server.address[1]
     running = RunningServer(f"http://127.0.0.1:{port}", services, db)
-    running.stop = lambda: (stopping.set(), thread.join(timeout=5))  # type: ignore[attr-defined]
+    running.stop = stop  # type: ignore[attr-defined]
+    thread = None
     return running, server, thread
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import time
 from types import FrameType
 from typing import Any, Callable
 
@@ -33,7 +32,6 @@ def setup_logging(debug: bool = False) -> None:
     """
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                         format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     for noisy in ("oslo_messaging", "amqp", "kombu", "stevedore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -77,49 +75,20 @@ class StopSignals:
             raise StopRequested(self.received)
 
 
-def serve_until_stopped(app: Any, stop: StopSignals, grace_s: float, **waitress_options: Any
-                        ) -> None:
-    """Serve ``app`` with waitress until a stop signal, then drain for up to ``grace_s``.
+def serve_until_stopped(server: Any, stop: StopSignals, grace_s: float) -> None:
+    """Accept clients on ``server`` (:class:`isthmus.api.http.HTTPServer`) until a stop
+    signal, then drain for up to ``grace_s``.
 
     Draining: the listening socket is closed (new clients are refused), idle
     keep-alive connections are closed, and requests already received are
     answered; whatever is still running after ``grace_s`` is abandoned.
-    waitress has no drain of its own, so this runs its poll loop itself and reads
-    its channels' state (``requests``, ``request``, ``total_outbufs_len``).
     """
-    from waitress import wasyncore
-    from waitress.server import create_server
-
-    server = create_server(app, **waitress_options)
     stop.serving()
-    try:
-        while not stop.requested.is_set():
-            wasyncore.loop(timeout=_POLL_S, map=server._map, use_poll=True, count=1)
-        LOG.info("%s received: refusing new connections, finishing requests in flight "
-                 "(at most %ss)", stop.received, grace_s)
-        _drain(server, grace_s)
-    finally:
-        server.task_dispatcher.shutdown(timeout=1)
-        wasyncore.close_all(server._map)
-
-
-def _drain(server: Any, grace_s: float) -> None:
-    from waitress import wasyncore
-
-    wasyncore.dispatcher.close(server)   # the listening socket only; the trigger stays
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        busy = 0
-        for channel in list(server.active_channels.values()):
-            if channel.requests or channel.request is not None or channel.total_outbufs_len:
-                busy += 1
-            else:
-                channel.will_close = True   # idle keep-alive: closed on the next round
-        if not busy:
-            return
-        wasyncore.loop(timeout=_POLL_S, map=server._map, use_poll=True, count=1)
-    LOG.warning("graceful_shutdown_timeout (%ss) reached with %d requests unfinished",
-                grace_s, busy)
+    while not stop.requested.is_set():
+        server.accept_for(_POLL_S)
+    LOG.info("%s received: refusing new connections, finishing requests in flight "
+             "(at most %ss)", stop.received, grace_s)
+    server.drain(grace_s)
 
 
 def run_bounded(name: str, fn: Callable[[], None], timeout_s: float) -> None:

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from isthmus import config, events
 from isthmus.api import create_app, with_keystone
+from isthmus.api.http import HTTPServer
 from isthmus.api.metrics import RequestMetrics, with_metrics
 from isthmus.api.policy import Policy
 from isthmus.api.health import HealthCheck, with_healthcheck
@@ -224,13 +225,12 @@ def open_files_for(connection_limit: int) -> int:
 def serve(app: Any, conf: cfg.ConfigOpts, stop: StopSignals,
           on_stop: Callable[[], None] | None = None,
           listening: socket.socket | None = None) -> None:
-    """Serve ``app`` with waitress until a stop signal, sized for many slow clients.
+    """Serve ``app`` (:mod:`isthmus.api.http`) until a stop signal, sized for many slow clients.
 
-    waitress's defaults let 100 clients that send headers slowly take every
-    connection slot (connection_limit 100) and select() cannot watch descriptors
-    above 1023; here the slots are many, poll() watches them, idle clients are
-    dropped after ``api_idle_timeout`` and headers are capped. docs/api.md
-    (Defences) has the measurements and the reverse proxy to put in front.
+    The connection slots are many, idle clients are dropped after
+    ``api_idle_timeout`` and headers are capped, so that clients sending headers
+    slowly lock nobody out; docs/api.md (Defences) has the measurements and the
+    reverse proxy to put in front.
     On SIGTERM/SIGINT, requests in flight get ``graceful_shutdown_timeout`` to finish;
     ``on_stop`` runs at once then (it ends the event streams, which never finish).
     A worker of ``isthmus server --workers N`` passes the socket its parent bound as
@@ -240,16 +240,11 @@ def serve(app: Any, conf: cfg.ConfigOpts, stop: StopSignals,
         threading.Thread(target=lambda: (stop.requested.wait(), on_stop()),
                          name="stop-streams", daemon=True).start()
     connection_limit = open_files_for(conf.api_connection_limit)
+    options = dict(threads=conf.api_threads, connection_limit=connection_limit,
+                   idle_timeout=conf.api_idle_timeout,
+                   max_header_bytes=conf.api_max_header_bytes)
+    http = (HTTPServer(app, listening, multiprocess=True, **options) if listening is not None
+            else HTTPServer.bind(app, conf.bind_host, conf.bind_port, **options))
     LOG.info("Isthmus API listening on http://%s:%d/ (at most %d connections)",
              conf.bind_host, conf.bind_port, connection_limit)
-    where: dict[str, Any] = {"sockets": [listening]} if listening is not None else \
-        {"host": conf.bind_host, "port": conf.bind_port}
-    serve_until_stopped(app, stop, conf.graceful_shutdown_timeout, **where,
-                        threads=conf.api_threads,
-                        ident="isthmus", clear_untrusted_proxy_headers=True,
-                        asyncore_use_poll=True, connection_limit=connection_limit,
-                        channel_timeout=conf.api_idle_timeout,
-                        cleanup_interval=max(1, min(30, conf.api_idle_timeout // 2)),
-                        max_request_header_size=conf.api_max_header_bytes,
-                        # Lets an event stream see its client go (waitress.client_disconnected).
-                        channel_request_lookahead=5)
+    serve_until_stopped(http, stop, conf.graceful_shutdown_timeout)

@@ -80,7 +80,8 @@ class EventsEndpoint(CollectionEndpoint):
             raise ServiceUnavailable(message=(
                 f"Too many event streams are open (event_stream_limit is {self.limit}); "
                 "retry later, or read GET /v2.0/vpn/events with a marker"))
-        disconnected = req.env.get("waitress.client_disconnected") or (lambda: False)
+        disconnected = (req.env.get("isthmus.client_disconnected")
+                        or req.env.get("waitress.client_disconnected") or (lambda: False))
         resp.status = falcon.HTTP_200
         resp.content_type = "text/event-stream"
         resp.set_header("Cache-Control", "no-cache")

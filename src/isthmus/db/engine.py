@@ -52,19 +52,14 @@ class _NoRowDumps(logging.Filter):
 
 logging.getLogger("sqlalchemy.engine.Engine").addFilter(_NoRowDumps())
 
-# PyMySQL's SERVER_STATUS_IN_TRANS: the server's last reply says a transaction is open.
-_MYSQL_IN_TRANSACTION = 1
-
-
 def _mysql_setup(engine: Engine) -> None:
     # The pool rolls back every connection it gets back, but our transactions have
-    # ended (committed or rolled back) by then, and PyMySQL's ROLLBACK is one more
+    # ended (committed or rolled back) by then, and a MySQL ROLLBACK is one more
     # round trip per request (psycopg skips it by itself when no transaction is open).
-    # Roll back only when the server's last reply says a transaction is still open.
+    # Roll back only when SQLAlchemy did not end the transaction itself.
     @event.listens_for(engine, "reset")
-    def _on_reset(dbapi_conn, _record, _state):  # type: ignore[no-untyped-def]
-        status = getattr(dbapi_conn, "server_status", None)
-        if status is None or status & _MYSQL_IN_TRANSACTION:
+    def _on_reset(dbapi_conn, _record, state):  # type: ignore[no-untyped-def]
+        if not state.transaction_was_reset:
             dbapi_conn.rollback()
 
 

@@ -19,14 +19,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 from isthmus.demo import privileged
-from isthmus.demo.run import Api, _free_port, apply_settings, build_vpn, site_settings
+from isthmus.demo.run import Api, apply_settings, build_vpn, site_settings
 from isthmus.demo.sites import LAN, Fabric, _netns_list, _pids_in_namespaces, sh
 
 SECOND = "a2"    # the second agent of site a
@@ -128,18 +127,18 @@ def failover_world(down_time_s: int = 4, report_interval_s: int = 1) -> Iterator
         runtime = server.build(world.confs["a"], migrate=True, transport=world.transport)
         for name in ("a", SECOND, "b"):
             world.start_agent(name)
-        import waitress
-        http = waitress.create_server(runtime.app, host="127.0.0.1", port=_free_port(),
-                                      threads=8)
-        threading.Thread(target=http.run, daemon=True).start()
-        world.api = Api(f"http://127.0.0.1:{http.socket.getsockname()[1]}")
+        from isthmus.api.http import HTTPServer
+        http = HTTPServer.bind(runtime.app, "127.0.0.1", 0, threads=8, connection_limit=100,
+                               idle_timeout=60, max_header_bytes=65536)
+        stop_http = http.serve_in_thread()
+        world.api = Api(f"http://127.0.0.1:{http.address[1]}")
         world.routers, _ = build_vpn(world.api, fabric)
         yield world
     finally:
         for agent in world.agents.values():
             agent.stop()
         if http is not None:
-            http.close()
+            stop_http()
         if runtime is not None:
             runtime.stop()
         namespaces = [n for name in ("a", SECOND, "b") for n in world.namespaces(name)]

@@ -16,10 +16,8 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -58,12 +56,6 @@ class Api:
 
 def _say(text: str) -> None:
     print(f"[demo] {text}", flush=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def build_vpn(api: Api, fabric: Fabric) -> tuple[list[str], list[str]]:
@@ -169,16 +161,16 @@ def embedded_isthmus(state: Path, fabric: Fabric) -> Iterator[Api]:
         for conf in confs:
             agents.append(build_agent(conf, transport))
             agents[-1].start()
-        import waitress
-        http = waitress.create_server(runtime.app, host="127.0.0.1", port=_free_port(),
-                                      threads=8)
-        threading.Thread(target=http.run, daemon=True).start()
-        yield Api(f"http://127.0.0.1:{http.socket.getsockname()[1]}")
+        from isthmus.api.http import HTTPServer
+        http = HTTPServer.bind(runtime.app, "127.0.0.1", 0, threads=8, connection_limit=100,
+                               idle_timeout=60, max_header_bytes=65536)
+        stop_http = http.serve_in_thread()
+        yield Api(f"http://127.0.0.1:{http.address[1]}")
     finally:
         for agent in agents:
             agent.stop()
         if http is not None:
-            http.close()
+            stop_http()
         runtime.stop()
         privileged.stop_daemon(rootwrap)
 
