@@ -98,5 +98,11 @@ def _policy(policy: Mapping[str, Any]) -> Policy:
                   lifetime_value=int(policy["lifetime"]["value"]))
 
 
+def one_line(text: str) -> str:
+    """``text`` safe in a one-line comment: control characters (a newline in a connection's
+    name would end the comment and inject configuration) become ``?``."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 PSK_PLACEHOLDER = "<pre-shared key: not shown to this caller>"
 """What renderers write where the PSK goes when :attr:`PeerView.psk` is None."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
-from isthmus.peers import PSK_PLACEHOLDER, PeerView, Policy, Unsupported
+from isthmus.peers import PSK_PLACEHOLDER, PeerView, Policy, Unsupported, one_line
 
 FORMAT = "generic"
 DESCRIPTION = "every parameter in plain words, for a device without a format of its own"
@@ -83,7 +83,7 @@ def render(view: PeerView) -> str:
         dpd = (f"every {view.dpd_interval} s, the peer is dead after {view.dpd_timeout} s; "
                f"then {_words(DPD_ACTIONS, 'dpd.action', view.dpd_action)}")
     return _TEMPLATE.substitute(
-        name=view.name, id=view.connection_id,
+        name=one_line(view.name), id=view.connection_id,
         local_address=view.local_address, remote_address=view.remote_address,
         local_id=view.local_id, remote_id=view.remote_id,
         psk=PSK_PLACEHOLDER if view.psk is None else view.psk,

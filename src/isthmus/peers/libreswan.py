@@ -44,7 +44,7 @@ import re
 import string
 from pathlib import Path
 
-from isthmus.peers import PSK_PLACEHOLDER, PeerView, Unsupported
+from isthmus.peers import PSK_PLACEHOLDER, PeerView, Unsupported, one_line
 
 FORMAT = "libreswan"
 DESCRIPTION = "ipsec.conf conn section and ipsec.secrets line for a libreswan 4.x peer"
@@ -108,7 +108,7 @@ def render(view: PeerView) -> str:
     conn = f"isthmus-{view.connection_id}"
     local_id, remote_id = _value("peer_id", view.local_id), _value("local_id", view.remote_id)
     text = _TEMPLATE.substitute(
-        name=view.name, id=view.connection_id, conn=conn,
+        name=one_line(view.name), id=view.connection_id, conn=conn,
         ikev2="insist" if view.ike_version == 2 else "no",
         local_address=view.local_address, remote_address=view.remote_address,
         local_id=local_id, remote_id=remote_id,
@@ -206,8 +206,9 @@ def _value(field: str, text: str) -> str:
     """An id as ipsec.conf and ipsec.secrets take it: bare when plain, else quoted."""
     if _PLAIN.fullmatch(text):
         return text
-    if '"' in text:
-        raise Unsupported(FORMAT, field, text, "libreswan cannot quote an id holding a quote")
+    if '"' in text or not text.isprintable():
+        raise Unsupported(FORMAT, field, text, "libreswan cannot quote an id holding a quote "
+                          "or a control character")
     return f'"{text}"'
 
 

@@ -37,7 +37,7 @@ from itertools import product
 from pathlib import Path
 
 from isthmus.drivers.device.strongswan import mapping
-from isthmus.peers import PSK_PLACEHOLDER, PeerView, Policy, Unsupported
+from isthmus.peers import PSK_PLACEHOLDER, PeerView, Policy, Unsupported, one_line
 
 FORMAT = "strongswan"
 DESCRIPTION = "swanctl.conf (connection and secret) for a strongSwan 5.9 peer"
@@ -89,7 +89,7 @@ def render(view: PeerView) -> str:
         remote_ts=_list(remote_ts), **child) for index, (local_ts, remote_ts) in
         enumerate(pairs)).rstrip("\n")
     return _CONF.substitute(
-        name=view.name, id=view.connection_id, conn=conn,
+        name=one_line(view.name), id=view.connection_id, conn=conn,
         initiation=("Isthmus initiates too" if view.isthmus_initiates
                     else "Isthmus is response-only: this peer initiates"),
         version=view.ike_version, local_address=view.local_address,
