@@ -7,6 +7,8 @@ Each vendor module maps a :class:`PeerView` to that vendor's configuration text
 through its own tables, and raises :class:`Unsupported` for an Isthmus
 combination the vendor cannot express, naming the field, so that the API
 answers a clear 400 instead of handing out a configuration that fails later.
+The formats are registered by name in :mod:`isthmus.peers.formats`, which
+says what a vendor module must expose; docs/peers.md shows each one.
 """
 
 from __future__ import annotations
