@@ -53,6 +53,15 @@ def test_text_download_as_the_owner(member, legacy, topo):
     assert 'secret = "s3cret-psk"' in text
 
 
+def test_text_unless_json_is_preferred(member, legacy):
+    conn = make_connection(member, legacy)
+    for accept in ("*/*", "text/plain, application/json;q=0.5", ""):
+        response = peer_config(member, conn["id"], "generic", accept=accept)
+        assert response.headers["content-type"] == "text/plain; charset=utf-8", accept
+    response = peer_config(member, conn["id"], "generic", accept="application/json")
+    assert response.headers["content-type"] == "application/json"
+
+
 def test_json_answer_with_accept_json(member, legacy):
     conn = make_connection(member, legacy)
     body = ok(peer_config(member, conn["id"], "libreswan", accept="application/json"), 200)
