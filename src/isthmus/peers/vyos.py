@@ -52,7 +52,7 @@ ESP_PFS: dict[str, str] = {
     "": "disable", **{f"group{n}": f"dh-group{n}" for n in (2, 5, *range(14, 32))}}
 """API ``ipsecpolicy.pfs`` → VyOS esp-group ``pfs`` (empty: no PFS)."""
 
-KEY_EXCHANGE: dict[int, str] = {1: "ikev1", 2: "ikev2"}
+KEY_EXCHANGE: dict[str, str] = {"v1": "ikev1", "v2": "ikev2"}
 """API ``ike_version`` → VyOS ike-group ``key-exchange``."""
 
 PHASE1_MODES: dict[str, str] = {"main": "main", "aggressive": "aggressive"}
@@ -95,7 +95,7 @@ def render(view: PeerView) -> str:
         f"# Isthmus site connection {view.name or view.connection_id} ({view.connection_id}):",
         "# the VyOS side. Enter in configuration mode, then 'commit' and 'save'.",
         f"{ike} key-exchange " + _quoted(keyword(
-            FORMAT, KEY_EXCHANGE, "ikepolicy.ike_version", view.ike_version)),
+            FORMAT, KEY_EXCHANGE, "ikepolicy.ike_version", f"v{view.ike_version}")),
         f"{ike} lifetime '{ike_seconds(FORMAT, view, *IKE_LIFETIME_S)}'",
     ]
     if view.ike_version == 1:
