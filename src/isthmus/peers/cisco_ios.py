@@ -212,7 +212,7 @@ def _ipsec_profile(view: PeerView, name: str) -> list[str]:
 
 
 def _identity(identity: str) -> tuple[str, str]:
-    """(IDENTITY_KINDS keyword, value) of an IKE identity; strongSwan's ``@`` FQDN prefix dropped."""
+    """(kind, value) of an IKE identity, strongSwan's ``@`` FQDN prefix dropped."""
     if is_ip_address(identity):
         return IDENTITY_KINDS["address"], identity
     bare = identity.removeprefix("@")

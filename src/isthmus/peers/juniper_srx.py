@@ -60,7 +60,7 @@ IPSEC_ENCRYPTION: dict[str, str] = {
     "aes-256": "aes-256-cbc", "aes-128-gcm-16": "aes-128-gcm", "aes-192-gcm-16": "aes-192-gcm",
     "aes-256-gcm-16": "aes-256-gcm",
 }
-"""API ``ipsecpolicy.encryption_algorithm`` → ``security ipsec proposal`` ``encryption-algorithm``."""
+"""API ``ipsecpolicy.encryption_algorithm`` → IPsec proposal ``encryption-algorithm``."""
 
 IPSEC_AUTHENTICATION: dict[str, str] = {
     "sha1": "hmac-sha1-96", "sha256": "hmac-sha-256-128", "sha384": "hmac-sha-384-192",
@@ -213,7 +213,7 @@ def _ipsec(view: PeerView, name: str) -> list[str]:
 
 
 def _identity(identity: str) -> str:
-    """``<kind> <value>`` for ``local-identity`` / ``remote-identity``; ``@`` FQDN prefix dropped."""
+    """``<kind> <value>`` for ``local-identity`` / ``remote-identity`` (``@`` prefix dropped)."""
     if is_ip_address(identity):
         return f"{IDENTITY_KINDS['address']} {identity}"
     bare = identity.removeprefix("@")

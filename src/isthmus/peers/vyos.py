@@ -6,7 +6,9 @@ connection, the PSK under ``authentication psk``, and one ``tunnel N`` per
 CHILD_SA per pair. VyOS runs strongSwan, so the algorithm names are
 strongSwan's, with AEAD ICV lengths in bits (``aes128gcm128``), and the limits
 are strongSwan's too: IKEv1 phase 1 has CBC ciphers and HMAC hashes only, and
-IKEv1 has no AES-CMAC. VyOS has ESP groups only: AH is refused.
+IKEv1 has no AES-CMAC. VyOS has ESP groups only: AH is refused. VyOS initiates
+IKEv1 aggressive mode but, like charon by default, refuses to answer it with a
+PSK: aggressive mode is refused unless VyOS initiates (Isthmus ``response-only``).
 
 Lifetimes are written as the API gives them: VyOS's ``lifetime`` becomes
 strongSwan's rekey time, and neither IKEv2 end needs the other's lifetime to
@@ -73,7 +75,7 @@ CONNECTION_TYPES: dict[bool, str] = {True: "respond", False: "initiate"}
 TRANSFORM_PROTOCOLS: dict[str, str] = {"esp": "esp-group"}
 """API ``transform_protocol`` → the VyOS group that carries it (VyOS has no AH)."""
 
-IKE_LIFETIME_S = (30, 86400)
+IKE_LIFETIME_S = (0, 86400)
 ESP_LIFETIME_S = (30, 86400)
 ESP_LIFE_BYTES = (1024, 26843545600000)
 DPD_SECONDS = (2, 86400)
@@ -155,6 +157,12 @@ def _check_ikev1(view: PeerView) -> None:
     """strongSwan's IKEv1 limits, which VyOS inherits: refuse before VyOS fails to negotiate."""
     if view.ike_version != 1:
         return
+    if view.phase1_negotiation_mode == "aggressive" and view.isthmus_initiates:
+        # VyOS 1.4's charon.conf leaves i_dont_care_about_security_and_use_aggressive_mode_psk
+        # off: it initiates aggressive mode but refuses to answer it.
+        raise Unsupported(FORMAT, "ikepolicy.phase1_negotiation_mode", "aggressive",
+                          "VyOS refuses to answer IKEv1 aggressive mode with a PSK; use main, "
+                          "or initiator response-only so that VyOS initiates")
     if view.ike.encryption_algorithm not in _IKEV1_PHASE1_ENCRYPTION:
         raise Unsupported(FORMAT, "ikepolicy.encryption_algorithm", view.ike.encryption_algorithm,
                           "IKEv1 phase 1 has CBC ciphers only (3des, aes-128, aes-192, "
