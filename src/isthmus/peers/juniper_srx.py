@@ -62,11 +62,12 @@ IPSEC_ENCRYPTION: dict[str, str] = {
 }
 """API ``ipsecpolicy.encryption_algorithm`` → IPsec proposal ``encryption-algorithm``."""
 
-IPSEC_AUTHENTICATION: dict[str, str] = {
-    "sha1": "hmac-sha1-96", "sha256": "hmac-sha-256-128", "sha384": "hmac-sha-384-192",
-    "sha512": "hmac-sha-512-256",
-}
-"""API ``ipsecpolicy.auth_algorithm`` → ``security ipsec proposal`` ``authentication-algorithm``."""
+IPSEC_AUTHENTICATION: dict[str, str] = {"sha1": "hmac-sha1-96", "sha256": "hmac-sha-256-128"}
+"""API ``ipsecpolicy.auth_algorithm`` → ``security ipsec proposal`` ``authentication-algorithm``.
+
+Only the HMACs the Junos references list for an IPsec proposal; SHA-384 and
+SHA-512 ESP HMACs are refused rather than guessed.
+"""
 
 PROTOCOLS: dict[str, str] = {"esp": "esp", "ah": "ah"}
 """API ``transform_protocol`` → ``security ipsec proposal`` ``protocol``."""
@@ -186,7 +187,8 @@ def _ipsec(view: PeerView, name: str) -> list[str]:
     if not aead:  # AES-GCM authenticates itself
         lines.append(f"{proposal} authentication-algorithm " + keyword(
             FORMAT, IPSEC_AUTHENTICATION, "ipsecpolicy.auth_algorithm",
-            view.ipsec.auth_algorithm))
+            view.ipsec.auth_algorithm, "the Junos IPsec proposal HMACs are hmac-sha1-96 and "
+            "hmac-sha-256-128; use sha1 or sha256"))
     if protocol == "esp":  # AH does not encrypt
         lines.append(f"{proposal} encryption-algorithm " + keyword(
             FORMAT, IPSEC_ENCRYPTION, "ipsecpolicy.encryption_algorithm",
