@@ -57,7 +57,8 @@ CASES: dict[str, PeerView] = {
 """Representative connections: each vendor has a golden file for those it can express."""
 
 
-def check_golden(fmt: str, case: str, rendered: str, comment: str) -> None:
+def check_golden(fmt: str, case: str, rendered: str, comment: str,
+                 regenerate: bool = REGENERATE) -> None:
     """``rendered`` is the golden file's body; its head is a reviewed comment block.
 
     The head (every line up to the first empty one) cites the vendor reference the
@@ -66,7 +67,7 @@ def check_golden(fmt: str, case: str, rendered: str, comment: str) -> None:
     path = GOLDEN / fmt / f"{case}.txt"
     head = path.read_text().partition("\n\n")[0] if path.exists() else \
         f"{comment} NOT REVIEWED: cite the vendor reference and what was checked"
-    if REGENERATE:
+    if regenerate:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"{head}\n\n{rendered}")
     text = path.read_text()

@@ -6,7 +6,8 @@ connection, the PSK under ``authentication psk``, and one ``tunnel N`` per
 CHILD_SA per pair. VyOS runs strongSwan, so the algorithm names are
 strongSwan's, with AEAD ICV lengths in bits (``aes128gcm128``), and the limits
 are strongSwan's too: IKEv1 phase 1 has CBC ciphers and HMAC hashes only, and
-IKEv1 has no AES-CMAC. VyOS has ESP groups only: AH is refused. VyOS initiates
+IKEv1 has no AES-CMAC. VyOS has ESP groups only: AH is refused, and refuses subnet
+prefixes in transport mode: transport is refused too. VyOS initiates
 IKEv1 aggressive mode but, like charon by default, refuses to answer it with a
 PSK: aggressive mode is refused unless VyOS initiates (Isthmus ``response-only``).
 
@@ -17,7 +18,8 @@ action``, with the names of VyOS 1.4 (``hold`` became ``trap`` in its IPsec
 config version 13). Initiator: when Isthmus starts the connection
 (``bi-directional``), this side only answers and traps traffic
 (``connection-type respond``); when Isthmus is ``response-only``, this side must
-initiate (``initiate``).
+initiate (``initiate``) and re-create what the other side closes (``close-action
+start``).
 """
 
 from __future__ import annotations
@@ -60,8 +62,13 @@ KEY_EXCHANGE: dict[str, str] = {"v1": "ikev1", "v2": "ikev2"}
 PHASE1_MODES: dict[str, str] = {"main": "main", "aggressive": "aggressive"}
 """API ``phase1_negotiation_mode`` → VyOS ike-group ``mode`` (written for IKEv1 only)."""
 
-ESP_MODES: dict[str, str] = {"tunnel": "tunnel", "transport": "transport"}
-"""API ``encapsulation_mode`` → VyOS esp-group ``mode``."""
+ESP_MODES: dict[str, str] = {"tunnel": "tunnel"}
+"""API ``encapsulation_mode`` → VyOS esp-group ``mode``.
+
+No transport: VyOS 1.4 refuses to commit a tunnel with ``local prefix`` or
+``remote prefix`` whose ESP group is in transport mode, and a site connection
+always has subnets.
+"""
 
 DPD_ACTIONS: dict[str, str | None] = {
     "hold": "trap", "clear": "clear", "restart": "restart", "restart-by-peer": "clear",
@@ -70,7 +77,18 @@ DPD_ACTIONS: dict[str, str | None] = {
 """API ``dpd.action`` → VyOS ``dead-peer-detection action``; None: no DPD block at all."""
 
 CONNECTION_TYPES: dict[bool, str] = {True: "respond", False: "initiate"}
-"""Does Isthmus initiate? → this side's ``connection-type`` (one side starts, the other answers)."""
+"""Does Isthmus initiate? → this side's ``connection-type`` (one side starts, the other answers).
+
+``respond`` installs trap policies (strongSwan ``start_action = trap``): traffic
+from this side also brings the tunnel up.
+"""
+
+CLOSE_ACTIONS: dict[bool, str | None] = {True: None, False: "start"}
+"""Does Isthmus initiate? → ike-group ``close-action`` (None: VyOS's default, ``none``).
+
+The initiating side re-creates a CHILD_SA the other side closes, as Isthmus's
+own side does when it initiates (``close_action start``).
+"""
 
 TRANSFORM_PROTOCOLS: dict[str, str] = {"esp": "esp-group"}
 """API ``transform_protocol`` → the VyOS group that carries it (VyOS has no AH)."""
@@ -113,6 +131,9 @@ def render(view: PeerView) -> str:
         f"{ike} proposal 1 hash " + _quoted(keyword(
             FORMAT, HASH, "ikepolicy.auth_algorithm", view.ike.auth_algorithm)),
     ]
+    close_action = CLOSE_ACTIONS[view.isthmus_initiates]
+    if close_action is not None:
+        lines.append(f"{ike} close-action {_quoted(close_action)}")
     dpd_action = keyword(FORMAT, DPD_ACTIONS, "dpd.action", view.dpd_action)
     if dpd_action is not None:
         lines += [
@@ -124,7 +145,8 @@ def render(view: PeerView) -> str:
         ]
     lines += [*_esp_lifetime(view, esp),
               f"{esp} mode " + _quoted(keyword(
-                  FORMAT, ESP_MODES, "ipsecpolicy.encapsulation_mode", view.encapsulation_mode)),
+                  FORMAT, ESP_MODES, "ipsecpolicy.encapsulation_mode", view.encapsulation_mode,
+                  "VyOS refuses subnet prefixes with a transport-mode ESP group; use tunnel")),
               f"{esp} pfs " + _quoted(keyword(FORMAT, ESP_PFS, "ipsecpolicy.pfs", view.ipsec.pfs)),
               f"{esp} proposal 1 encryption " + _quoted(keyword(
                   FORMAT, ENCRYPTION, "ipsecpolicy.encryption_algorithm",
