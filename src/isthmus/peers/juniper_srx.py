@@ -13,7 +13,7 @@ Decisions:
   ``prf-algorithm`` reference): the API's ``auth_algorithm``, which Isthmus uses
   as the PRF of an AEAD IKE proposal, must be that PRF (:data:`GCM_IKE_PRF`).
 * **Tunnel mode only**: a route-based VPN tunnels; ``transport`` is refused.
-* **DPD**: Junos sends probes ``interval`` seconds apart (2 to 60) and declares
+* **DPD**: Junos sends probes ``interval`` seconds apart (10 to 60) and declares
   the peer dead after ``threshold`` misses (1 to 5): threshold = timeout /
   interval, rounded up. Junos has no DPD action; ``hold`` (traffic brings the
   tunnel back) maps to ``optimized`` probing, the others to
@@ -99,7 +99,7 @@ TUNNEL_INTERFACE = "st0.100"
 ZONE = "vpn"
 LIFETIME_S = (180, 86400)
 LIFETIME_KB = (64, 4294967294)
-DPD_INTERVAL_S = (2, 60)
+DPD_INTERVAL_S = (10, 60)
 DPD_THRESHOLD = (1, 5)
 
 
@@ -224,9 +224,16 @@ def _identity(identity: str) -> str:
 
 
 def _psk(view: PeerView) -> str:
-    return _quoted(view.psk if view.psk is not None else PSK_PLACEHOLDER)
+    if view.psk is None:
+        return _quoted(PSK_PLACEHOLDER)
+    if '"' in view.psk or "\\" in view.psk:
+        # never the secret itself in the message
+        raise Unsupported(FORMAT, "psk", "(not shown)",
+                          "this format writes the key as a Junos quoted string, which cannot "
+                          "hold a double quote or a backslash; use a key without them")
+    return _quoted(view.psk)
 
 
 def _quoted(value: str) -> str:
-    """A double-quoted Junos string (backslash and double quote escaped)."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A double-quoted Junos string; callers keep double quotes and backslashes out of it."""
+    return f'"{value}"'
