@@ -168,6 +168,8 @@ def test_a_refused_psk_is_not_in_the_message():
                                                "lifetime_value": 100})),
     ("dpd.interval", view(dpd_interval=5)),
     ("psk", view(psk="what?")),
+    ("peer_id", view(local_id="branch office")),
+    ("local_id", view(remote_id='cloud"site')),
 ])
 def test_refusals_name_the_field(field, case):
     refuses(cisco_ios.render, field, case)

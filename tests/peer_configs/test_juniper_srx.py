@@ -200,6 +200,8 @@ def test_one_traffic_selector_per_subnet_pair_and_a_route_per_isthmus_subnet():
     ("dpd.timeout", view(dpd_interval=10, dpd_timeout=120)),
     ("peer_cidrs", view(local_subnets=("2001:db8:20::/64",))),
     ("psk", view(psk='with"quote')),
+    ("peer_id", view(local_id="branch office")),
+    ("local_id", view(remote_id='cloud"site')),
 ])
 def test_refusals_name_the_field(field, case):
     refuses(juniper_srx.render, field, case)

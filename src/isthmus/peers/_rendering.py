@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from itertools import product
 from typing import Any, Mapping, TypeVar
 
@@ -76,6 +77,22 @@ def require_ipv4(fmt: str, view: PeerView) -> None:
     for field, cidrs in (("peer_cidrs", view.local_subnets), ("local_cidrs", view.remote_subnets)):
         for cidr in cidrs:
             ipv4_network(fmt, field, cidr)
+
+
+_UNSAFE_WORD = re.compile(r"[\s\"'\\?]")
+
+
+def plain_identities(fmt: str, view: PeerView) -> None:
+    """Refuse IKE identities a CLI word cannot hold (blanks, quotes, backslash, ``?``).
+
+    The API's ``peer_id`` is this device's identity and its ``local_id`` the
+    Isthmus side's: the fields named are the API's.
+    """
+    for field, identity in (("peer_id", view.local_id), ("local_id", view.remote_id)):
+        if _UNSAFE_WORD.search(identity):
+            raise Unsupported(fmt, field, identity,
+                              "an identity with blanks, quotes, backslashes or '?' cannot be "
+                              "written as one CLI word; use an address, FQDN or e-mail")
 
 
 def is_ip_address(identity: str) -> bool:

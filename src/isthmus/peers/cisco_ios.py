@@ -34,7 +34,7 @@ import re
 from isthmus.peers import PSK_PLACEHOLDER, PeerView, Unsupported
 from isthmus.peers._rendering import (
     ike_seconds, in_range, ipv4_network, is_aead, is_ip_address, keyword, object_name,
-    require_ipv4)
+    plain_identities, require_ipv4)
 
 FORMAT = "cisco-ios"
 DESCRIPTION = "Cisco IOS XE route-based IKEv2 static VTI (crypto ikev2, tunnel protection)"
@@ -112,6 +112,7 @@ def render(view: PeerView) -> str:
     keyword(FORMAT, ENCAPSULATION_MODES, "ipsecpolicy.encapsulation_mode",
             view.encapsulation_mode, "IOS XE VTIs need transform sets in tunnel mode")
     require_ipv4(FORMAT, view)
+    plain_identities(FORMAT, view)
     if len(view.local_subnets) != 1 or len(view.remote_subnets) != 1:
         field = "peer_cidrs" if len(view.local_subnets) != 1 else "local_cidrs"
         raise Unsupported(FORMAT, field, list(view.local_subnets if field == "peer_cidrs"

@@ -22,6 +22,8 @@ Decisions:
   others to ``on-idle``; ``disabled`` to ``disable``.
 * **Initiator**: when Isthmus is ``response-only`` the FortiGate must bring the
   tunnel up: ``auto-negotiate enable`` on each phase 2.
+* **PSK**: FortiOS reads a ``psksecret`` starting with ``0x`` as hexadecimal, so
+  such keys are refused, as are keys a quoted CLI string cannot hold.
 * **Interface names**: ``wan1`` and ``internal`` are this module's choices
   (:data:`WAN_INTERFACE`, :data:`LAN_INTERFACE`); the header says to adapt them.
 """
@@ -31,7 +33,7 @@ from __future__ import annotations
 from isthmus.peers import PSK_PLACEHOLDER, PeerView, Unsupported
 from isthmus.peers._rendering import (
     dpd_retries, ike_seconds, in_range, ipv4_network, is_aead, keyword, object_name,
-    require_ipv4, subnet_pairs)
+    plain_identities, require_ipv4, subnet_pairs)
 
 FORMAT = "fortigate"
 DESCRIPTION = "FortiGate FortiOS 7.x route-based IPsec (phase1-interface, phase2-interface)"
@@ -101,6 +103,7 @@ DPD_RETRY_COUNT = (1, 10)
 def render(view: PeerView) -> str:
     """The CLI blocks, indented as ``show`` prints them, with a comment header."""
     require_ipv4(FORMAT, view)
+    plain_identities(FORMAT, view)
     keyword(FORMAT, PROTOCOLS, "ipsecpolicy.transform_protocol", view.transform_protocol,
             "FortiOS negotiates ESP only; use esp")
     name = object_name(view)
@@ -137,7 +140,7 @@ def _phase1(view: PeerView) -> list[str]:
               f"set keylife {ike_seconds(FORMAT, view, *KEYLIFE_S)}",
               f"set localid {_quoted(view.local_id)}",
               f"set remote-gw {view.remote_address}",
-              "set psksecret " + _quoted(view.psk if view.psk is not None else PSK_PLACEHOLDER)]
+              f"set psksecret {_psk(view)}"]
     mode = keyword(FORMAT, DPD_MODES, "dpd.action", view.dpd_action)
     lines.append(f"set dpd {mode}")
     if mode != "disable":
@@ -239,6 +242,21 @@ def _policies(name: str) -> list[str]:
     return lines + ["end"]
 
 
+def _psk(view: PeerView) -> str:
+    if view.psk is None:
+        return _quoted(PSK_PLACEHOLDER)
+    # never the secret itself in the messages
+    if view.psk.lower().startswith("0x"):
+        raise Unsupported(FORMAT, "psk", "(not shown)",
+                          "FortiOS reads a psksecret starting with 0x as hexadecimal, not as "
+                          "the text Isthmus uses; use a key that does not start with 0x")
+    if '"' in view.psk or "\\" in view.psk:
+        raise Unsupported(FORMAT, "psk", "(not shown)",
+                          "this format writes the key as a quoted FortiOS string, which cannot "
+                          "hold a double quote or a backslash; use a key without them")
+    return _quoted(view.psk)
+
+
 def _quoted(value: str) -> str:
-    """A double-quoted FortiOS CLI string (backslash and double quote escaped)."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A double-quoted FortiOS CLI string; callers keep double quotes and backslashes out."""
+    return f'"{value}"'

@@ -32,7 +32,7 @@ from __future__ import annotations
 from isthmus.peers import PSK_PLACEHOLDER, PeerView, Unsupported
 from isthmus.peers._rendering import (
     dpd_retries, ike_seconds, in_range, is_aead, is_ip_address, keyword, object_name,
-    require_ipv4, subnet_pairs)
+    plain_identities, require_ipv4, subnet_pairs)
 
 FORMAT = "juniper-srx"
 DESCRIPTION = "Junos SRX route-based IPsec VPN on st0 ('set security ike/ipsec' commands)"
@@ -106,6 +106,7 @@ DPD_THRESHOLD = (1, 5)
 def render(view: PeerView) -> str:
     """``set`` commands for configuration mode, with a comment header naming the connection."""
     require_ipv4(FORMAT, view)
+    plain_identities(FORMAT, view)
     keyword(FORMAT, ENCAPSULATION_MODES, "ipsecpolicy.encapsulation_mode",
             view.encapsulation_mode, "a route-based VPN (st0) tunnels; use tunnel")
     name = object_name(view)
