@@ -57,8 +57,7 @@ def test_tables_make_only_words_fortios_accepts():
     assert set(fortigate.DPD_MODES.values()) <= DPD
     assert set(fortigate.PHASE1_MODES.values()) <= MODES
     assert set(fortigate.ENCAPSULATION_MODES.values()) <= ENCAPSULATIONS
-    assert {keylife_type for keylife_type, _ in fortigate.LIFETIME_UNITS.values()} \
-        <= KEYLIFE_TYPES
+    assert set(fortigate.KEYLIFE_TYPES.values()) <= KEYLIFE_TYPES
 
 
 @pytest.mark.parametrize("api, word", sorted(fortigate.PHASE1_CIPHERS.items()))

@@ -12,7 +12,7 @@ import ipaddress
 import math
 import re
 from itertools import product
-from typing import Any, Mapping, TypeVar
+from typing import Any, Mapping, NamedTuple, TypeVar
 
 from isthmus.peers import PeerView, Unsupported
 
@@ -48,6 +48,24 @@ def ike_seconds(fmt: str, view: PeerView, low: int, high: int) -> int:
         raise Unsupported(fmt, "ikepolicy.lifetime.units", view.ike.lifetime_units,
                           "IKE SAs are limited by time only; use seconds")
     return in_range(fmt, "ikepolicy.lifetime.value", view.ike.lifetime_value, low, high, "seconds")
+
+
+class LifetimeUnit(NamedTuple):
+    """How a vendor writes an IPsec SA lifetime given in one API unit, and the range it takes."""
+
+    keyword: str     # the vendor's word for a lifetime in this unit
+    factor: int      # vendor value = API value * factor (VyOS counts bytes, the API kilobytes)
+    low: int         # the vendor's range, in the vendor's unit
+    high: int
+
+
+def ipsec_lifetime(fmt: str, view: PeerView, units: Mapping[str, LifetimeUnit]) -> tuple[str, int]:
+    """(vendor keyword, vendor value) of the IPsec SA lifetime, its range checked in API units."""
+    unit = keyword(fmt, units, "ipsecpolicy.lifetime.units", view.ipsec.lifetime_units)
+    low, high = -(-unit.low // unit.factor), unit.high // unit.factor
+    value = in_range(fmt, "ipsecpolicy.lifetime.value", view.ipsec.lifetime_value, low, high,
+                     view.ipsec.lifetime_units)
+    return unit.keyword, value * unit.factor
 
 
 def subnet_pairs(view: PeerView) -> list[tuple[str, str]]:

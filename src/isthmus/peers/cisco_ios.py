@@ -33,8 +33,8 @@ import re
 
 from isthmus.peers import PSK_PLACEHOLDER, PeerView, Unsupported
 from isthmus.peers._rendering import (
-    ike_seconds, in_range, ipv4_network, is_aead, is_ip_address, keyword, object_name,
-    plain_identities, require_ipv4)
+    LifetimeUnit, ike_seconds, in_range, ipsec_lifetime, ipv4_network, is_aead, is_ip_address,
+    keyword, object_name, plain_identities, require_ipv4)
 
 FORMAT = "cisco-ios"
 DESCRIPTION = "Cisco IOS XE route-based IKEv2 static VTI (crypto ikev2, tunnel protection)"
@@ -94,9 +94,13 @@ IDENTITY_KINDS: dict[str, str] = {"address": "address", "email": "email", "fqdn"
 
 TUNNEL_INTERFACE = "Tunnel100"
 UNNUMBERED_INTERFACE = "GigabitEthernet1"
+SA_LIFETIMES: dict[str, LifetimeUnit] = {
+    "seconds": LifetimeUnit("seconds", 1, 120, 2592000),
+    "kilobytes": LifetimeUnit("kilobytes", 1, 2560, 4294967295),
+}
+"""API ``ipsecpolicy.lifetime.units`` → ``set security-association lifetime`` unit."""
+
 IKE_LIFETIME_S = (120, 86400)
-SA_LIFETIME_S = (120, 2592000)
-SA_LIFETIME_KB = (2560, 4294967295)
 DPD_INTERVAL_S = (10, 3600)
 DPD_RETRY_S = (2, 60)
 DPD_RETRIES = 5
@@ -203,10 +207,7 @@ def _ipsec_profile(view: PeerView, name: str) -> list[str]:
     pfs = keyword(FORMAT, PFS_GROUPS, "ipsecpolicy.pfs", view.ipsec.pfs)
     if pfs is not None:
         lines.append(f" set pfs {pfs}")
-    units, value = view.ipsec.lifetime_units, view.ipsec.lifetime_value
-    limits = {"seconds": SA_LIFETIME_S, "kilobytes": SA_LIFETIME_KB}
-    low, high = keyword(FORMAT, limits, "ipsecpolicy.lifetime.units", units)
-    lifetime = in_range(FORMAT, "ipsecpolicy.lifetime.value", value, low, high, units)
+    units, lifetime = ipsec_lifetime(FORMAT, view, SA_LIFETIMES)
     lines += [f" set security-association lifetime {units} {lifetime}",
               f" set ikev2-profile {name}"]
     return lines

@@ -32,8 +32,8 @@ from __future__ import annotations
 
 from isthmus.peers import PSK_PLACEHOLDER, PeerView, Unsupported
 from isthmus.peers._rendering import (
-    dpd_retries, ike_seconds, in_range, ipv4_network, is_aead, keyword, object_name,
-    plain_identities, require_ipv4, subnet_pairs)
+    LifetimeUnit, dpd_retries, ike_seconds, in_range, ipsec_lifetime, ipv4_network, is_aead,
+    keyword, object_name, plain_identities, require_ipv4, subnet_pairs)
 
 FORMAT = "fortigate"
 DESCRIPTION = "FortiGate FortiOS 7.x route-based IPsec (phase1-interface, phase2-interface)"
@@ -88,14 +88,18 @@ DPD_MODES: dict[str, str] = {
 AUTO_NEGOTIATE: dict[bool, str] = {True: "disable", False: "enable"}
 """Does Isthmus initiate? → phase 2 ``auto-negotiate`` (enable: the FortiGate brings it up)."""
 
-LIFETIME_UNITS: dict[str, tuple[str, str]] = {
-    "seconds": ("seconds", "keylifeseconds"), "kilobytes": ("kbs", "keylifekbs")}
-"""API ``ipsecpolicy.lifetime.units`` → phase 2 (``keylife-type``, the value's keyword)."""
+KEYLIFE_TYPES: dict[str, str] = {"seconds": "seconds", "kilobytes": "kbs"}
+"""API ``ipsecpolicy.lifetime.units`` → phase 2 ``keylife-type``."""
+
+KEYLIFES: dict[str, LifetimeUnit] = {
+    "seconds": LifetimeUnit("keylifeseconds", 1, 120, 172800),
+    "kilobytes": LifetimeUnit("keylifekbs", 1, 5120, 4294967295),
+}
+"""API ``ipsecpolicy.lifetime.units`` → the phase 2 setting that holds the key life."""
 
 WAN_INTERFACE = "wan1"
 LAN_INTERFACE = "internal"
 KEYLIFE_S = (120, 172800)
-KEYLIFE_KB = (5120, 4294967295)
 DPD_RETRY_INTERVAL_S = (1, 3600)
 DPD_RETRY_COUNT = (1, 10)
 
@@ -177,11 +181,8 @@ def _phase2(view: PeerView, name: str, local: str, remote: str) -> list[str]:
                   "set dhgrp " + keyword(FORMAT, DH_GROUPS, "ipsecpolicy.pfs", view.ipsec.pfs)]
     else:
         lines.append("set pfs disable")
-    keylife_type, value_keyword = keyword(FORMAT, LIFETIME_UNITS, "ipsecpolicy.lifetime.units",
-                                          view.ipsec.lifetime_units)
-    limits = KEYLIFE_S if keylife_type == "seconds" else KEYLIFE_KB
-    value = in_range(FORMAT, "ipsecpolicy.lifetime.value", view.ipsec.lifetime_value, *limits,
-                     view.ipsec.lifetime_units)
+    value_keyword, value = ipsec_lifetime(FORMAT, view, KEYLIFES)
+    keylife_type = KEYLIFE_TYPES[view.ipsec.lifetime_units]
     source = ipv4_network(FORMAT, "peer_cidrs", local)
     destination = ipv4_network(FORMAT, "local_cidrs", remote)
     return lines + [

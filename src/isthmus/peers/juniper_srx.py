@@ -31,8 +31,8 @@ from __future__ import annotations
 
 from isthmus.peers import PSK_PLACEHOLDER, PeerView, Unsupported
 from isthmus.peers._rendering import (
-    dpd_retries, ike_seconds, in_range, is_aead, is_ip_address, keyword, object_name,
-    plain_identities, require_ipv4, subnet_pairs)
+    LifetimeUnit, dpd_retries, ike_seconds, in_range, ipsec_lifetime, is_aead, is_ip_address,
+    keyword, object_name, plain_identities, require_ipv4, subnet_pairs)
 
 FORMAT = "juniper-srx"
 DESCRIPTION = "Junos SRX route-based IPsec VPN on st0 ('set security ike/ipsec' commands)"
@@ -97,8 +97,13 @@ IDENTITY_KINDS: dict[str, str] = {
 EXTERNAL_INTERFACE = "ge-0/0/0.0"
 TUNNEL_INTERFACE = "st0.100"
 ZONE = "vpn"
+IPSEC_LIFETIMES: dict[str, LifetimeUnit] = {
+    "seconds": LifetimeUnit("lifetime-seconds", 1, 180, 86400),
+    "kilobytes": LifetimeUnit("lifetime-kilobytes", 1, 64, 4294967294),
+}
+"""API ``ipsecpolicy.lifetime.units`` → ``security ipsec proposal`` lifetime statement."""
+
 LIFETIME_S = (180, 86400)
-LIFETIME_KB = (64, 4294967294)
 DPD_INTERVAL_S = (10, 60)
 DPD_THRESHOLD = (1, 5)
 
@@ -194,11 +199,8 @@ def _ipsec(view: PeerView, name: str) -> list[str]:
         lines.append(f"{proposal} encryption-algorithm " + keyword(
             FORMAT, IPSEC_ENCRYPTION, "ipsecpolicy.encryption_algorithm",
             view.ipsec.encryption_algorithm))
-    units, value = view.ipsec.lifetime_units, view.ipsec.lifetime_value
-    low, high = keyword(FORMAT, {"seconds": LIFETIME_S, "kilobytes": LIFETIME_KB},
-                        "ipsecpolicy.lifetime.units", units)
-    lines.append(f"{proposal} lifetime-{units} "
-                 f"{in_range(FORMAT, 'ipsecpolicy.lifetime.value', value, low, high, units)}")
+    lifetime_keyword, lifetime = ipsec_lifetime(FORMAT, view, IPSEC_LIFETIMES)
+    lines.append(f"{proposal} {lifetime_keyword} {lifetime}")
     policy = f"set security ipsec policy {name}"
     if view.ipsec.pfs:
         lines.append(f"{policy} perfect-forward-secrecy keys " + keyword(

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 from isthmus.peers import PSK_PLACEHOLDER, PeerView, Unsupported
 from isthmus.peers._rendering import (
-    ike_seconds, in_range, is_aead, keyword, object_name, subnet_pairs)
+    LifetimeUnit, ike_seconds, in_range, ipsec_lifetime, is_aead, keyword, object_name,
+    subnet_pairs)
 
 FORMAT = "vyos"
 DESCRIPTION = "VyOS 1.4 (sagitta) 'set vpn ipsec' commands, policy-based site-to-site"
@@ -93,9 +94,13 @@ own side does when it initiates (``close_action start``).
 TRANSFORM_PROTOCOLS: dict[str, str] = {"esp": "esp-group"}
 """API ``transform_protocol`` → the VyOS group that carries it (VyOS has no AH)."""
 
+ESP_LIFETIMES: dict[str, LifetimeUnit] = {
+    "seconds": LifetimeUnit("lifetime", 1, 30, 86400),
+    "kilobytes": LifetimeUnit("life-bytes", 1024, 1024, 26843545600000),
+}
+"""API ``ipsecpolicy.lifetime.units`` → esp-group ``lifetime`` (seconds) or ``life-bytes``."""
+
 IKE_LIFETIME_S = (0, 86400)
-ESP_LIFETIME_S = (30, 86400)
-ESP_LIFE_BYTES = (1024, 26843545600000)
 DPD_SECONDS = (2, 86400)
 # strongSwan's IKEv1 support (VyOS is strongSwan): CBC ciphers and HMACs in phase 1,
 # no AES-CMAC in phase 2 (see isthmus.drivers.device.strongswan.mapping).
@@ -143,7 +148,8 @@ def render(view: PeerView) -> str:
             f"{ike} dead-peer-detection timeout '"
             f"{in_range(FORMAT, 'dpd.timeout', view.dpd_timeout, *DPD_SECONDS, 'seconds')}'",
         ]
-    lines += [*_esp_lifetime(view, esp),
+    lifetime_keyword, lifetime = ipsec_lifetime(FORMAT, view, ESP_LIFETIMES)
+    lines += [f"{esp} {lifetime_keyword} '{lifetime}'",
               f"{esp} mode " + _quoted(keyword(
                   FORMAT, ESP_MODES, "ipsecpolicy.encapsulation_mode", view.encapsulation_mode,
                   "VyOS refuses subnet prefixes with a transport-mode ESP group; use tunnel")),
@@ -196,19 +202,6 @@ def _check_ikev1(view: PeerView) -> None:
             and view.ipsec.auth_algorithm not in _IKEV1_PHASE2_HASH:
         raise Unsupported(FORMAT, "ipsecpolicy.auth_algorithm", view.ipsec.auth_algorithm,
                           "IKEv1 has no transform for AES-CMAC; use another or ike_version v2")
-
-
-def _esp_lifetime(view: PeerView, esp: str) -> list[str]:
-    if view.ipsec.lifetime_units == "kilobytes":
-        life_bytes = in_range(FORMAT, "ipsecpolicy.lifetime.value",
-                              view.ipsec.lifetime_value * 1024, *ESP_LIFE_BYTES, "bytes")
-        return [f"{esp} life-bytes '{life_bytes}'"]
-    if view.ipsec.lifetime_units != "seconds":
-        raise Unsupported(FORMAT, "ipsecpolicy.lifetime.units", view.ipsec.lifetime_units,
-                          "use seconds or kilobytes")
-    seconds = in_range(FORMAT, "ipsecpolicy.lifetime.value", view.ipsec.lifetime_value,
-                       *ESP_LIFETIME_S, "seconds")
-    return [f"{esp} lifetime '{seconds}'"]
 
 
 def _quoted(value: str) -> str:
