@@ -14,7 +14,7 @@ import re
 from itertools import product
 from typing import Any, Mapping, NamedTuple, TypeVar
 
-from isthmus.peers import PeerView, Unsupported
+from isthmus.peers import PSK_PLACEHOLDER, PeerView, Unsupported
 
 T = TypeVar("T")
 
@@ -113,13 +113,30 @@ def plain_identities(fmt: str, view: PeerView) -> None:
                               "written as one CLI word; use an address, FQDN or e-mail")
 
 
-def is_ip_address(identity: str) -> bool:
-    """True when an IKE identity is an IP address (else it is an FQDN, user FQDN or DN)."""
+def identity_kind(identity: str) -> tuple[str, str]:
+    """(``address``, ``email`` or ``fqdn``, value) of an IKE identity.
+
+    strongSwan's ``@`` prefix (``@host.example``: an FQDN, never resolved) is dropped:
+    the vendors write the kind as a keyword instead.
+    """
     try:
         ipaddress.ip_address(identity)
     except ValueError:
-        return False
-    return True
+        bare = identity.removeprefix("@")
+        return ("email" if "@" in bare else "fqdn"), bare
+    return "address", identity
+
+
+def secret(fmt: str, view: PeerView, unsafe: re.Pattern[str], why: str) -> str:
+    """The PSK to write, :data:`PSK_PLACEHOLDER` when hidden; refused when ``unsafe`` matches.
+
+    The refusal never carries the key itself: its value reads ``(not shown)``.
+    """
+    if view.psk is None:
+        return PSK_PLACEHOLDER
+    if unsafe.search(view.psk):
+        raise Unsupported(fmt, "psk", "(not shown)", why)
+    return view.psk
 
 
 def dpd_retries(interval_s: int, timeout_s: int) -> int:

@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import re
 
-from isthmus.peers import PSK_PLACEHOLDER, PeerView, Unsupported
+from isthmus.peers import PeerView, Unsupported
 from isthmus.peers._rendering import (
-    LifetimeUnit, ike_seconds, in_range, ipsec_lifetime, ipv4_network, is_aead, is_ip_address,
-    keyword, object_name, plain_identities, require_ipv4)
+    LifetimeUnit, identity_kind, ike_seconds, in_range, ipsec_lifetime, ipv4_network,
+    is_aead, keyword, object_name, plain_identities, require_ipv4, secret)
 
 FORMAT = "cisco-ios"
 DESCRIPTION = "Cisco IOS XE route-based IKEv2 static VTI (crypto ikev2, tunnel protection)"
@@ -214,19 +214,11 @@ def _ipsec_profile(view: PeerView, name: str) -> list[str]:
 
 
 def _identity(identity: str) -> tuple[str, str]:
-    """(kind, value) of an IKE identity, strongSwan's ``@`` FQDN prefix dropped."""
-    if is_ip_address(identity):
-        return IDENTITY_KINDS["address"], identity
-    bare = identity.removeprefix("@")
-    return IDENTITY_KINDS["email" if "@" in bare else "fqdn"], bare
+    kind, value = identity_kind(identity)
+    return IDENTITY_KINDS[kind], value
 
 
 def _psk(view: PeerView) -> str:
-    if view.psk is None:
-        return PSK_PLACEHOLDER
-    if _UNSAFE_PSK.search(view.psk):
-        # never the secret itself in the message
-        raise Unsupported(FORMAT, "psk", "(not shown)",
-                          "IOS reads a pre-shared key up to the first blank and answers '?' "
-                          "with help; use a key without blanks or '?'")
-    return view.psk
+    return secret(FORMAT, view, _UNSAFE_PSK,
+                  "IOS reads a pre-shared key up to the first blank and answers '?' with "
+                  "help; use a key without blanks or '?'")

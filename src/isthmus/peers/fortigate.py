@@ -30,10 +30,12 @@ Decisions:
 
 from __future__ import annotations
 
-from isthmus.peers import PSK_PLACEHOLDER, PeerView, Unsupported
+import re
+
+from isthmus.peers import PeerView, Unsupported
 from isthmus.peers._rendering import (
     LifetimeUnit, dpd_retries, ike_seconds, in_range, ipsec_lifetime, ipv4_network, is_aead,
-    keyword, object_name, plain_identities, require_ipv4, subnet_pairs)
+    keyword, object_name, plain_identities, require_ipv4, secret, subnet_pairs)
 
 FORMAT = "fortigate"
 DESCRIPTION = "FortiGate FortiOS 7.x route-based IPsec (phase1-interface, phase2-interface)"
@@ -102,6 +104,7 @@ LAN_INTERFACE = "internal"
 KEYLIFE_S = (120, 172800)
 DPD_RETRY_INTERVAL_S = (1, 3600)
 DPD_RETRY_COUNT = (1, 10)
+_UNQUOTABLE = re.compile(r'["\\]')   # a FortiOS quoted string holds neither
 
 
 def render(view: PeerView) -> str:
@@ -244,18 +247,13 @@ def _policies(name: str) -> list[str]:
 
 
 def _psk(view: PeerView) -> str:
-    if view.psk is None:
-        return _quoted(PSK_PLACEHOLDER)
-    # never the secret itself in the messages
-    if view.psk.lower().startswith("0x"):
-        raise Unsupported(FORMAT, "psk", "(not shown)",
+    if view.psk is not None and view.psk.lower().startswith("0x"):
+        raise Unsupported(FORMAT, "psk", "(not shown)",   # never the key itself
                           "FortiOS reads a psksecret starting with 0x as hexadecimal, not as "
                           "the text Isthmus uses; use a key that does not start with 0x")
-    if '"' in view.psk or "\\" in view.psk:
-        raise Unsupported(FORMAT, "psk", "(not shown)",
+    return _quoted(secret(FORMAT, view, _UNQUOTABLE,
                           "this format writes the key as a quoted FortiOS string, which cannot "
-                          "hold a double quote or a backslash; use a key without them")
-    return _quoted(view.psk)
+                          "hold a double quote or a backslash; use a key without them"))
 
 
 def _quoted(value: str) -> str:

@@ -29,10 +29,12 @@ Decisions:
 
 from __future__ import annotations
 
-from isthmus.peers import PSK_PLACEHOLDER, PeerView, Unsupported
+import re
+
+from isthmus.peers import PeerView, Unsupported
 from isthmus.peers._rendering import (
-    LifetimeUnit, dpd_retries, ike_seconds, in_range, ipsec_lifetime, is_aead, is_ip_address,
-    keyword, object_name, plain_identities, require_ipv4, subnet_pairs)
+    LifetimeUnit, dpd_retries, identity_kind, ike_seconds, in_range, ipsec_lifetime,
+    is_aead, keyword, object_name, plain_identities, require_ipv4, secret, subnet_pairs)
 
 FORMAT = "juniper-srx"
 DESCRIPTION = "Junos SRX route-based IPsec VPN on st0 ('set security ike/ipsec' commands)"
@@ -106,6 +108,7 @@ IPSEC_LIFETIMES: dict[str, LifetimeUnit] = {
 LIFETIME_S = (180, 86400)
 DPD_INTERVAL_S = (10, 60)
 DPD_THRESHOLD = (1, 5)
+_UNQUOTABLE = re.compile(r'["\\]')   # a Junos quoted string holds neither
 
 
 def render(view: PeerView) -> str:
@@ -218,25 +221,13 @@ def _ipsec(view: PeerView, name: str) -> list[str]:
 
 
 def _identity(identity: str) -> str:
-    """``<kind> <value>`` for ``local-identity`` / ``remote-identity`` (``@`` prefix dropped)."""
-    if is_ip_address(identity):
-        return f"{IDENTITY_KINDS['address']} {identity}"
-    bare = identity.removeprefix("@")
-    kind = IDENTITY_KINDS["email" if "@" in bare else "fqdn"]
-    return f"{kind} {_quoted(bare) if kind == 'user-at-hostname' else bare}"
+    """``<kind> <value>`` for ``local-identity`` / ``remote-identity``."""
+    kind, value = identity_kind(identity)
+    word = IDENTITY_KINDS[kind]
+    return f'{word} "{value}"' if kind == "email" else f"{word} {value}"
 
 
 def _psk(view: PeerView) -> str:
-    if view.psk is None:
-        return _quoted(PSK_PLACEHOLDER)
-    if '"' in view.psk or "\\" in view.psk:
-        # never the secret itself in the message
-        raise Unsupported(FORMAT, "psk", "(not shown)",
-                          "this format writes the key as a Junos quoted string, which cannot "
-                          "hold a double quote or a backslash; use a key without them")
-    return _quoted(view.psk)
-
-
-def _quoted(value: str) -> str:
-    """A double-quoted Junos string; callers keep double quotes and backslashes out of it."""
-    return f'"{value}"'
+    return '"' + secret(FORMAT, view, _UNQUOTABLE,
+                        "this format writes the key as a Junos quoted string, which cannot "
+                        "hold a double quote or a backslash; use a key without them") + '"'
