@@ -166,7 +166,8 @@ def test_psk_placeholder_when_the_caller_may_not_read_it():
 
 
 def test_one_traffic_selector_per_subnet_pair_and_a_route_per_isthmus_subnet():
-    out = juniper_srx.render(view(local_subnets=("192.168.20.0/24", "192.168.21.0/24"),
+    out = juniper_srx.render(view(ike_version=1,
+                                  local_subnets=("192.168.20.0/24", "192.168.21.0/24"),
                                   remote_subnets=("10.10.0.0/24", "10.11.0.0/24")))
     pairs = [("192.168.20.0/24", "10.10.0.0/24"), ("192.168.20.0/24", "10.11.0.0/24"),
              ("192.168.21.0/24", "10.10.0.0/24"), ("192.168.21.0/24", "10.11.0.0/24")]
@@ -200,6 +201,8 @@ def test_one_traffic_selector_per_subnet_pair_and_a_route_per_isthmus_subnet():
     ("dpd.timeout", view(dpd_interval=10, dpd_timeout=120)),
     ("peer_cidrs", view(local_subnets=("2001:db8:20::/64",))),
     ("psk", view(psk='with"quote')),
+    ("peer_cidrs", view(local_subnets=("192.168.20.0/24", "192.168.21.0/24"))),
+    ("local_cidrs", view(remote_subnets=("10.10.0.0/24", "10.11.0.0/24"))),
     ("peer_id", view(local_id="branch office")),
     ("local_id", view(remote_id='cloud"site')),
 ])
@@ -208,6 +211,10 @@ def test_refusals_name_the_field(field, case):
 
 
 @pytest.mark.parametrize("case", ["defaults-ikev2", "aes256-sha256-group14", "gcm", "ikev1",
-                                  "two-subnets"])
+                                  "two-subnets-ikev1"])
 def test_golden(case):
     check_golden("juniper-srx", case, juniper_srx.render(CASES[case]), "#")
+
+
+def test_two_subnets_with_ikev2_is_refused():
+    refuses(juniper_srx.render, "peer_cidrs", CASES["two-subnets"])

@@ -53,6 +53,9 @@ CASES: dict[str, PeerView] = {
                   isthmus_initiates=False),
     "two-subnets": view(local_subnets=("192.168.20.0/24", "192.168.21.0/24"),
                         ipsec={"pfs": ""}),
+    "two-subnets-ikev1": view(ike_version=1,
+                              local_subnets=("192.168.20.0/24", "192.168.21.0/24"),
+                              ipsec={"pfs": ""}),
 }
 """Representative connections: each vendor has a golden file for those it can express."""
 

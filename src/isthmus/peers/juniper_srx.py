@@ -2,9 +2,11 @@
 
 ``security ike proposal/policy/gateway``, ``security ipsec proposal/policy/vpn``
 with ``bind-interface st0.100`` and one ``traffic-selector`` per (peer subnet,
-Isthmus subnet) pair (Isthmus proposes its exact subnets; Junos then
-negotiates one SA per selector, as Isthmus's IKEv1 side does), the ``st0``
-unit, a security zone for it and a static route per Isthmus subnet.
+Isthmus subnet) pair, the ``st0`` unit, a security zone for it and a static
+route per Isthmus subnet. Junos negotiates one SA per traffic selector and
+requires the peer's selectors to match exactly: that is what Isthmus's IKEv1
+side does (one CHILD_SA per pair), but its IKEv2 side proposes all subnets in
+one CHILD_SA, so IKEv2 with several subnet pairs is refused.
 
 Decisions:
 
@@ -213,7 +215,15 @@ def _ipsec(view: PeerView, name: str) -> list[str]:
     lines += [f"{vpn} bind-interface {TUNNEL_INTERFACE}",
               f"{vpn} ike gateway {name}",
               f"{vpn} ike ipsec-policy {name}"]
-    for number, (local, remote) in enumerate(subnet_pairs(view), start=1):
+    pairs = subnet_pairs(view)
+    if view.ike_version == 2 and len(pairs) > 1:
+        field = "peer_cidrs" if len(view.local_subnets) > 1 else "local_cidrs"
+        raise Unsupported(FORMAT, field, list(view.local_subnets if field == "peer_cidrs"
+                                              else view.remote_subnets),
+                          "Junos traffic selectors must match the peer's exactly, and "
+                          "Isthmus's IKEv2 side proposes all its subnets in one SA; use one "
+                          "subnet on each side, or ike_version v1 (one SA per pair)")
+    for number, (local, remote) in enumerate(pairs, start=1):
         lines += [f"{vpn} traffic-selector ts{number} local-ip {local}",
                   f"{vpn} traffic-selector ts{number} remote-ip {remote}"]
     lines.append(f"{vpn} establish-tunnels {ESTABLISH_TUNNELS[view.isthmus_initiates]}")
