@@ -211,7 +211,7 @@ def test_one_phase2_per_subnet_pair():
     ("ipsecpolicy.lifetime.value", view(ipsec={"lifetime_units": "kilobytes",
                                                "lifetime_value": 100})),
     ("dpd.timeout", view(dpd_interval=10, dpd_timeout=200)),
-    ("dpd.interval", view(dpd_interval=4000, dpd_timeout=8000)),
+    ("dpd.interval", view(dpd_interval=61, dpd_timeout=122)),
     ("local_cidrs", view(remote_subnets=("2001:db8:10::/64",))),
     ("external_ip", view(remote_address="2001:db8::10")),
     ("psk", view(psk="0x6b6579")),

@@ -16,8 +16,10 @@ Decisions:
   AES-CTR, AES-XCBC or AES-CMAC, and no DH groups 22 to 26.
 * **ESP in tunnel mode only**: FortiOS has no AH, and a route-based tunnel with
   subnet selectors is a tunnel-mode one.
-* **DPD**: ``dpd-retryinterval`` is the API interval and ``dpd-retrycount`` the
-  timeout / interval rounded up (FortiOS accepts 1 to 10). FortiOS has no DPD
+* **DPD**: ``dpd-retryinterval`` is the API interval (1 to 60 s, the range
+  Fortinet documents) and ``dpd-retrycount`` the timeout / interval rounded up
+  (0 to 10; at least 1 here). With IKEv2, FortiOS's own retransmissions decide
+  when a peer is dead, as with strongSwan. FortiOS has no DPD
   action: ``hold`` (traffic brings the tunnel back) maps to ``on-demand``, the
   others to ``on-idle``; ``disabled`` to ``disable``.
 * **Initiator**: when Isthmus is ``response-only`` the FortiGate must bring the
@@ -102,7 +104,7 @@ KEYLIFES: dict[str, LifetimeUnit] = {
 WAN_INTERFACE = "wan1"
 LAN_INTERFACE = "internal"
 KEYLIFE_S = (120, 172800)
-DPD_RETRY_INTERVAL_S = (1, 3600)
+DPD_RETRY_INTERVAL_S = (1, 60)   # the range Fortinet documents; later releases may accept more
 DPD_RETRY_COUNT = (1, 10)
 _UNQUOTABLE = re.compile(r'["\\]')   # a FortiOS quoted string holds neither
 
