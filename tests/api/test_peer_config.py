@@ -15,7 +15,7 @@ from tests.api.test_policy_overrides import served  # noqa: F401  (fixture)
 from tests.api.test_vpn_resources import CONNS, legacy, make_policies  # noqa: F401
 from tests.api.topology import build, ok
 
-FORMATS = {"strongswan", "libreswan", "generic"}
+FORMATS = {"strongswan", "libreswan", "vyos", "cisco-ios", "juniper-srx", "fortigate", "generic"}
 
 
 def peer_config(client, conn_id: str, fmt: str | None = None, accept: str = "text/plain"):
@@ -82,7 +82,9 @@ def test_psk_placeholder_when_the_rule_hides_it(served):
     with server.client("adminproj", roles="admin,member,reader", user="admin") as admin, \
             server.client("demoproj") as member:
         topo = build(admin, member)
-        ike, ipsec = make_policies(member)
+        _, ipsec = make_policies(member)
+        ike = ok(member.post("/v2.0/vpn/ikepolicies", json={"ikepolicy": {
+            "name": "ike2", "ike_version": "v2"}}))["ikepolicy"]["id"]   # every format has v2
         service = ok(member.post("/v2.0/vpn/vpnservices", json={"vpnservice": {
             "router_id": topo.router, "subnet_id": topo.subnet_a}}))["vpnservice"]
         conn = ok(member.post(CONNS, json={"ipsec_site_connection": {

@@ -7,14 +7,16 @@ import types
 import pytest
 
 from isthmus.peers import formats
-from tests.peer_configs.views import view
+from tests.peer_configs.from_payload import view
 
 
-def test_the_three_formats_are_registered_in_order():
-    assert list(formats.FORMATS) == ["strongswan", "libreswan", "generic"]
+def test_the_formats_are_registered_in_order():
+    assert list(formats.FORMATS) == ["strongswan", "libreswan", "vyos", "cisco-ios",
+                                     "juniper-srx", "fortigate", "generic"]
+    ikev2 = view(ike={"ike_version": "v2"})    # Cisco's format has no IKEv1
     for fmt in formats.FORMATS.values():
         assert fmt.description and "{name}" in fmt.filename_pattern
-        assert fmt.render(view())
+        assert fmt.render(ikev2)
 
 
 def _module(name: str = "isthmus.peers.acme", **attributes) -> types.ModuleType:
@@ -52,5 +54,6 @@ def test_filenames_are_safe():
 def test_an_unknown_format_lists_the_valid_ones():
     with pytest.raises(formats.UnknownFormat) as raised:
         formats.get("vyos-1.9")
-    assert str(raised.value) == ("unknown peer configuration format 'vyos-1.9'; valid "
-                                 "formats: strongswan, libreswan, generic")
+    assert str(raised.value) == (
+        "unknown peer configuration format 'vyos-1.9'; valid formats: strongswan, libreswan, "
+        "vyos, cisco-ios, juniper-srx, fortigate, generic")

@@ -6,7 +6,7 @@ import pytest
 
 from isthmus.peers import PSK_PLACEHOLDER, Unsupported, generic
 from isthmus.vpn import constants
-from tests.peer_configs.views import view
+from tests.peer_configs.from_payload import view
 
 
 def line(text: str, label: str) -> str:

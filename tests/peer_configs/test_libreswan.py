@@ -17,7 +17,7 @@ import pytest
 
 from isthmus.peers import PSK_PLACEHOLDER, Unsupported, libreswan
 from isthmus.vpn import constants
-from tests.peer_configs.views import view
+from tests.peer_configs.from_payload import view
 from tests.peers import libreswan as unpacked
 
 

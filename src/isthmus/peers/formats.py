@@ -5,7 +5,7 @@ pluggy checks a plugin), so that a module missing one fails at import with the
 module, the name and what to write, not at the first download:
 
 ==================  ========================================================
-``FORMAT``          its name, as in ``?format=`` (equal to the module's name)
+``FORMAT``          its name, as in ``?format=`` (the module's name, ``_`` as ``-``)
 ``DESCRIPTION``     one line for the list of formats
 ``FILENAME``        the download's file name; ``{name}`` is replaced by the
                     connection's name (or id), made safe for a file name
@@ -27,8 +27,9 @@ from typing import Callable
 
 from isthmus.peers import PeerView
 
-MODULES: tuple[str, ...] = ("strongswan", "libreswan", "generic")
-"""The formats served, in the order the API lists them."""
+MODULES: tuple[str, ...] = ("strongswan", "libreswan", "vyos", "cisco_ios", "juniper_srx",
+                            "fortigate", "generic")
+"""The modules of the formats served, in the order the API lists them."""
 
 
 class FormatError(TypeError):
@@ -72,14 +73,16 @@ def register(module: ModuleType) -> Format:
     if not callable(render):
         raise FormatError(f"peer format module {where} ({module.__file__}) has no "
                           "render(view: PeerView) -> str function")
-    if module.FORMAT != where.rpartition(".")[2]:
+    expected = where.rpartition(".")[2].replace("_", "-")
+    if module.FORMAT != expected:
         raise FormatError(f"peer format module {where}: FORMAT is {module.FORMAT!r}, "
-                          f"expected the module's name {where.rpartition('.')[2]!r}")
+                          f"expected the module's name {expected!r}")
     return Format(module.FORMAT, module.DESCRIPTION, module.FILENAME, render)
 
 
 FORMATS: dict[str, Format] = {
-    name: register(importlib.import_module(f"isthmus.peers.{name}")) for name in MODULES}
+    fmt.name: fmt for fmt in (register(importlib.import_module(f"isthmus.peers.{module}"))
+                              for module in MODULES)}
 """Every format by name."""
 
 
