@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, TypeVar
 from typing import Collection as Collection_
 
 from sqlalchemy import exc as sa_exc
@@ -23,9 +23,13 @@ from isthmus.db.collection import Collection, Filters, SortKeys
 from isthmus.db.retry import RetryRequest, lost_race
 from isthmus.exceptions import Conflict, ServiceUnavailable
 from isthmus.network import Networks, Ports, Routers, Subnets
+from isthmus.vpn import desired_state
 from isthmus.vpn.agents import Agents
 from isthmus.vpn import (ChangeHooks, EndpointGroups, IKEPolicies, IPsecPolicies, NoHooks,
                          SiteConnections, VPNNetworkGuard, VPNServices)
+
+if TYPE_CHECKING:
+    from isthmus.rpc.payloads import Connection as ConnectionState
 
 LOG = logging.getLogger(__name__)
 
@@ -128,6 +132,11 @@ class Services:
     def get(self, ctx: RequestContext, plural: str, id_: str) -> dict[str, Any]:
         """One object as ``ctx`` may see it, 404 otherwise."""
         return self._read(lambda conn: self.collections[plural].get(conn, ctx, id_))
+
+    def connection_state(self, connection_id: str) -> ConnectionState | None:
+        """A site connection's desired state as its agent gets it (None if gone); the
+        caller checked that its user may see the connection."""
+        return self._read(lambda conn: desired_state.connection_state(conn, connection_id))
 
     def latest_event_id(self) -> int:
         """The id of the newest event in the history (0 if none): where a stream that

@@ -133,6 +133,10 @@ class Pluto:
     netns: str
     conns: list[PlutoConn]
     plutodebug: str = "none"                   # e.g. "base" for much more in pluto.log
+    # whole ``conn`` sections and ipsec.secrets lines instead of the ``conns``' (e.g. ones
+    # Isthmus wrote); the conns named in ``conf_text`` are the ones added
+    conf_text: str | None = None
+    secrets_text: str | None = None
     directory: Path | None = None
     process: subprocess.Popen | None = None
 
@@ -171,10 +175,12 @@ class Pluto:
                  f"    plutodebug={self.plutodebug}\n\n")
         # pluto loads every auto=add conn of its --config at start: it gets the setup only
         (self.directory / "pluto.conf").write_text(setup)
-        (self.directory / "ipsec.conf").write_text(
-            setup + "\n".join(conn.ipsec_conf() for conn in self.conns))
+        conns = self.conf_text if self.conf_text is not None else \
+            "\n".join(conn.ipsec_conf() for conn in self.conns)
+        (self.directory / "ipsec.conf").write_text(setup + conns)
         secrets = self.directory / "ipsec.secrets"
-        secrets.write_text("".join(conn.secret() for conn in self.conns))
+        secrets.write_text(self.secrets_text if self.secrets_text is not None else
+                           "".join(conn.secret() for conn in self.conns))
         secrets.chmod(0o600)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -211,8 +217,15 @@ class Pluto:
                 raise RuntimeError(f"pluto in {self.netns} did not start; its log:\n{text}")
             time.sleep(0.05)
         if add:
-            for conn in self.conns:
-                self.auto("--add", conn.name)
+            for name in self.conn_names():
+                self.auto("--add", name)
+
+    def conn_names(self) -> list[str]:
+        """The connections' names: the ``conns``', or those ``conf_text`` declares."""
+        if self.conf_text is None:
+            return [conn.name for conn in self.conns]
+        return [line.split()[1] for line in self.conf_text.splitlines()
+                if line.startswith("conn ") and len(line.split()) == 2]
 
     def _answers(self) -> bool:
         if not os.path.exists(self.ctl_socket):
@@ -250,11 +263,11 @@ class Pluto:
 
     def initiate(self, name: str | None = None) -> None:
         """Start negotiating ``name`` (default: the first connection); returns at once."""
-        self.whack("--name", name or self.conns[0].name, "--initiate", "--asynchronous")
+        self.whack("--name", name or self.conn_names()[0], "--initiate", "--asynchronous")
 
     def delete(self, name: str | None = None) -> str:
         """Delete the connection's SAs, telling the peer: ``whack --terminate``."""
-        return self.whack("--name", name or self.conns[0].name, "--terminate")
+        return self.whack("--name", name or self.conn_names()[0], "--terminate")
 
     def status(self) -> str:
         """``whack --status``: connections and states."""

@@ -3,7 +3,8 @@
 :class:`PlainStrongSwan` runs one charon in a network namespace with its own
 ``strongswan.conf`` (kernel-libipsec: ESP in userspace over a TUN device, for
 kernels without ESP) and ``swanctl.conf`` written from :class:`SwanConn`
-parameters, all in a private directory under ``/tmp``::
+parameters (or given whole as ``swanctl_text``), all in a private directory under
+``/tmp``::
 
     peer = PlainStrongSwan("ns-rb", [SwanConn(name="to-a", local_addr=..., ...)])
     peer.start()           # charon up, swanctl --load-all done
@@ -159,6 +160,8 @@ class PlainStrongSwan:
     # a whole strongswan.conf instead of :func:`strongswan_conf`'s; ``{vici}`` in it is
     # replaced with the VICI socket's path
     conf_text: str | None = None
+    # a whole swanctl.conf instead of the ``conns``' blocks (e.g. one Isthmus wrote)
+    swanctl_text: str | None = None
     directory: Path | None = None
     process: subprocess.Popen | None = None
     _iptables: list[list[str]] = field(default_factory=list)
@@ -187,7 +190,8 @@ class PlainStrongSwan:
         conf = (self.conf_text.replace("{vici}", self.vici_socket) if self.conf_text
                 else strongswan_conf(self.vici_socket, self.retransmit, self.log_level))
         (self.directory / "strongswan.conf").write_text(conf)
-        swanctl = "".join(conn.swanctl_conf() for conn in self.conns)
+        swanctl = self.swanctl_text if self.swanctl_text is not None else \
+            "".join(conn.swanctl_conf() for conn in self.conns)
         path = self.directory / "swanctl.conf"
         path.write_text(swanctl)
         path.chmod(0o600)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from isthmus.vpn import status
-from isthmus.vpn.desired_state import apply_reports, mark_routers_down, services_on_host
+from isthmus.vpn.desired_state import (apply_reports, connection_state, mark_routers_down,
+                                       services_on_host)
 from tests.domain import ADMIN, MEMBER
 
 
@@ -40,6 +41,20 @@ def test_desired_state_resolves_what_a_device_needs(domain, site):
     assert connection["external_ip"] == wanted["external_v4_ip"] is not None
     assert connection["ikepolicy"]["id"] == topo["ike"]
     assert set(connection["ipsecpolicy"]["lifetime"]) == {"units", "value"}
+
+
+def test_one_connections_state_is_what_its_agent_gets(domain, site):
+    topo, service, conn = site
+    other = domain.create("ipsec_site_connections", vpnservice_id=service["id"],
+                          ikepolicy_id=topo["ike"], ipsecpolicy_id=topo["ipsec"],
+                          peer_address="203.0.113.9", peer_id="203.0.113.9", psk="other",
+                          peer_cidrs=["10.60.0.0/24"])
+    [wanted] = _state(domain)
+    with domain.services.db.read() as db:
+        for item in wanted["ipsec_site_connections"]:
+            assert connection_state(db, item["id"]) == item
+        assert connection_state(db, "no-such-connection") is None
+    assert {c["id"] for c in wanted["ipsec_site_connections"]} == {conn["id"], other["id"]}
 
 
 def test_desired_state_is_per_host_and_per_router(domain, site):

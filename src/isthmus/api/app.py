@@ -75,6 +75,9 @@ def create_app(services: Services, *, auth_strategy: str = "noauth",
                           controllers.TagsEndpoint(services, policy, resource))
             app.add_route(resource.path + "/{id_}/tags/{tag}",
                           controllers.TagEndpoint(services, policy, resource))
+    connections = services.site_connections.resource
+    app.add_route(connections.path + "/{id_}/peer-config",
+                  controllers.PeerConfigEndpoint(services, policy, connections))
     app.add_route("/openapi.json", controllers.OpenAPIEndpoint(openapi.document(resources)))
     return app
 

@@ -17,9 +17,10 @@ from isthmus.api import discovery, listing, request
 from isthmus.api.policy import Policy
 from isthmus.context import RequestContext
 from isthmus.db.collection import Range
-from isthmus.exceptions import (BadRequest, HTTPNotFound, InvalidInput, IsthmusError,
-                                shown)
+from isthmus.exceptions import (BadRequest, Conflict, HTTPNotFound, InvalidInput,
+                                IsthmusError, shown)
 from isthmus.network.exceptions import TagNotFound
+from isthmus.peers import PeerView, Unsupported, formats
 from isthmus.services import Services
 
 LOG = logging.getLogger("isthmus.api")
@@ -434,6 +435,64 @@ class TagEndpoint(_TagsBase):
             return [t for t in current if t != tag]
         self.services.change_tags(ctx, self.plural, id_, without)
         resp.status = falcon.HTTP_204
+
+
+class PeerConfigEndpoint(_Endpoint):
+    """``GET /v2.0/vpn/ipsec-site-connections/{id}/peer-config``: the other end's
+    configuration in ``?format=`` (extension ``isthmus-peer-config``, docs/peers.md);
+    without ``format``, the list of formats.
+
+    Whoever may read the connection may download it; the PSK is in it only for a
+    caller ``get_ipsec_site_connection:psk`` lets read it. It is rendered from the
+    connection's desired state, built by the code that builds its agent's, so both
+    ends are configured from one source.
+    """
+
+    TEXT = "text/plain; charset=utf-8"
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, id_: str) -> None:
+        """404 as ``GET`` of the connection; 400 for an unknown format or what the format
+        cannot express; 409 while the router has no external address for the peer."""
+        ctx = req.context.ctx
+        _, target = self.visible_item(ctx, id_)
+        _, params = _query(req)
+        name = (params.get("format") or [""])[-1]
+        if not name:
+            _json(resp, {"peer_config_formats": [f.listing() for f in
+                                                  formats.FORMATS.values()]})
+            return
+        try:
+            fmt = formats.get(name)
+        except formats.UnknownFormat as err:
+            raise BadRequest(resource=self.resource.singular, msg=str(err)) from None
+        state = self.services.connection_state(id_)
+        if state is None:   # deleted since visible_item read it
+            raise HTTPNotFound()
+        if not state["external_ip"]:
+            raise Conflict(msg=(
+                f"the router of IPsec site connection {id_} has no external IPv"
+                f"{state['local_ip_version']} address yet, which the peer must reach; "
+                "set the router's external gateway and ask again"))
+        psk_visible = "psk" not in self.policy.hidden_fields(ctx, self.resource, target)
+        view = PeerView.of(state, psk_visible)
+        try:
+            text = fmt.render(view)
+        except Unsupported as err:
+            raise BadRequest(resource=self.resource.singular, msg=str(err)) from None
+        filename = fmt.filename(view)
+        resp.set_header("Cache-Control", "no-store")   # it may hold the PSK
+        if self._wants_json(req):
+            _json(resp, {"peer_config": {"format": fmt.name, "filename": filename,
+                                         "content_type": self.TEXT, "config": text}})
+            return
+        resp.content_type = self.TEXT
+        resp.set_header("Content-Disposition", f'attachment; filename="{filename}"')
+        resp.data = text.encode()
+
+    def _wants_json(self, req: falcon.Request) -> bool:
+        """JSON only when the client prefers it to text (``Accept: application/json``)."""
+        return "application/json" in (req.get_header("Accept") or "") and \
+            req.client_prefers([self.TEXT, falcon.MEDIA_JSON]) == falcon.MEDIA_JSON
 
 
 class VersionsEndpoint:

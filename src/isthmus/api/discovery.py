@@ -55,6 +55,11 @@ EXTENSIONS: list[dict[str, Any]] = [
      "description": "Admin-only router attributes isthmus:agent_host (the agent host that "
                     "serves the router) and isthmus:namespace (its network namespace)",
      "updated": "2026-11-23T00:00:00-00:00"},
+    {"alias": "isthmus-peer-config", "name": "Isthmus peer configurations",
+     "description": "GET /v2.0/vpn/ipsec-site-connections/{id}/peer-config?format=F: the "
+                    "configuration of the device at the other end of a site connection "
+                    "(strongswan, libreswan, generic...); without format, the formats",
+     "updated": "2026-12-02T00:00:00-00:00"},
 ]
 for _ext in EXTENSIONS:
     _ext["links"] = []

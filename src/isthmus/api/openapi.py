@@ -97,8 +97,35 @@ def _paths_for(resource: a.Resource, writable: bool) -> dict[str, Any]:
     return {resource.path: collection, resource.path + "/{id}": member}
 
 
+def _peer_config_path() -> dict[str, Any]:
+    """``GET .../ipsec-site-connections/{id}/peer-config`` (extension isthmus-peer-config)."""
+    text = {"type": "string"}
+    return {"get": {
+        "summary": "The configuration of the device at the other end of a site connection",
+        "description": "With format: the configuration as text/plain (attachment), or as "
+                       "JSON with Accept: application/json; the PSK only for callers allowed "
+                       "get_ipsec_site_connection:psk. Without format: the formats.",
+        "operationId": "show_ipsec_site_connection_peer_config",
+        "parameters": [
+            {"name": "id", "in": "path", "required": True, "schema": text},
+            {"name": "format", "in": "query", "required": False, "schema": text,
+             "description": "a format name from the list answered without it"}],
+        "responses": {
+            "200": {"description": "the configuration, or the list of formats", "content": {
+                "text/plain": {"schema": text},
+                "application/json": {"schema": {"oneOf": [
+                    _wrapped("peer_config", {"type": "object", "properties": {
+                        "format": text, "filename": text, "content_type": text,
+                        "config": text}}),
+                    _wrapped("peer_config_formats", {"type": "array", "items": {
+                        "type": "object", "properties": {
+                            "name": text, "description": text, "filename": text}}})]}}}},
+            **_errors(400, 404, 409)}}}
+
+
 def document(resources: Iterable[a.Resource]) -> dict[str, Any]:
     """The OpenAPI 3 document of the API, built from the resources' attribute tables."""
+    resources = list(resources)
     paths: dict[str, Any] = {
         "/": {"get": {"summary": "API versions", "operationId": "list_versions",
                       "responses": {"200": {"description": "versions document"}}}},
@@ -118,6 +145,9 @@ def document(resources: Iterable[a.Resource]) -> dict[str, Any]:
                 "type": "object", "properties": {"subnet_id": {"type": "string"}}}}}},
             "responses": {"200": {"description": "interface info"},
                           **_errors(400, 404, 409)}}}
+    for resource in resources:
+        if resource.singular == "ipsec_site_connection":
+            paths[resource.path + "/{id}/peer-config"] = _peer_config_path()
     return {
         "openapi": "3.1.0",
         "info": {"title": "Isthmus (Neutron VPNaaS v2.0 compatible)", "version": __version__},

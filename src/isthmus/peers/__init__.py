@@ -7,6 +7,8 @@ Each vendor module maps a :class:`PeerView` to that vendor's configuration text
 through its own tables, and raises :class:`Unsupported` for an Isthmus
 combination the vendor cannot express, naming the field, so that the API
 answers a clear 400 instead of handing out a configuration that fails later.
+The formats are registered by name in :mod:`isthmus.peers.formats`, which
+says what a vendor module must expose; docs/peers.md shows each one.
 """
 
 from __future__ import annotations
@@ -96,6 +98,12 @@ def _policy(policy: Mapping[str, Any]) -> Policy:
                   auth_algorithm=policy["auth_algorithm"], pfs=policy["pfs"] or "",
                   lifetime_units=policy["lifetime"]["units"],
                   lifetime_value=int(policy["lifetime"]["value"]))
+
+
+def one_line(text: str) -> str:
+    """``text`` safe in a one-line comment: control characters (a newline in a connection's
+    name would end the comment and inject configuration) become ``?``."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 PSK_PLACEHOLDER = "<pre-shared key: not shown to this caller>"

@@ -105,6 +105,28 @@ def services_on_host(conn: Connection, host: str,
         routers = dict(conn.execute(query).all())
     services = _rows_in(conn, SERVICES, "router_id", routers)
     connections = _rows_in(conn, CONNECTIONS, "vpnservice_id", [s.id for s in services])
+    return _desired(conn, routers, services, connections)
+
+
+def connection_state(conn: Connection, connection_id: str) -> ConnectionState | None:
+    """One connection's desired state, exactly as its agent gets it (None if gone).
+
+    The same code as :func:`services_on_host`, for one row: what the API hands a
+    peer device (:mod:`isthmus.peers`) is what the Isthmus side is built from.
+    """
+    connections = _rows_in(conn, CONNECTIONS, "id", [connection_id])
+    if not connections:
+        return None
+    services = _rows_in(conn, SERVICES, "id", [connections[0].vpnservice_id])
+    routers = dict(conn.execute(sa.select(ROUTERS.c.id, ROUTERS.c.namespace).where(
+        ROUTERS.c.id == services[0].router_id)).all())
+    return _desired(conn, routers, services, connections)[0]["ipsec_site_connections"][0]
+
+
+def _desired(conn: Connection, routers: Mapping[str, str | None], services: Sequence[Row],
+             connections: Sequence[Row]) -> list[Service]:
+    """The desired state of ``services`` on ``routers`` (id: namespace), each with those
+    of ``connections`` that belong to it."""
     peer_cidrs = children(conn, PEER_CIDRS, "ipsec_site_connection_id", "cidr",
                           [c.id for c in connections])
     ike = _for_agents(IKE_RESOURCE, _rows_in(conn, IKE_POLICIES, "id",

@@ -132,9 +132,9 @@ from itertools import product
 from typing import Any, Mapping
 
 __all__ = ["AEAD_ENCRYPTION", "CLOSE_ACTIONS", "DH_GROUPS", "DPD_ACTIONS", "ENCRYPTION",
-           "INTEGRITY", "PRF", "START_ACTIONS", "MappingError", "ah_proposal", "child_name",
-           "connection_name", "esp_proposal", "ike_proposal", "shared_secret", "to_vici",
-           "unsupported"]
+           "INTEGRITY", "PRF", "START_ACTIONS", "MappingError", "ah_proposal", "child_lifetime",
+           "child_name", "connection_name", "esp_proposal", "ike_proposal", "renewal",
+           "shared_secret", "to_vici", "unsupported"]
 
 ENCRYPTION: dict[str, str] = {
     "3des": "3des",
@@ -241,7 +241,7 @@ def to_vici(service: Mapping[str, Any], conn: Mapping[str, Any]) -> dict[str, An
     """
     ike, ipsec, dpd = conn["ikepolicy"], conn["ipsecpolicy"], conn["dpd"]
     version = _keyword(_IKE_VERSIONS, ike, "ike_version")
-    ike_renew_s, ike_margin_s = _renewal(_seconds(ike, "IKE policy"))
+    ike_renew_s, ike_margin_s = renewal(_seconds(ike, "IKE policy"))
     dpd_action = _keyword(DPD_ACTIONS, dpd, "action")
     dpd_on = dpd["action"] != "disabled"
     local_id = conn.get("local_id") or conn["external_ip"]
@@ -267,7 +267,7 @@ def to_vici(service: Mapping[str, Any], conn: Mapping[str, Any]) -> dict[str, An
         "mode": _keyword(_MODES, ipsec, "encapsulation_mode"),
         _keyword(_PROTOCOLS, ipsec, "transform_protocol"): [
             esp_proposal(ipsec) if ipsec["transform_protocol"] == "esp" else ah_proposal(ipsec)],
-        **_child_lifetime(ipsec),
+        **child_lifetime(ipsec),
         "dpd_action": dpd_action,
         "start_action": _keyword(START_ACTIONS, conn, "initiator"),
         "close_action": _keyword(CLOSE_ACTIONS, conn, "initiator"),
@@ -382,21 +382,22 @@ def _seconds(policy: Mapping[str, Any], label: str) -> int:
     return int(lifetime["value"])
 
 
-def _renewal(lifetime: int) -> tuple[int, int]:
+def renewal(lifetime: int) -> tuple[int, int]:
     """(renew after, hard margin) for a hard lifetime: renew at 90 %, expire at 100 %."""
     margin = max(lifetime // 10, 1)
     return lifetime - margin, margin
 
 
-def _child_lifetime(ipsecpolicy: Mapping[str, Any]) -> dict[str, str]:
+def child_lifetime(ipsecpolicy: Mapping[str, Any]) -> dict[str, str]:
+    """A CHILD_SA's ``rekey_*`` and ``life_*`` for the IPsec policy's hard lifetime."""
     lifetime = ipsecpolicy.get("lifetime") or {"units": "seconds", "value": 3600}
     units, value = lifetime.get("units", "seconds"), int(lifetime["value"])
     if units == "kilobytes":
-        renew, margin = _renewal(value * 1024)
+        renew, margin = renewal(value * 1024)
         return {"rekey_bytes": str(renew), "life_bytes": str(renew + margin)}
     if units != "seconds":
         raise MappingError(f"IPsec policy lifetime units '{units}' has no strongSwan equivalent")
-    renew, margin = _renewal(value)
+    renew, margin = renewal(value)
     return {"rekey_time": _duration(renew), "life_time": _duration(renew + margin)}
 
 
