@@ -3,11 +3,13 @@ and the dashboard opened on it, signed in as a user would (tests, screenshots, b
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from playwright.sync_api import expect
 
 from tests.api.topology import build, ok
 
@@ -77,7 +79,11 @@ def open_dashboard(context: Any, url: str, project: str | None = PROJECT,
     ``project`` (noauth headers) or ``token`` (Keystone), as a user does."""
     page = context.new_page()
     page.goto(f"{url}/dashboard/{query}")
-    page.click("#credentials-toggle")
+    # The first load settles (live, or refused: that opens the form itself) before we click.
+    expect(page.locator("#stream-state")).to_have_attribute(
+        "data-state", re.compile("live|refused|polling"))
+    if not page.locator("#credentials").is_visible():
+        page.click("#credentials-toggle")
     if token is not None:
         page.check("input[name=mode][value=token]")
         page.fill("input[name=token]", token)
