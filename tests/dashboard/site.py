@@ -45,9 +45,11 @@ def wait_for_status(client: httpx.Client, path: str, status: str, timeout_s: flo
         time.sleep(0.05)
 
 
-def build_site(url: str, peers: dict[str, str] | None = None) -> Site:
+def build_site(url: str, peers: dict[str, str] | None = None,
+               expect_down: frozenset[str] | set[str] = frozenset()) -> Site:
     """A router ``r1`` with one VPN service and a connection per ``peers`` (name -> peer
-    address; default one, ``branch-office``), all ACTIVE before this returns."""
+    address; default one, ``branch-office``), all ACTIVE before this returns (those named
+    in ``expect_down``: DOWN)."""
     peers = peers or {"branch-office": "203.0.113.5"}
     headers = {"X-User-Id": "user"}
     with httpx.Client(base_url=url, timeout=30, headers={
@@ -68,8 +70,9 @@ def build_site(url: str, peers: dict[str, str] | None = None) -> Site:
                 "ipsecpolicy_id": ipsec, "peer_address": address, "peer_id": address,
                 "psk": "not-shown-on-the-page", "peer_cidrs": ["10.50.0.0/24"]}}))
             site.connections[name] = conn["ipsec_site_connection"]["id"]
-        for conn_id in site.connections.values():
-            wait_for_status(member, f"{CONNS}/{conn_id}", "ACTIVE")
+        for name, conn_id in site.connections.items():
+            wait_for_status(member, f"{CONNS}/{conn_id}",
+                            "DOWN" if name in expect_down else "ACTIVE")
     return site
 
 

@@ -386,7 +386,9 @@ function sparkline(samples) {
                 in: Math.max(0, samples[i].bytes_in - samples[i - 1].bytes_in) / dt,
                 out: Math.max(0, samples[i].bytes_out - samples[i - 1].bytes_out) / dt});
   }
-  const end = Date.now(), span = SAMPLES_KEPT * REFRESH_S * 1000;
+  // From the oldest sample kept to now: a young line fills the box, an old one scrolls.
+  const end = Date.now();
+  const span = Math.max(end - (samples.length ? samples[0].t : end), 10 * REFRESH_S * 1000);
   const peak = Math.max(1, ...rates.map((r) => Math.max(r.in, r.out)));
   const x = (t) => pad + (width - 2 * pad) * Math.max(0, 1 - (end - t) / span);
   const y = (v) => height - pad - (height - 2 * pad) * (v / peak);
@@ -423,10 +425,16 @@ function reasonCell(detail) {
     h("span", {class: "message"}, detail.message || ""));
 }
 
+// docs/diagnosis.md's order; fields a driver adds later follow, as they come.
+const SA_FIELDS = ["state", "version", "encryption", "integrity", "prf", "dh_group", "protocol",
+                   "mode", "local_spi", "remote_spi", "established_at", "rekey_at"];
+
 function saList(title, sa) {
   if (!sa) return h("div", {class: "sa"}, h("h4", {}, title), h("span", {class: "muted"}, "none"));
-  const rows = Object.entries(sa).map(([key, value]) =>
-    h("div", {class: "kv"}, h("dt", {}, key.replace(/_/g, " ")), h("dd", {}, String(value))));
+  const keys = [...SA_FIELDS.filter((k) => k in sa),
+                ...Object.keys(sa).filter((k) => !SA_FIELDS.includes(k))];
+  const rows = keys.map((key) =>
+    h("div", {class: "kv"}, h("dt", {}, key.replace(/_/g, " ")), h("dd", {}, String(sa[key]))));
   return h("div", {class: "sa"}, h("h4", {}, title), h("dl", {}, rows));
 }
 
@@ -437,10 +445,7 @@ function detailRow(conn, columns) {
     h("td", {colspan: columns},
       h("div", {class: "detail-grid"},
         saList("IKE SA", detail.ike), saList("CHILD SA", detail.child),
-        h("div", {class: "sa"}, h("h4", {}, "Last failure"),
-          failure ? h("p", {}, h("span", {class: "chip"}, failure.reason), " ",
-                      failure.message || "", h("br"), h("small", {}, failure.at || ""))
-            : h("span", {class: "muted"}, "none")),
+        h("div", {class: "stack"},
         h("div", {class: "sa"}, h("h4", {}, "Connection"),
           h("dl", {},
             h("div", {class: "kv"}, h("dt", {}, "id"), h("dd", {}, h("code", {}, conn.id))),
@@ -449,7 +454,11 @@ function detailRow(conn, columns) {
               h("dd", {}, (conn.peer_cidrs || []).join(", ") || "endpoint groups")),
             h("div", {class: "kv"}, h("dt", {}, "admin state"),
               h("dd", {}, conn.admin_state_up ? "up" : "down")))),
-        peerConfigPanel(conn))));
+        h("div", {class: "sa"}, h("h4", {}, "Last failure"),
+          failure ? h("p", {}, h("span", {class: "chip"}, failure.reason), " ",
+                      failure.message || "", " ", h("small", {class: "muted"}, failure.at || ""))
+            : h("span", {class: "muted"}, "none")),
+        peerConfigPanel(conn)))));
 }
 
 // ---------------------------------------------------------------- peer configurations
@@ -524,9 +533,15 @@ function toggleDetail(conn) {
 
 const CONNECTION_COLUMNS = ["", "Connection", "Peer", "Status", "Why", "Traffic"];
 
+// The status each connection had when last drawn: a row whose status changed flashes once.
+const drawnStatus = new Map();
+
 function connectionRows(conn) {
   const open = state.open.has(conn.id);
-  const row = h("tr", {class: "connection", "data-connection-id": conn.id},
+  const changed = drawnStatus.has(conn.id) && drawnStatus.get(conn.id) !== conn.status;
+  drawnStatus.set(conn.id, conn.status);
+  const row = h("tr", {class: changed ? "connection changed" : "connection",
+                       "data-connection-id": conn.id},
     h("td", {}, h("button", {type: "button", class: "toggle", "aria-expanded": String(open),
                              title: "Status detail and peer configuration",
                              onclick: () => toggleDetail(conn)}, open ? "▾" : "▸")),
