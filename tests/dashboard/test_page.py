@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from isthmus.dashboard.files import static_files
+from tests.agent.conftest import make_embedded
 from tests.api.topology import ok
 from tests.dashboard.site import CONNS, SERVICES, connection_row, open_dashboard
 
@@ -151,3 +152,14 @@ def test_without_a_peer_config_endpoint_the_page_says_so_and_keeps_working(conte
     expect(page.locator(".peer-config")).to_contain_text("peer configurations unavailable")
     expect(page.locator("#error")).to_be_hidden()
     expect(row.locator(".status")).to_have_text("ACTIVE")
+
+
+def test_dashboard_enabled_false_leaves_its_paths_to_the_api(tmp_path):
+    env = make_embedded(tmp_path, dashboard_enabled=False)
+    try:
+        with httpx.Client(base_url=env.api.url) as anonymous:
+            for path in static_files():
+                assert anonymous.get(path).status_code == 404, path
+    finally:
+        env.api.stop()
+        env.runtime.stop()
