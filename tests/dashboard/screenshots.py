@@ -107,7 +107,8 @@ SHOWCASE_DRIVER = f"{__name__}.ShowcaseDriver"
 
 def take_screenshots(browser: Any, out_dir: Path, state_dir: Path) -> list[Path]:
     """The docs' screenshots of a fresh Isthmus on ``state_dir``, written to ``out_dir``:
-    the overview with one connection's detail open, and a status change as it arrives."""
+    the overview with one connection's detail open, a status change as it arrives, and
+    the credentials form."""
     state_dir.mkdir(parents=True, exist_ok=True)
     env = make_embedded(state_dir, **{"vpnagent.status_check_interval": 1,
                                       "vpnagent.vpn_device_driver": [SHOWCASE_DRIVER]})
@@ -128,6 +129,7 @@ def take_screenshots(browser: Any, out_dir: Path, state_dir: Path) -> list[Path]
         berlin.locator("button.toggle").click()
         expect(page.locator(".detail-row")).to_contain_text("ESTABLISHED")
         expect(page.locator(".peer-config")).not_to_contain_text("asking")
+        page.mouse.move(0, 0)
         shots = [out_dir / "dashboard.png"]
         page.screenshot(path=str(shots[-1]))
 
@@ -138,8 +140,14 @@ def take_screenshots(browser: Any, out_dir: Path, state_dir: Path) -> list[Path]
         expect(connection_row(page, site.connections["lyon"]).locator(".status")) \
             .to_have_text("DOWN")
         expect(page.locator("li.event.kind-status").first).to_contain_text("ACTIVE → DOWN")
+        page.mouse.move(0, 0)   # no row under the pointer
         shots.append(out_dir / "dashboard-status-change.png")
         page.screenshot(path=str(shots[-1]))
+
+        page.click("#credentials-toggle")
+        expect(page.locator("#credentials")).to_be_visible()
+        shots.append(out_dir / "dashboard-credentials.png")
+        page.screenshot(path=str(shots[-1]), clip={"x": 0, "y": 0, "width": 1360, "height": 260})
         return shots
     finally:
         context.close()

@@ -499,7 +499,12 @@ async function loadPeerFormats(conn) {
 function attachmentName(response, fallback) {
   const header = response.headers.get("Content-Disposition") || "";
   const match = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(header);
-  const name = match ? decodeURIComponent(match[1]) : fallback;
+  let name = fallback;
+  try {
+    if (match) name = decodeURIComponent(match[1]);
+  } catch (err) {
+    // a malformed escape: keep the format's own file name
+  }
   return name.replace(/[\/\\]/g, "_");
 }
 
