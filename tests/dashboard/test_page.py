@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 from isthmus.dashboard.files import static_files
 from tests.agent.conftest import make_embedded
 from tests.api.topology import ok
-from tests.dashboard.site import CONNS, SERVICES, connection_row, open_dashboard
+from tests.dashboard.site import CONNS, SERVICES, build_site, connection_row, open_dashboard
 
 BOUND_MS = 15_000   # generous: the change shows in well under a second here
 
@@ -161,5 +161,31 @@ def test_dashboard_enabled_false_leaves_its_paths_to_the_api(tmp_path):
             for path in static_files():
                 assert anonymous.get(path).status_code == 404, path
     finally:
+        env.api.stop()
+        env.runtime.stop()
+
+
+def test_without_a_free_event_stream_the_page_polls_and_still_shows_changes(
+        context, tmp_path):
+    # event_stream_limit = 0: every stream is refused with 503, as when all are taken.
+    env = make_embedded(tmp_path, **{"vpnagent.status_check_interval": 1,
+                                     "event_stream_limit": 0})
+    env.start_agent()
+    try:
+        site = build_site(env.api.url)
+        conn_id = site.connections["branch-office"]
+        page = open_dashboard(context, site.url, query="?refresh=300")
+        expect(page.locator("#stream-state")).to_have_attribute("data-state", "polling")
+        status = connection_row(page, conn_id).locator(".status")
+        expect(status).to_have_text("ACTIVE")
+        with site.client() as member:
+            ok(member.put(f"{CONNS}/{conn_id}", json={"ipsec_site_connection": {
+                "admin_state_up": False}}), 200)
+        expect(status).to_have_text("DOWN", timeout=BOUND_MS)
+        expect(page.locator("li.event.kind-status").first.locator(".what")) \
+            .to_have_text("ACTIVE → DOWN")
+        expect(page.locator("#error")).to_be_hidden()
+    finally:
+        env.stop_agent()
         env.api.stop()
         env.runtime.stop()
