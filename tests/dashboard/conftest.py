@@ -72,5 +72,6 @@ def site(isthmus) -> Site:
 
 @pytest.fixture
 def member(isthmus) -> Iterator[httpx.Client]:
+    """A member of ``demoproj``, the project the page is opened as."""
     with isthmus.api.client("demoproj") as client:
         yield client
