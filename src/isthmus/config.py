@@ -74,6 +74,12 @@ DEFAULT_OPTS = [
                      "not speak Keystone) and carries counts, durations, statuses and "
                      "object ids, never names, addresses or secrets; set false, or block "
                      "/metrics in the reverse proxy, where even that is too much."),
+    cfg.BoolOpt("dashboard_enabled", default=True,
+                help="Serve the dashboard, a web page of VPN services, connections, "
+                     "statuses, traffic and live events, at /dashboard/ on the API's "
+                     "address (docs/dashboard.md). Its files hold no data and need no "
+                     "token; the page reads the API with the credentials its user enters, "
+                     "and holds one event stream (event_stream_limit) while open."),
     cfg.IntOpt("agent_down_time", default=75, min=2,
                help="Seconds without a heartbeat after which an agent is dead and the VPN "
                     "services and connections of its routers are shown DOWN (and, with "

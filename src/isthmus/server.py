@@ -26,6 +26,7 @@ from isthmus.api.http import HTTPServer
 from isthmus.api.metrics import RequestMetrics, with_metrics
 from isthmus.api.policy import Policy
 from isthmus.api.health import HealthCheck, with_healthcheck
+from isthmus.dashboard import with_dashboard
 from isthmus.db import Database, upgrade
 from isthmus.db.probe import BadDatabaseURL, wait_until_reachable
 from isthmus.db.probe import probe as probe_database
@@ -145,6 +146,8 @@ def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) ->
                      streams_closing=runtime.streams_closing,
                      metrics=RequestMetrics(registry) if metrics else None)
     app = with_keystone(app, conf) if conf.auth_strategy == "keystone" else app
+    if conf.dashboard_enabled:   # static files only, in front of authentication: no data
+        app = with_dashboard(app)
     if metrics:   # in front of authentication, like /healthcheck (docs/metrics.md)
         registry.register(StatusCollector(db, agents))
         app = with_metrics(app, registry)

@@ -50,8 +50,9 @@ def wait_until(check: Callable[[], Any], timeout_s: float = 5, step_s: float = 0
     raise AssertionError(f"condition not met within {timeout_s}s: last value {value!r}")
 
 
-def make_embedded(tmp_path, **overrides: Any) -> Embedded:
-    conf = config.load([])
+def make_embedded(tmp_path, config_files: list[str] | None = None,
+                  **overrides: Any) -> Embedded:
+    conf = config.load([], config_files)
     conf.set_override("state_path", str(tmp_path))
     conf.set_override("host", "agent-embedded")
     apply_settings(conf, overrides)

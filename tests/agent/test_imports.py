@@ -16,7 +16,8 @@ import threading
 import pytest
 
 SERVER_ONLY = ("isthmus.db", "isthmus.api", "isthmus.vpn", "isthmus.network",
-               "isthmus.services", "isthmus.server", "sqlalchemy", "alembic", "falcon")
+               "isthmus.services", "isthmus.server", "isthmus.dashboard", "sqlalchemy", "alembic",
+               "falcon")
 
 AGENT_MODULES = ["isthmus.agent", "isthmus.agent.service", "isthmus.drivers.device.noop",
                  "isthmus.drivers.device.strongswan.driver", "isthmus.drivers.loader",
