@@ -63,10 +63,17 @@ def migrated_sqlite(tmp_path_factory) -> Path:
 
 
 BACKENDS = os.environ.get("ISTHMUS_TEST_BACKENDS", "sqlite,postgresql,mariadb").split(",")
+try:
+    import MySQLdb  # noqa: F401  (mysqlclient, the faster driver: the one under test if installed)
+    MARIADB_DRIVER = "mysqldb"
+except ImportError:
+    MARIADB_DRIVER = "pymysql"
 SERVER_URLS = {
     "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/",
-    "mariadb": "mysql+pymysql://root@127.0.0.1:3306/",
+    "mariadb": f"mysql+{MARIADB_DRIVER}://root@127.0.0.1:3306/",
 }
+PYMYSQL_URL = "mysql+pymysql://root@127.0.0.1:3306/"
+"""MariaDB through PyMySQL too, where the two drivers may differ (tests/db)."""
 
 
 @pytest.fixture(scope="session")

@@ -58,7 +58,7 @@ def build_site(url: str, peers: dict[str, str] | None = None,
                 **headers, "X-Project-Id": PROJECT, "X-Roles": "member,reader"}) as member:
         topo = build(admin, member)
         ike = ok(member.post("/v2.0/vpn/ikepolicies", json={"ikepolicy": {
-            "name": "ike-aes256"}}))["ikepolicy"]["id"]
+            "name": "ike-aes256", "ike_version": "v2"}}))["ikepolicy"]["id"]
         ipsec = ok(member.post("/v2.0/vpn/ipsecpolicies", json={"ipsecpolicy": {
             "name": "esp-aes256"}}))["ipsecpolicy"]["id"]
         service = ok(member.post(SERVICES, json={"vpnservice": {

@@ -18,13 +18,15 @@ from sqlalchemy import exc as sa_exc
 from isthmus.db import Database, upgrade
 from isthmus.db.retry import run_with_retries, stale_connection
 from isthmus.network.networks import NETWORKS
-from tests.conftest import BACKENDS, SERVER_URLS, start_server
+from tests.conftest import BACKENDS, MARIADB_DRIVER, PYMYSQL_URL, SERVER_URLS, start_server
 
-SERVER_BACKENDS = [b for b in BACKENDS if b in SERVER_URLS]
+URLS = {**SERVER_URLS, "mariadb-pymysql": PYMYSQL_URL}
+SERVER_BACKENDS = [b for b in BACKENDS if b in SERVER_URLS] + (
+    ["mariadb-pymysql"] if "mariadb" in BACKENDS and MARIADB_DRIVER != "pymysql" else [])
 
 
 def _admin(backend: str) -> sa.Engine:
-    maint = SERVER_URLS[backend] + ("postgres" if backend == "postgresql" else "")
+    maint = URLS[backend] + ("postgres" if backend == "postgresql" else "")
     return sa.create_engine(maint, isolation_level="AUTOCOMMIT")
 
 
@@ -35,10 +37,11 @@ def database(request) -> Iterator[tuple[str, str, str]]:
     backend = request.param
     name = f"isthmus_reconnect_{uuid.uuid4().hex[:10]}"
     admin = _admin(backend)
-    suffix = " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" if backend == "mariadb" else ""
+    suffix = (" CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" if backend.startswith("mariadb")
+              else "")
     with admin.connect() as conn:
         conn.exec_driver_sql(f"CREATE DATABASE {name}{suffix}")
-    url = SERVER_URLS[backend] + name
+    url = URLS[backend] + name
     upgrade(url)
     try:
         yield backend, name, url
