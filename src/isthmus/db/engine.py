@@ -52,15 +52,45 @@ class _NoRowDumps(logging.Filter):
 
 logging.getLogger("sqlalchemy.engine.Engine").addFilter(_NoRowDumps())
 
+# PyMySQL's SERVER_STATUS_IN_TRANS: the server's last reply says a transaction is open.
+_MYSQL_IN_TRANSACTION = 1
+_OPEN = "isthmus_transaction_open"
+
+
 def _mysql_setup(engine: Engine) -> None:
     # The pool rolls back every connection it gets back, but our transactions have
-    # ended (committed or rolled back) by then, and a MySQL ROLLBACK is one more
-    # round trip per request (psycopg skips it by itself when no transaction is open).
-    # Roll back only when SQLAlchemy did not end the transaction itself.
+    # ended (committed or rolled back) by then, and a MySQL ROLLBACK is one more round
+    # trip per request (psycopg skips it by itself when no transaction is open). Roll
+    # back only when one may still be open: PyMySQL says so from the server's last
+    # reply; for mysqlclient, which does not, SQLAlchemy's begin/commit/rollback tell.
+    # An invalidated connection is discarded, never reset; and asking it for its DBAPI
+    # connection would try to reconnect: those are skipped.
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # type: ignore[no-untyped-def]
+        if not conn.invalidated:
+            conn.connection.info[_OPEN] = True
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(conn):  # type: ignore[no-untyped-def]
+        if not conn.invalidated:
+            conn.connection.info[_OPEN] = False
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context):  # type: ignore[no-untyped-def]
+        # A failed statement or COMMIT may leave a transaction open: roll back at reset.
+        conn = context.connection
+        if conn is not None and not context.is_disconnect and not conn.invalidated:
+            conn.connection.info[_OPEN] = True
+
     @event.listens_for(engine, "reset")
-    def _on_reset(dbapi_conn, _record, state):  # type: ignore[no-untyped-def]
-        if not state.transaction_was_reset:
-            dbapi_conn.rollback()
+    def _on_reset(dbapi_conn, record, _state):  # type: ignore[no-untyped-def]
+        status = getattr(dbapi_conn, "server_status", None)
+        if status is not None and not status & _MYSQL_IN_TRANSACTION:
+            return
+        if status is None and record.info.get(_OPEN) is False:
+            return
+        dbapi_conn.rollback()
 
 
 def create_engine(url: str) -> Engine:
