@@ -19,7 +19,7 @@ Neutron / Isthmus (goal: 10 or more everywhere), beside Isthmus's targets
 
     bash ../shared/anchors/neutron/anchor.sh install && ... start   # see its README
     python benchmarks/vs_neutron.py [--neutron-url http://127.0.0.1:9696]
-    python benchmarks/vs_neutron.py --isthmus-db mysql+pymysql://root@127.0.0.1:3317/
+    python benchmarks/vs_neutron.py --isthmus-db mysql+mysqldb://root@127.0.0.1:3317/
 
 ``--isthmus-db`` is the MariaDB server Isthmus uses (its database
 ``--database`` is created there and dropped at the end): by default the one on
@@ -53,6 +53,11 @@ from api import free_port, start_server  # noqa: E402  (a sibling script)
 ANCHOR = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "neutron"
 if not ANCHOR.is_dir():
     ANCHOR = Path("../shared/anchors/neutron")
+try:
+    import MySQLdb  # noqa: F401  (mysqlclient: the faster driver, docs/deployment.md)
+    MYSQL_DRIVER = "mysqldb"
+except ImportError:
+    MYSQL_DRIVER = "pymysql"
 TARGETS_MS = {"create": 3.0, "show": 1.0, "list": 30.0}
 GOAL_RATIO = 10.0
 PATH = "/v2.0/vpn/ikepolicies"
@@ -182,8 +187,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--neutron-url", default="http://127.0.0.1:"
                         + os.environ.get("ANCHOR_PORT", "9696"))
-    parser.add_argument("--isthmus-db", default="mysql+pymysql://root@127.0.0.1:3306/",
-                        help="the MariaDB server for Isthmus (URL without a database)")
+    parser.add_argument("--isthmus-db", default=f"mysql+{MYSQL_DRIVER}://root@127.0.0.1:3306/",
+                        help="the MariaDB server for Isthmus (URL without a database; "
+                             "mysqlclient's mysql+mysqldb:// when installed)")
     parser.add_argument("--database", default="isthmus_bench_vs_neutron",
                         help="Isthmus's database there: created afresh, dropped at the end")
     parser.add_argument("--count", type=int, default=1000, help="IKE policies per server")

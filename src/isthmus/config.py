@@ -156,7 +156,8 @@ DATABASE_OPTS = [
     cfg.StrOpt("connection", secret=True,
                help="SQLAlchemy URL of the database, e.g. "
                     "postgresql+psycopg://isthmus@127.0.0.1/isthmus or "
-                    "mysql+pymysql://root@127.0.0.1/isthmus. Default: SQLite in state_path."),
+                    "mysql+mysqldb://root@127.0.0.1/isthmus (mysqlclient; mysql+pymysql:// "
+                    "works too, slower). Default: SQLite in state_path."),
     cfg.IntOpt("db_max_retries", default=10, min=0,
                help="How often a write transaction that lost a race to a concurrent one "
                     "(a deadlock, a serialization failure, an IP address it picked taken "

@@ -357,8 +357,8 @@ class HTTPServer:
         """Accept the connections that arrive within ``seconds`` (the caller loops)."""
         if not self.slots.acquire(timeout=seconds):
             return
-        self.listening.settimeout(seconds)
         try:
+            self.listening.settimeout(seconds)
             sock, address = self.listening.accept()
         except (socket.timeout, OSError):
             self.slots.release()
