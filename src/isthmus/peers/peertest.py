@@ -411,21 +411,20 @@ def _wait_for_reason(api: Api, conn_id: str, outcome: Outcome, wait_s: float = 1
 
 
 def _ping(network: PeerNetwork, plan: Plan) -> bool:
-    """Ping ``plan.ping`` from the peer address in the CIDR its child pairs with it."""
+    """Ping ``plan.ping`` from the peer's address in a peer CIDR that a child pairs with
+    it (IKEv1 has one child per pair), so that the packet matches a CHILD_SA."""
     target = ipaddress.ip_address(plan.ping)
-    source = next((str(a.ip) for a in network.peer_addresses()
-                   for c in plan.children if str(a.network) in _networks(c.local_ts)
-                   and any(target in ipaddress.ip_network(ts, strict=False)
-                           for ts in c.remote_ts)), None)
-    source = source or str(network.peer_addresses()[0].ip)
+    sources = [address.ip for address in network.peer_addresses()]
+    for child in plan.children:
+        if any(target in ipaddress.ip_network(ts, strict=False) for ts in child.remote_ts):
+            sources = [ip for ip in sources if any(
+                ip in ipaddress.ip_network(ts, strict=False) for ts in child.local_ts)] \
+                or sources
+            break
     result = subprocess.run(["ip", "netns", "exec", network.namespace, "ping", "-n", "-c", "1",
-                             "-w", "10", "-I", source, str(target)],
+                             "-w", "10", "-I", str(sources[0]), str(target)],
                             capture_output=True, text=True, timeout=30)
     return result.returncode == 0
-
-
-def _networks(cidrs: tuple[str, ...]) -> set[str]:
-    return {str(ipaddress.ip_network(c, strict=False)) for c in cidrs}
 
 
 def _print_kept(network: PeerNetwork, charon: ThrowawayCharon, out: TextIO) -> None:

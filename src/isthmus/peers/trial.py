@@ -6,7 +6,7 @@ and a charon in it, for ``isthmus peer test`` (root).
     host:  BRIDGE ── <ptX>h ══ veth ══ eth0 (peer_address/prefix)   namespace isthmus-peertest-X
            (or a plain interface: a macvlan in mode bridge on it named eth0, like the
             agent's router ports on plain interfaces, docs/routers.md)
-                                        peer0 (dummy): one address in each peer CIDR
+                                        lo: one address (/32) in each peer CIDR
 
 :class:`ThrowawayCharon` runs one charon in that namespace with kernel-libipsec
 (ESP in userspace over a TUN device: works whether or not the kernel has ESP),
@@ -300,13 +300,13 @@ class PeerNetwork:
         return os.path.isdir(f"/sys/class/net/{self.uplink}/bridge")
 
     def peer_addresses(self) -> list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
-        """One address in each peer CIDR, held by ``peer0``: the first host (the CIDR's
-        own address for a /32 or /128)."""
+        """One address in each peer CIDR, as a host address (/32, /128) on ``lo`` (no
+        dummy device: not every kernel has the module): the first host of the CIDR."""
         found = []
         for cidr in self.peer_cidrs:
             network = ipaddress.ip_network(cidr, strict=False)
             host = next(iter(network.hosts()), network.network_address)
-            found.append(ipaddress.ip_interface(f"{host}/{network.prefixlen}"))
+            found.append(ipaddress.ip_interface(host))
         return found
 
     def create(self, probe_s: float = 1.5) -> None:
@@ -330,11 +330,9 @@ class PeerNetwork:
         if arp_answers(ns, "eth0", self.address.ip, probe_s):
             raise AddressInUse(self.address.ip, self.uplink)
         _sh("ip", "-n", ns, "addr", "add", str(self.address), "dev", "eth0")
-        _sh("ip", "-n", ns, "link", "add", "peer0", "type", "dummy")
         for address in self.peer_addresses():
             extra = ["nodad"] if address.version == 6 else []
-            _sh("ip", "-n", ns, "addr", "add", str(address), "dev", "peer0", *extra)
-        _sh("ip", "-n", ns, "link", "set", "peer0", "up")
+            _sh("ip", "-n", ns, "addr", "add", str(address), "dev", "lo", *extra)
 
     def destroy(self) -> None:
         """Kill whatever still runs in the namespace, delete it (its veth end or macvlan
