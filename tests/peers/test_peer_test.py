@@ -11,6 +11,7 @@ veth on the bridge, no charon.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from typing import Any, Iterator
@@ -188,3 +189,49 @@ def test_failures_say_why_and_leave_nothing(site_a, sdk, fabric):
     assert f"{INTERNET_HOST} already answers on {fabric.internet_bridge}" in result.stderr
     assert leftovers(fabric, namespace_of(result.stdout)) == []
     assert fabric.ping("inet", WAN["a"], count=1)   # the internet host kept its address
+
+
+def test_keep_leaves_the_peer_and_says_how_to_remove_it(site_a, sdk, fabric):
+    conn_id = connection(sdk, router_a(sdk), "a-to-b", WAN["b"])
+    result = peer_test(site_a, fabric, conn_id, "--timeout", "60", "--keep")
+    assert result.returncode == 0, result.stdout + result.stderr
+    namespace = namespace_of(result.stdout)
+    commands: list[str] = []
+    try:
+        assert leftovers(fabric, namespace) == [namespace, "ipt-" + namespace[-6:]]
+        assert charons_in(namespace), "--keep leaves charon running"
+        commands = result.stdout.split("Remove it with:\n")[1].splitlines()
+        assert commands and all(line.startswith("  ") for line in commands), result.stdout
+    finally:
+        for line in commands:
+            subprocess.run(["sh", "-c", line.strip()], check=False)
+    # charon takes a moment to exit after the TERM the commands send
+    wait_until(lambda: leftovers(fabric, namespace) == [], timeout_s=30)
+
+
+def charons_in(namespace: str) -> list[int]:
+    pids = sh("ip", "netns", "pids", namespace, check=False).stdout.split()
+    return [int(p) for p in pids if os.path.exists(f"/proc/{p}/exe")
+            and os.readlink(f"/proc/{p}/exe") == "/usr/lib/ipsec/charon"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_it_removes_the_peer(site_a, sdk, fabric, signum):
+    # Isthmus does not answer (admin down): the command waits, then is interrupted.
+    conn_id = connection(sdk, router_a(sdk), "a-to-b", WAN["b"], admin_state_up=False)
+    command = subprocess.Popen(
+        [sys.executable, "-m", "isthmus.cli", "peer", "test", conn_id, "--url",
+         site_a.api.url, "--bridge", fabric.internet_bridge, "--timeout", "120"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = command.stdout.readline()
+        namespace = namespace_of(first)
+        wait_until(lambda: charons_in(namespace), timeout_s=30)
+        command.send_signal(signum)
+        out, err = command.communicate(timeout=60)
+    finally:
+        if command.poll() is None:
+            command.kill()
+    assert command.returncode == 130, first + out + err
+    assert "interrupted" in err
+    assert leftovers(fabric, namespace) == []

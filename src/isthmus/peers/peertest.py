@@ -58,7 +58,8 @@ TRIAL_RETRANSMIT = Retransmit(tries=3, timeout=2.0, base=1.5)
 _RELEVANT = re.compile(
     r"NO_PROPOSAL_CHOSEN|AUTHENTICATION_FAILED|TS_UNACCEPTABLE|INVALID_|FAILED|failed|"
     r"no matching|not found|retransmit|giving up|establishing|established|deleting|"
-    r"received|unable|no proposal|selected proposal|installed|error", re.IGNORECASE)
+    r"received|initiating|unable|no proposal|selected proposal|installed|error",
+    re.IGNORECASE)
 
 
 class UsageError(Exception):
@@ -307,6 +308,7 @@ class Outcome:
     isthmus_detail: dict[str, Any] | None = None
     peer_log: list[str] = field(default_factory=list)
     problem: str = ""
+    kept: str = ""                            # --keep: where it is, how to remove it
 
     @property
     def ok(self) -> bool:
@@ -359,7 +361,10 @@ def run_trial(api: Api, plan: Plan, timeout_s: float, keep: bool,
             if not outcome.ping:
                 outcome.problem = (f"the tunnel is up but {plan.ping} did not answer a ping "
                                    "through it")
-        _read_isthmus(api, conn_id, outcome)
+        if outcome.problem:
+            _read_isthmus(api, conn_id, outcome)
+        else:   # the agent's status poll may not have seen the new SAs yet
+            _wait_for_active(api, conn_id, outcome)
         if outcome.problem:
             outcome.peer_log = [line for line in charon.log().splitlines()
                                 if _RELEVANT.search(line)][-12:]
@@ -367,7 +372,9 @@ def run_trial(api: Api, plan: Plan, timeout_s: float, keep: bool,
     finally:
         signal.signal(signal.SIGTERM, previous)
         if keep:
-            _print_kept(network, charon, out)
+            outcome.kept = _kept(network, charon)
+            if sys.exc_info()[0] is not None:   # no report follows: say it now
+                print(outcome.kept, file=out)
         else:
             charon.stop()
             network.destroy()
@@ -399,6 +406,16 @@ def _read_isthmus(api: Api, conn_id: str, outcome: Outcome) -> None:
         outcome.isthmus_detail = shown.get("isthmus:status_detail")
 
 
+def _wait_for_active(api: Api, conn_id: str, outcome: Outcome, wait_s: float = 10) -> None:
+    """After success, give the agent's status poll a moment to see the tunnel."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        _read_isthmus(api, conn_id, outcome)
+        if outcome.isthmus_status == "ACTIVE" or time.monotonic() > deadline:
+            return
+        time.sleep(0.5)
+
+
 def _wait_for_reason(api: Api, conn_id: str, outcome: Outcome, wait_s: float = 10) -> None:
     """After a failure, give the agent's status poll a moment to say why."""
     deadline = time.monotonic() + wait_s
@@ -427,13 +444,15 @@ def _ping(network: PeerNetwork, plan: Plan) -> bool:
     return result.returncode == 0
 
 
-def _print_kept(network: PeerNetwork, charon: ThrowawayCharon, out: TextIO) -> None:
+def _kept(network: PeerNetwork, charon: ThrowawayCharon) -> str:
+    """Where the kept peer is, and the commands that remove it."""
+    text = ""
     if charon.directory is not None:
-        print(f"Kept (--keep): charon in namespace {network.namespace}; look at it with\n"
-              f"  swanctl --list-sas --uri unix://{charon.vici_socket}\n"
-              f"  less {charon.log_path}", file=out)
-    print("Remove it with:\n  " + "\n  ".join(network.removal_commands() + (
-        [f"rm -rf {charon.directory}"] if charon.directory is not None else [])), file=out)
+        text = (f"Kept (--keep): charon in namespace {network.namespace}; look at it with\n"
+                f"  swanctl --list-sas --uri unix://{charon.vici_socket}\n"
+                f"  less {charon.log_path}\n")
+    return text + "Remove it with:\n  " + "\n  ".join(network.removal_commands() + (
+        [f"rm -rf {charon.directory}"] if charon.directory is not None else []))
 
 
 # -- the report -----------------------------------------------------------------------------------
@@ -452,8 +471,9 @@ def report(plan: Plan, outcome: Outcome, out: TextIO = sys.stdout) -> None:
     ike = outcome.ike
     if ike:
         who = "the peer" if ike.get("initiator") == "yes" else "Isthmus"
+        algorithms = _algorithms(ike)
         print(f"  IKE SA:    {ike.get('state')}, IKEv{ike.get('version')}, "
-              f"{_algorithms(ike)}, initiated by {who}", file=out)
+              f"{algorithms + ', ' if algorithms else ''}initiated by {who}", file=out)
     else:
         print("  IKE SA:    none", file=out)
     for child_name, child in outcome.children.items():
@@ -474,12 +494,14 @@ def report(plan: Plan, outcome: Outcome, out: TextIO = sys.stdout) -> None:
     if outcome.ok:
         print(f"OK: connection {name} ({plan.connection['id']}) works with this peer "
               "configuration.", file=out)
-        return
-    if outcome.peer_log:
-        print("  peer log (last relevant lines):", file=out)
-        for line in outcome.peer_log:
-            print(f"    {line}", file=out)
-    print(f"FAILED: {outcome.problem}.", file=out)
+    else:
+        if outcome.peer_log:
+            print("  peer log (last relevant lines):", file=out)
+            for line in outcome.peer_log:
+                print(f"    {line}", file=out)
+        print(f"FAILED: {outcome.problem}.", file=out)
+    if outcome.kept:
+        print(outcome.kept, file=out)
 
 
 # -- the command ----------------------------------------------------------------------------------
@@ -548,5 +570,5 @@ def _guarded(run: Callable[[], int], err: TextIO) -> int:
         print(f"isthmus peer test: the throwaway peer could not be set up: {error}", file=err)
         return EXIT_FAILED
     except (KeyboardInterrupt, _Stop):
-        print("isthmus peer test: interrupted; the throwaway peer was removed", file=err)
+        print("isthmus peer test: interrupted", file=err)
         return 130
