@@ -153,8 +153,9 @@ def orphaned_trial_charons() -> list[int]:
     return orphans
 
 
-def test_a_good_connection_comes_up_and_answers_pings(site_a, sdk, fabric):
-    conn_id = connection(sdk, router_a(sdk), "a-to-b", WAN["b"])
+@pytest.mark.parametrize("initiator", ["bi-directional", "response-only"])
+def test_a_good_connection_comes_up_and_answers_pings(site_a, sdk, fabric, initiator):
+    conn_id = connection(sdk, router_a(sdk), "a-to-b", WAN["b"], initiator=initiator)
     result = peer_test(site_a, fabric, conn_id, "--timeout", "60")
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout

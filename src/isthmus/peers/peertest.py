@@ -15,8 +15,9 @@ network). In order:
    answers ARP for ``peer_address``), starts a
    :class:`~isthmus.peers.trial.ThrowawayCharon` with the downloaded swanctl.conf
    untouched, initiates the children the config leaves to traffic (``start_action =
-   trap``; ``start`` ones start by themselves), waits for every CHILD_SA to be
-   INSTALLED, then pings from the peer's address in the matching peer CIDR;
+   trap``; ``start`` ones start by themselves), again while it holds no IKE SA, waits
+   for every CHILD_SA to be INSTALLED, then pings from the peer's address in the
+   matching peer CIDR;
 4. reports what was negotiated, or the Isthmus side's reason (``isthmus:status_detail``)
    and the throwaway peer's own last log lines;
 5. removes everything (also on Ctrl-C or SIGTERM), unless ``--keep``.
@@ -53,6 +54,10 @@ DEFAULT_CONFIG_FILE = "/etc/isthmus/isthmus.conf"
 # Fewer, shorter retransmits than charon's (about 165 s): a peer that never answers is
 # reported within a test's timeout, yet 3 tries ride out one lost packet.
 TRIAL_RETRANSMIT = Retransmit(tries=3, timeout=2.0, base=1.5)
+
+# A peer whose LAN keeps sending keeps trying; so does the throwaway peer, this often,
+# whenever it holds no IKE SA (e.g. the agent had not loaded a just-created connection).
+RETRY_EVERY_S = 5
 
 # charon's lines worth showing an operator when the tunnel did not come up.
 _RELEVANT = re.compile(
@@ -334,27 +339,11 @@ def run_trial(api: Api, plan: Plan, timeout_s: float, keep: bool,
               flush=True)
         network.create()
         charon.start()
-        for child in plan.children:
-            if child.start_action == "trap":   # what the peer LAN's first packet would do
-                charon.initiate(child.name)
-        wanted = {c.name for c in plan.children}
-        deadline = time.monotonic() + timeout_s
-        next_poll = 0.0
-        while True:
-            installed = _installed(charon.sas(), wanted, outcome)
-            now = time.monotonic()
-            if installed or now > deadline:
-                break
-            if now >= next_poll:   # the Isthmus side's view, once a second
-                _read_isthmus(api, conn_id, outcome)
-                next_poll = now + 1
-            time.sleep(0.2)
-        if not installed:
-            outcome.problem = (f"no CHILD_SA INSTALLED within {timeout_s:g} s"
-                               if outcome.ike is None or outcome.ike.get("state") !=
-                               "ESTABLISHED" else
-                               f"IKE SA up but not every CHILD_SA INSTALLED within "
-                               f"{timeout_s:g} s")
+        if not _wait_for_tunnel(api, plan, charon, timeout_s, outcome):
+            up = (outcome.ike or {}).get("state") == "ESTABLISHED"
+            outcome.problem = (f"IKE SA up but not every CHILD_SA INSTALLED within "
+                               f"{timeout_s:g} s" if up else
+                               f"no CHILD_SA INSTALLED within {timeout_s:g} s")
             _wait_for_reason(api, conn_id, outcome)
         elif plan.ping is not None:
             outcome.ping = _ping(network, plan)
@@ -363,21 +352,57 @@ def run_trial(api: Api, plan: Plan, timeout_s: float, keep: bool,
                                    "through it")
         if outcome.problem:
             _read_isthmus(api, conn_id, outcome)
-        else:   # the agent's status poll may not have seen the new SAs yet
-            _wait_for_active(api, conn_id, outcome)
-        if outcome.problem:
             outcome.peer_log = [line for line in charon.log().splitlines()
                                 if _RELEVANT.search(line)][-12:]
+        else:   # the agent's status poll may not have seen the new SAs yet
+            _wait_for_active(api, conn_id, outcome)
         return outcome
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        if keep:
-            outcome.kept = _kept(network, charon)
-            if sys.exc_info()[0] is not None:   # no report follows: say it now
-                print(outcome.kept, file=out)
-        else:
-            charon.stop()
-            network.destroy()
+        # A second Ctrl-C or TERM must not cut the cleanup short.
+        interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            if keep:
+                outcome.kept = _kept(network, charon)
+                if sys.exc_info()[0] is not None:   # no report follows: say it now
+                    print(outcome.kept, file=out)
+            else:
+                charon.stop()
+                network.destroy()
+        finally:
+            signal.signal(signal.SIGINT, interrupt)
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _wait_for_tunnel(api: Api, plan: Plan, charon: ThrowawayCharon, timeout_s: float,
+                     outcome: Outcome) -> bool:
+    """Initiate and wait until every child of the config is INSTALLED (True) or the
+    timeout; the peer's SAs and the Isthmus side's view go into ``outcome``.
+
+    ``start_action = start`` children (Isthmus response-only) start when loaded; the
+    others are initiated as the peer LAN's first packet would, and again every
+    :data:`RETRY_EVERY_S` while the peer holds no IKE SA."""
+    wanted = {c.name for c in plan.children}
+    started = time.monotonic()
+    deadline = started + timeout_s
+    next_poll, next_initiate = started, started
+    initiate = [c.name for c in plan.children if c.start_action != "start"]
+    while True:
+        sas = charon.sas()
+        if _installed(sas, wanted, outcome):
+            return True
+        now = time.monotonic()
+        if now > deadline:
+            return False
+        if not sas and now >= next_initiate:
+            for name in initiate:
+                charon.initiate(name)
+            initiate = [c.name for c in plan.children]   # from now on, all of them
+            next_initiate = now + RETRY_EVERY_S
+        if now >= next_poll:   # the Isthmus side's view, once a second
+            _read_isthmus(api, plan.connection["id"], outcome)
+            next_poll = now + 1
+        time.sleep(0.2)
 
 
 def _raise_stop(signum: int, frame: Any) -> None:
