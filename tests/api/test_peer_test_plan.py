@@ -41,7 +41,7 @@ def test_an_explicit_ping_target_is_kept(api, member, legacy):
 def test_a_peer_beyond_the_routers_gateway_cannot_be_stood_in_for(api, member, legacy):
     conn = make_connection(member, legacy)   # peer_address 203.0.113.5
     with pytest.raises(UsageError, match=r"203\.0\.113\.5 is not on the router's external "
-                                         r"subnet 172\.24\.5\.0/24: .* gateway 172\.24\.5\.1"):
+                                         r"subnet 172\.24\.5\.0/24: .* its gateway"):
         make_plan(as_admin(api), conn["id"], "br-test", None, None)
 
 

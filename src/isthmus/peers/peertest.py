@@ -218,15 +218,40 @@ def make_plan(api: Api, connection_id: str, bridge: str | None, config_file: str
                       c.get("start_action", "none"))
                 for name, c in conn.get("children", {}).items()]
     router_address = conn["remote_addrs"]
+    peer_ip = _peer_ip(connection["peer_address"])
+    router, external = _external_subnet(api, connection, router_address)
+    if peer_ip not in external:
+        raise UsageError(
+            f"peer_address {peer_ip} is not on the router's external subnet {external}: "
+            f"the router reaches it through its gateway, which a throwaway peer on this "
+            "host cannot stand in for. Test from a host on that path, or with a connection "
+            "whose peer_address is on the external subnet")
+    if str(peer_ip) == router_address:
+        raise UsageError(f"peer_address {peer_ip} is the router's own address")
+    uplink = bridge or _uplink_from_config(
+        api, router["external_gateway_info"]["network_id"], config_file)
+    target, note = ping, ""
+    if target is None:
+        target, note = _ping_target(api, router["id"], children)
+    return Plan(connection, text, ipaddress.IPv4Interface(f"{peer_ip}/{external.prefixlen}"),
+                router_address, uplink, children, target, note)
+
+
+def _peer_ip(peer_address: str) -> ipaddress.IPv4Address:
+    """The connection's ``peer_address``, if the throwaway peer can take it."""
     try:
-        peer_ip = ipaddress.ip_address(connection["peer_address"])
+        peer_ip = ipaddress.ip_address(peer_address)
     except ValueError:
-        raise UsageError(f"peer_address {connection['peer_address']!r} is not an IP "
-                         "address") from None
-    if peer_ip.version != 4:
+        raise UsageError(f"peer_address {peer_address!r} is not an IP address") from None
+    if not isinstance(peer_ip, ipaddress.IPv4Address):
         raise UsageError(f"peer_address {peer_ip} is IPv6: isthmus peer test supports "
                          "IPv4 peers only")
+    return peer_ip
 
+
+def _external_subnet(api: Api, connection: dict[str, Any], router_address: str
+                     ) -> tuple[dict[str, Any], ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The connection's router, and the external subnet holding ``router_address``."""
     service = api.resource(f"/v2.0/vpn/vpnservices/{connection['vpnservice_id']}",
                            "vpnservice", f"VPN service {connection['vpnservice_id']}")
     router = api.resource(f"/v2.0/routers/{service['router_id']}", "router",
@@ -239,21 +264,7 @@ def make_plan(api: Api, connection_id: str, bridge: str | None, config_file: str
                          "(no gateway set?): Isthmus cannot terminate this connection")
     subnet = api.resource(f"/v2.0/subnets/{fixed['subnet_id']}", "subnet",
                           f"subnet {fixed['subnet_id']}")
-    network = ipaddress.ip_network(subnet["cidr"])
-    if peer_ip not in network:
-        raise UsageError(
-            f"peer_address {peer_ip} is not on the router's external subnet {network}: the "
-            f"router reaches it through its gateway {subnet.get('gateway_ip')}, which a "
-            "throwaway peer on this host cannot stand in for. Test from a host on that path, "
-            "or with a connection whose peer_address is on the external subnet")
-    if str(peer_ip) == router_address:
-        raise UsageError(f"peer_address {peer_ip} is the router's own address")
-    uplink = bridge or _uplink_from_config(api, gateway["network_id"], config_file)
-    target, note = ping, ""
-    if target is None:
-        target, note = _ping_target(api, router["id"], children)
-    return Plan(connection, text, ipaddress.IPv4Interface(f"{peer_ip}/{network.prefixlen}"),
-                router_address, uplink, children, target, note)
+    return router, ipaddress.ip_network(subnet["cidr"])
 
 
 def _uplink_from_config(api: Api, network_id: str, config_file: str | None) -> str:
