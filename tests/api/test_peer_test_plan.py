@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 import pytest
 
@@ -57,10 +58,11 @@ def test_without_bridge_the_external_network_needs_a_physical_network(api, membe
         make_plan(as_admin(api), conn["id"], None, str(tmp_path / "isthmus.conf"), None)
 
 
-def test_the_uplink_comes_from_the_agents_physical_networks(api, admin, member, tmp_path):
+def connection_on(admin, member, **provider: Any) -> str:
+    """A connection of a router whose external network has these provider attributes,
+    to a peer on its external subnet; its id."""
     net = ok(admin.post("/v2.0/networks", json={"network": {
-        "name": "internet", "router:external": True, "provider:network_type": "flat",
-        "provider:physical_network": "public"}}))["network"]["id"]
+        "name": "internet", "router:external": True, **provider}}))["network"]["id"]
     ok(admin.post("/v2.0/subnets", json={"subnet": {
         "network_id": net, "ip_version": 4, "cidr": "198.51.100.0/24",
         "gateway_ip": "198.51.100.1"}}))
@@ -74,10 +76,15 @@ def test_the_uplink_comes_from_the_agents_physical_networks(api, admin, member, 
     ike, ipsec = make_policies(member)
     service = ok(member.post("/v2.0/vpn/vpnservices", json={"vpnservice": {
         "router_id": router, "subnet_id": lan_subnet}}))["vpnservice"]["id"]
-    conn = ok(member.post(CONNS, json={"ipsec_site_connection": {
+    return ok(member.post(CONNS, json={"ipsec_site_connection": {
         "vpnservice_id": service, "ikepolicy_id": ike, "ipsecpolicy_id": ipsec,
         "peer_address": "198.51.100.12", "peer_id": "198.51.100.12", "psk": "s3cret",
         "peer_cidrs": ["10.72.0.0/24"]}}))["ipsec_site_connection"]["id"]
+
+
+def test_the_uplink_comes_from_the_agents_physical_networks(api, admin, member, tmp_path):
+    conn = connection_on(admin, member, **{"provider:network_type": "flat",
+                                           "provider:physical_network": "public"})
     conf = tmp_path / "isthmus.conf"
     conf.write_text("[vpnagent]\nphysical_networks = lan:br-lan,public:br-ex\n")
     assert make_plan(as_admin(api), conn, None, str(conf), None).uplink == "br-ex"
@@ -87,6 +94,14 @@ def test_the_uplink_comes_from_the_agents_physical_networks(api, admin, member, 
         make_plan(as_admin(api), conn, None, str(conf), None)
     with pytest.raises(UsageError, match="no agent configuration .*/missing.conf"):
         make_plan(as_admin(api), conn, None, str(tmp_path / "missing.conf"), None)
+
+
+def test_a_vlan_external_network_is_refused(api, admin, member):
+    conn = connection_on(admin, member, **{
+        "provider:network_type": "vlan", "provider:physical_network": "public",
+        "provider:segmentation_id": 42})
+    with pytest.raises(UsageError, match="vlan network \\(segmentation id 42\\)"):
+        make_plan(as_admin(api), conn, "br-ex", None, None)
 
 
 def test_a_caller_who_may_not_read_the_psk_cannot_test(served):  # noqa: F811

@@ -228,8 +228,14 @@ def make_plan(api: Api, connection_id: str, bridge: str | None, config_file: str
             "whose peer_address is on the external subnet")
     if str(peer_ip) == router_address:
         raise UsageError(f"peer_address {peer_ip} is the router's own address")
-    uplink = bridge or _uplink_from_config(
-        api, router["external_gateway_info"]["network_id"], config_file)
+    network_id = router["external_gateway_info"]["network_id"]
+    network = api.resource(f"/v2.0/networks/{network_id}", "network", f"network {network_id}")
+    if network.get("provider:network_type") == "vlan":
+        raise UsageError(
+            f"the router's external network {network_id} is a vlan network "
+            f"(segmentation id {network.get('provider:segmentation_id')}): isthmus peer "
+            "test plugs its peer in untagged, so it supports flat external networks only")
+    uplink = bridge or _uplink_from_config(network, config_file)
     target, note = ping, ""
     if target is None:
         target, note = _ping_target(api, router["id"], children)
@@ -267,15 +273,14 @@ def _external_subnet(api: Api, connection: dict[str, Any], router_address: str
     return router, ipaddress.ip_network(subnet["cidr"])
 
 
-def _uplink_from_config(api: Api, network_id: str, config_file: str | None) -> str:
-    """The device ``[vpnagent] physical_networks`` maps the external network's physical
-    network to (the agent plugged the router's gateway there)."""
+def _uplink_from_config(network: dict[str, Any], config_file: str | None) -> str:
+    """The device ``[vpnagent] physical_networks`` maps the external ``network``'s
+    physical network to (the agent plugged the router's gateway there)."""
     path = config_file or DEFAULT_CONFIG_FILE
-    network = api.resource(f"/v2.0/networks/{network_id}", "network", f"network {network_id}")
     physnet = network.get("provider:physical_network")
     if not physnet:
         raise UsageError(
-            f"the router's external network {network_id} has no provider:physical_network "
+            f"the router's external network {network['id']} has no provider:physical_network "
             "(or these credentials are not an admin's): give --bridge, the bridge or "
             "interface of this host that carries it")
     if not os.path.exists(path):
