@@ -109,7 +109,10 @@ class PlainStrongSwan(ThrowawayCharon):
         # ``swanctl_text``: a whole swanctl.conf instead of the ``conns``' blocks (e.g. one
         # Isthmus wrote)
         super().__init__(netns, swanctl_text or "", retransmit=retransmit,
-                         log_level=log_level, conf_text=conf_text)
+                         log_level=log_level)
+        # a whole strongswan.conf instead of the rendered one; ``{vici}`` in it is
+        # replaced with the VICI socket's path
+        self.conf_text = conf_text
         self.conns = conns
         self._from_conns = swanctl_text is None
         self._iptables: list[list[str]] = []
@@ -119,6 +122,9 @@ class PlainStrongSwan(ThrowawayCharon):
         if self._from_conns:
             self.swanctl_text = "".join(conn.swanctl_conf() for conn in self.conns)
         super().write_config()
+        if self.conf_text and self.directory is not None:
+            (self.directory / "strongswan.conf").write_text(
+                self.conf_text.replace("{vici}", self.vici_socket))
 
     def established(self, conn: str | None = None) -> bool:
         """Whether an IKE_SA (of connection ``conn``, if given) is ESTABLISHED."""

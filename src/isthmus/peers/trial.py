@@ -91,17 +91,14 @@ def _sh(*args: str, check: bool = True, timeout: float = 30) -> subprocess.Compl
 
 class ThrowawayCharon:
     """One charon in network namespace ``netns`` loaded with ``swanctl_text``; see the
-    module docstring. ``conf_text`` replaces the rendered strongswan.conf (``{vici}`` in
-    it becomes the VICI socket's path)."""
+    module docstring."""
 
     def __init__(self, netns: str, swanctl_text: str = "", *,
-                 retransmit: Retransmit | None = None, log_level: int = 1,
-                 conf_text: str | None = None) -> None:
+                 retransmit: Retransmit | None = None, log_level: int = 1) -> None:
         self.netns = netns
         self.swanctl_text = swanctl_text
         self.retransmit = retransmit or Retransmit()
         self.log_level = log_level
-        self.conf_text = conf_text
         self.directory: Path | None = None
         self.process: subprocess.Popen | None = None
 
@@ -127,9 +124,8 @@ class ThrowawayCharon:
     def write_config(self) -> None:
         """(Re)write strongswan.conf and swanctl.conf (0600: it holds the PSK)."""
         assert self.directory is not None, "not started"
-        conf = (self.conf_text.replace("{vici}", self.vici_socket) if self.conf_text
-                else strongswan_conf(self.vici_socket, self.retransmit, self.log_level))
-        (self.directory / "strongswan.conf").write_text(conf)
+        (self.directory / "strongswan.conf").write_text(
+            strongswan_conf(self.vici_socket, self.retransmit, self.log_level))
         path = self.directory / "swanctl.conf"
         path.touch(mode=0o600)
         path.write_text(self.swanctl_text)
@@ -200,15 +196,6 @@ class ThrowawayCharon:
         try:
             return {name: decode(sa) for entry in session.list_sas()
                     for name, sa in entry.items()}
-        finally:
-            session.transport.socket.close()
-
-    def conns(self) -> dict[str, dict]:
-        """``list-conns``: {connection name: its loaded configuration, decoded}."""
-        session = self.session()
-        try:
-            return {name: decode(conn) for entry in session.list_conns()
-                    for name, conn in entry.items()}
         finally:
             session.transport.socket.close()
 
