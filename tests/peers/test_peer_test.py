@@ -171,6 +171,15 @@ def test_a_good_connection_comes_up_and_answers_pings(site_a, sdk, fabric, initi
     # peer's Delete took it down again (nothing stays up towards a peer that is gone).
     events = sdk.network.get("/vpn/events", params={"resource_id": conn_id}).json()
     assert any(e["status"] == "ACTIVE" for e in events["events"]), events
+    if initiator == "bi-directional":
+        # The tunnel up, but nothing answers at the address asked for: a failure.
+        result = peer_test(site_a, fabric, conn_id, "--timeout", "60", "--ping",
+                           f"{LAN['a']}.99")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "CHILD SA:  INSTALLED" in result.stdout
+        assert f"FAILED: the tunnel is up but {LAN['a']}.99 did not answer a ping through " \
+               "it." in result.stdout
+        assert leftovers(fabric, namespace_of(result.stdout)) == []
 
 
 def test_failures_say_why_and_leave_nothing(site_a, sdk, fabric):
