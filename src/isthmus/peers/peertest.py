@@ -426,17 +426,24 @@ def _raise_stop(signum: int, frame: Any) -> None:
 
 
 def _installed(sas: dict[str, dict], wanted: set[str], outcome: Outcome) -> bool:
-    """Record the peer's SAs in ``outcome``; whether every wanted child is INSTALLED."""
+    """Whether every wanted child is INSTALLED in ``sas`` (the peer's SAs now); what was
+    seen goes into ``outcome`` for the report (an ESTABLISHED or INSTALLED SA is kept
+    over a later attempt's)."""
+    installed = set()
     for sa in sas.values():
-        if outcome.ike is None or sa.get("state") == "ESTABLISHED":
+        if outcome.ike is None or sa.get("state") == "ESTABLISHED" or \
+                outcome.ike.get("state") != "ESTABLISHED":
             outcome.ike = sa
         for child in sa.get("child-sas", {}).values():
-            if child.get("name") in wanted and (
-                    child.get("state") == "INSTALLED"
-                    or child.get("name") not in outcome.children):
-                outcome.children[child["name"]] = child
-    return bool(wanted) and all(outcome.children.get(name, {}).get("state") == "INSTALLED"
-                                for name in wanted)
+            name = child.get("name")
+            if name not in wanted:
+                continue
+            if child.get("state") == "INSTALLED":
+                installed.add(name)
+            if child.get("state") == "INSTALLED" or \
+                    outcome.children.get(name, {}).get("state") != "INSTALLED":
+                outcome.children[name] = child
+    return bool(wanted) and installed == wanted
 
 
 def _read_isthmus(api: Api, conn_id: str, outcome: Outcome) -> None:
