@@ -1,4 +1,4 @@
-"""The ``isthmus`` command: ``up``, ``server``, ``agent``, ``db upgrade``, ``driver``."""
+"""The ``isthmus`` command: ``up``, ``server``, ``agent``, ``db upgrade``, ``driver``, ``peer test``."""
 
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ def _at_least_one(text: str) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    """The ``isthmus`` command line: ``up``, ``server``, ``agent``, ``db``, ``demo``."""
+    """The ``isthmus`` command line: ``up``, ``server``, ``agent``, ``db``, ``demo``, ``peer``."""
     top = argparse.ArgumentParser(prog="isthmus", description=(
         "Isthmus: a Neutron-VPNaaS-compatible VPN-as-a-Service control plane."))
     top.add_argument("--version", action="version", version=f"isthmus {__version__}")
@@ -187,6 +187,8 @@ def parser() -> argparse.ArgumentParser:
 
     from isthmus.drivers.cli import add_subcommands
     add_subcommands(sub)
+    from isthmus.peers import peertest
+    peertest.add_subcommands(sub)
     return top
 
 

@@ -21,7 +21,8 @@ from isthmus.drivers.device.strongswan import mapping
 from isthmus.peers import PSK_PLACEHOLDER, Unsupported, strongswan
 from isthmus.vpn import constants
 from tests.peer_configs.from_payload import view
-from tests.peers.strongswan import CHARON, PlainStrongSwan
+from isthmus.peers.trial import CHARON
+from tests.peers.strongswan import PlainStrongSwan
 from tests.strongswan.test_mapping import SERVICE, connection, ikepolicy, ipsecpolicy
 
 

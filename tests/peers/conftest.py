@@ -10,7 +10,7 @@ import pytest
 
 from isthmus.demo.sites import Sites
 from tests.peers import libreswan
-from tests.peers.strongswan import CHARON
+from isthmus.peers.trial import CHARON
 
 
 def pytest_collection_modifyitems(items):

@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.peers.strongswan import _terminate
+from isthmus.peers.trial import terminate as _terminate
 
 TREE = Path(os.environ.get("ISTHMUS_LIBRESWAN", "/opt/isthmus-test/libreswan"))
 ROOT = TREE / "root"

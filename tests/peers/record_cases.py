@@ -40,7 +40,8 @@ from typing import Any, Callable
 from isthmus.demo.sites import LAN, WAN, Sites
 from isthmus.drivers.device.strongswan import launcher, mapping
 from tests.peers.libreswan import Pluto, PlutoConn, libreswan_proposal
-from tests.peers.strongswan import PlainStrongSwan, SwanConn, decode
+from isthmus.peers.trial import decode
+from tests.peers.strongswan import PlainStrongSwan, SwanConn
 
 DATA = Path(__file__).with_name("data")
 PSK = "record-cases-secret"
