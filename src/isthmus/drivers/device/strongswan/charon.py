@@ -19,11 +19,12 @@ import pwd
 import shutil
 import socket
 import threading
+import time
 from typing import Any, Callable, Iterator, Mapping
 
 import vici
 
-from isthmus.drivers.device.strongswan import launcher
+from isthmus.drivers.device.strongswan import launcher, rotation
 from isthmus.rpc.payloads import TRAFFIC_COUNTERS
 
 LOG = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class Charon:
         self.run_privileged = run_privileged
         self.vici_path = launcher.vici_socket(router_id)   # what `isthmus-charon start` prints
         self._lock = threading.RLock()
+        self._replacing: dict[str, rotation.Replacement] = {}   # by connection name
 
     # -- process -------------------------------------------------------------
     def running(self) -> bool:
@@ -107,15 +109,16 @@ class Charon:
     def _loaded_file(self) -> str:
         return os.path.join(self.dir, "loaded.json")
 
-    def loaded(self) -> dict[str, str]:
-        """The digests of the connections charon has loaded, by name (empty if unknown)."""
+    def loaded(self) -> dict[str, Any]:
+        """What each loaded connection was loaded with, by name: a
+        :func:`~.rotation.fingerprint` (an older agent saved one digest); empty if unknown."""
         try:
             with open(self._loaded_file()) as f:
                 return json.load(f)
         except (OSError, ValueError):
             return {}
 
-    def _save_loaded(self, loaded: Mapping[str, str]) -> None:
+    def _save_loaded(self, loaded: Mapping[str, Any]) -> None:
         tmp = self._loaded_file() + ".tmp"
         with open(tmp, "w") as f:
             json.dump(dict(loaded), f)
@@ -123,42 +126,131 @@ class Charon:
 
     def forget_loaded(self) -> None:
         """Forget what was loaded: the next apply loads everything (a new charon has nothing)."""
+        self._replacing.clear()
         try:
             os.unlink(self._loaded_file())
         except OSError:
             pass
 
-    def apply(self, desired: Mapping[str, tuple[dict, dict]]) -> None:
+    def apply(self, desired: Mapping[str, tuple[dict, dict]]) -> list[str]:
         """Make the loaded connections equal ``desired`` ({name: (load-conn, load-shared)}).
 
-        Only connections whose configuration changed are touched: their SAs are
-        closed and they are loaded again; the others keep their SAs.
+        Only connections whose configuration changed are touched, make-before-break
+        (see :mod:`.rotation`): the new configuration is loaded beside the live SAs,
+        new SAs are initiated, and the old ones are closed by :meth:`retire_replaced`
+        once new ones carry the connection. Connections removed are closed and unloaded.
+        Returns the names of the connections loaded or changed.
         """
+        changed: list[str] = []
         with self._lock, self.session() as session:
             loaded = self.loaded()
             try:
+                entries = list(session.list_sas())
                 present = {_text(n) for c in session.list_conns() for n in c}
                 for name in sorted((set(loaded) | present) - set(desired)):
                     self._terminate(session, name)
                     session.unload_conn({"name": name})
                     self._unload_secret(session, name)
                     loaded.pop(name, None)
+                    self._replacing.pop(name, None)
                     LOG.info("Router %s: unloaded %s", self.router_id, name)
                 for name, (conn, secret) in desired.items():
-                    wanted = digest({"conn": conn, "secret": secret})
-                    if loaded.get(name) == wanted and name in present:
-                        continue
-                    if name in present and name in loaded:
-                        self._terminate(session, name)   # changed: renegotiate with the new config
-                        # Unloaded too: charon does not start a connection reloaded unchanged
-                        # (only its PSK changed), which would stay down.
-                        session.unload_conn({"name": name})
-                    self._load(session.load_shared, "load-shared", name, secret)
-                    self._load(session.load_conn, "load-conn", name, conn)
+                    wanted = rotation.fingerprint(conn, secret)
+                    kind = rotation.plan(loaded.get(name), wanted) if name in present \
+                        else "reload"
+                    if kind == "unchanged" or (loaded.get(name) == digest(
+                            {"conn": conn, "secret": secret}) and name in present):
+                        continue   # (the second test: saved by an older agent, unchanged)
+                    self._change(session, name, conn, secret, kind, entries,
+                                 legacy=name in present and name in loaded)
                     loaded[name] = wanted
-                    LOG.info("Router %s: loaded %s", self.router_id, name)
+                    changed.append(name)
             finally:
                 self._save_loaded(loaded)
+        return changed
+
+    def _change(self, session: vici.Session, name: str, conn: dict, secret: dict,
+                kind: rotation.Kind, entries: list[dict[str, Any]], legacy: bool) -> None:
+        """Load one new or changed connection and start its new SAs (see :mod:`.rotation`)."""
+        body, starts = rotation.for_charon(conn)
+        old = rotation.sa_ids(entries, name)
+        if kind == "reload" and legacy:
+            # Loaded by an older agent, with start_action start: replacing or unloading
+            # it closes its SAs anyway. Break-before-make, this once.
+            self._terminate(session, name)
+            # Unloaded too: charon does not start a connection reloaded unchanged
+            # (only its PSK changed), which would stay down.
+            session.unload_conn({"name": name})
+            old = rotation.SAIds()
+        self._load(session.load_shared, "load-shared", name, secret)
+        if kind != "reauth":
+            self._load(session.load_conn, "load-conn", name, body)
+        if not old.ike:   # nothing up: start it as a new connection
+            self._initiate(session, starts, name)
+            LOG.info("Router %s: loaded %s", self.router_id, name)
+            return
+        if kind == "reauth":
+            for ike_id in sorted(old.ike):
+                self._command(session.rekey, {"ike-id": ike_id, "reauth": "yes"})
+            LOG.info("Router %s: %s reauthenticates make-before-break (new PSK)",
+                     self.router_id, name)
+            return
+        replacing = rotation.Replacement(name, "ike" if kind in ("ike", "reload") else "child",
+                                         old, starts, time.monotonic() + rotation.RETRY_S)
+        self._replacing[name] = replacing
+        self._initiate(session, starts, name)
+        LOG.info("Router %s: %s changed (%s): new SAs initiated beside the old ones",
+                 self.router_id, name, replacing.kind)
+
+    def retire_replaced(self, entries: list[dict[str, Any]]) -> None:
+        """Close the old SAs of the connections whose new SAs are up (``entries``: a
+        fresh ``list-sas``); initiate again those still waiting after
+        :data:`~.rotation.RETRY_S`."""
+        with self._lock:
+            if not self._replacing:
+                return
+            with self.session() as session:
+                for name, replacing in list(self._replacing.items()):
+                    if replacing.replaced(entries):
+                        close = replacing.to_close(entries)
+                        for ike_id in sorted(close.ike):
+                            self._close(session, {"ike-id": ike_id})
+                        for child_id in sorted(close.child):
+                            self._close(session, {"child-id": child_id})
+                        del self._replacing[name]
+                        LOG.info("Router %s: %s is up on its new SAs; closed the old ones "
+                                 "(IKE %s, CHILD %s)", self.router_id, name,
+                                 sorted(close.ike), sorted(close.child))
+                    elif not rotation.sa_ids(entries, name).ike & replacing.old.ike and \
+                            replacing.kind == "ike":
+                        del self._replacing[name]   # the old ones went by themselves
+                    elif time.monotonic() >= replacing.next_try_at:
+                        replacing.next_try_at = time.monotonic() + rotation.RETRY_S
+                        self._initiate(session, replacing.children, name)
+
+    def replacing(self) -> set[str]:
+        """The connections whose old SAs wait for new ones."""
+        with self._lock:
+            return set(self._replacing)
+
+    def _initiate(self, session: vici.Session, children: list[str], name: str) -> None:
+        for child in children:
+            self._command(session.initiate, {"child": child, "ike": name, "timeout": "-1"})
+
+    def _close(self, session: vici.Session, selector: dict[str, str]) -> None:
+        self._command(session.terminate, {**selector, "timeout": "-1"})
+
+    def _command(self, command: Callable[[dict], Any], message: dict) -> None:
+        """A VICI command whose failure is logged, not raised (charon retries, or the
+        next sync does); streamed commands are read to their end."""
+        try:
+            result = command(message)
+            if hasattr(result, "__next__"):
+                for _ in result:
+                    pass
+        except vici.exception.CommandException as err:
+            LOG.info("Router %s: charon answered %s to %s", self.router_id, err,
+                     {k: v for k, v in message.items() if k != "timeout"})
 
     def _load(self, command: Callable[[dict], Any], what: str, name: str, message: dict) -> None:
         """One VICI load; a refusal is raised naming router, command and connection.

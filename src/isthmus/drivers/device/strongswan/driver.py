@@ -134,10 +134,11 @@ class StrongSwanDeviceDriver(DeviceDriver):
         self._explainer(router_id).expect({name: spec[name]
                                            for name, (spec, _) in desired.items()})
         try:
-            charon.apply(desired)
+            changed = charon.apply(desired)
         except CharonRefused as err:
             self._remember(router, "configuration_rejected", str(err))
             raise
+        self._explainer(router_id).reloaded(changed)
         return self._statuses(router, charon)
 
     def poll(self, router: RouterState) -> Statuses | None:
@@ -204,6 +205,7 @@ class StrongSwanDeviceDriver(DeviceDriver):
         try:
             entries = charon.list_sas()
             alive = True
+            charon.retire_replaced(entries)   # a changed connection's new SAs may be up now
         except OSError:
             entries, alive = [], False
         sas = charon.sas(entries)

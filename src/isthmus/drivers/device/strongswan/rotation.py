@@ -1,0 +1,166 @@
+"""Changing a live connection make-before-break: what to renegotiate, and when the old SAs go.
+
+Pure functions, no I/O; :class:`~.charon.Charon` runs them against charon.
+
+Why the driver does it and not charon alone (strongSwan 5.9, read from its source):
+
+* ``load-conn`` over a loaded connection, and ``unload-conn``, undo the old
+  configuration's ``start_action``: with ``start`` that *terminates* its SAs
+  (vici_config.c ``clear_start_action``), which was Isthmus's outage. So a
+  connection is loaded without ``start`` (:func:`for_charon`) and the driver
+  initiates it itself; undoing ``trap`` only uninstalls the trap policy.
+* A live IKE_SA keeps the peer and child configurations it was made from.
+  ``rekey`` renegotiates with those (old proposals), and so does a
+  reauthentication (``trigger_mbb_reauth`` copies the old IKE_SA's configs).
+  New proposals need a new SA made from the new configuration: ``initiate``.
+  charon reuses an IKE_SA whose configuration is equal (``reuse_ikesa``), so
+  ``initiate`` after an ESP-only change adds a CHILD_SA to the live IKE_SA,
+  and after an IKE change makes a new IKE_SA.
+* A PSK is looked up when an IKE_SA authenticates; only a new IKE_SA uses a new
+  one. The configuration is unchanged, so a make-before-break reauthentication
+  (``charon.make_before_break``) makes it, and charon deletes the old IKE_SA
+  once the new one has its CHILD_SAs.
+* The side that receives the Delete of an old SA re-creates it from its *old*
+  configuration when ``close_action`` is ``start`` (ike_delete.c, child_delete.c),
+  unless that IKE_SA is itself being reauthenticated. After a PSK change both
+  Isthmus sides have asked for a reauthentication (the first one failed while
+  the sides disagreed), so nothing is re-created; after a proposal change the
+  re-created SA carries the old proposals, which the rotated side refuses once.
+
+The kinds of change (:func:`plan`), by what differs between two :func:`fingerprint`:
+
+=====================  =================================================================
+what changed           what the driver does
+=====================  =================================================================
+nothing                nothing (the SAs stay)
+IKE part (proposals,   ``load-conn``, ``initiate``: a new IKE_SA with its CHILD_SAs;
+IDs, timers...)        the old IKE_SAs are closed once a new one carries a CHILD_SA
+children only (ESP,    ``load-conn``, ``initiate``: new CHILD_SAs in the live IKE_SA;
+selectors...)          the old CHILD_SAs are closed once a new one is installed
+the PSK only           ``load-shared``, ``rekey reauth``: charon's make-before-break
+                       reauthentication (the old IKE_SA goes when the new one is up)
+unknown (loaded by an  break-before-make, as before: terminate, unload, load
+older agent)
+=====================  =================================================================
+
+While the peer still has the old configuration the new SA fails (the peer refuses
+the PSK or the proposals) and the old one keeps carrying traffic; the new one comes
+up when the peer changes too (an Isthmus peer initiates then; the driver also tries
+again every :data:`RETRY_S`).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Literal, Mapping
+
+RETRY_S = 10.0
+"""While a replacement is not up, how often the driver initiates it again."""
+
+Kind = Literal["unchanged", "reload", "ike", "child", "reauth"]
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+def fingerprint(conn: Mapping[str, Any], secret: Mapping[str, Any]) -> dict[str, str]:
+    """Digests of a connection's IKE part, its children and its PSK (``load-conn`` body
+    ``{name: {...}}`` and ``load-shared`` body): what :func:`plan` compares."""
+    (body,) = conn.values()
+    return {"ike": _digest({k: v for k, v in body.items() if k != "children"}),
+            "children": _digest(body.get("children") or {}),
+            "secret": _digest(secret)}
+
+
+def plan(before: Any, after: Mapping[str, str]) -> Kind:
+    """How to go from the loaded ``before`` (a :func:`fingerprint`, or what an older
+    agent saved: a string, or nothing) to ``after``."""
+    if not isinstance(before, Mapping) or set(before) != set(after):
+        return "reload"
+    if before["ike"] != after["ike"]:
+        return "ike"
+    if before["children"] != after["children"]:
+        return "child"
+    if before["secret"] != after["secret"]:
+        return "reauth"
+    return "unchanged"
+
+
+def for_charon(conn: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The ``load-conn`` body to load (``start`` taken out of every child's
+    ``start_action``: see the module docstring) and the children to initiate."""
+    loaded = copy.deepcopy(dict(conn))
+    starts: list[str] = []
+    for body in loaded.values():
+        for child_name, child in (body.get("children") or {}).items():
+            actions = [a for a in str(child.get("start_action", "none")).split("|")
+                       if a and a != "none"]
+            if "start" in actions:
+                starts.append(child_name)
+                actions.remove("start")
+            child["start_action"] = "|".join(actions) or "none"
+    return loaded, starts
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True)
+class SAIds:
+    """The unique ids of one connection's IKE_SAs and CHILD_SAs at one moment."""
+
+    ike: frozenset[str] = frozenset()
+    child: frozenset[str] = frozenset()
+
+
+def sa_ids(entries: Iterable[Mapping[str, Any]], name: str) -> SAIds:
+    """The SAs of connection ``name`` in ``list-sas`` ``entries``."""
+    ike: set[str] = set()
+    child: set[str] = set()
+    for entry in entries:
+        for conn, sa in entry.items():
+            if _text(conn) != name:
+                continue
+            ike.add(_text(sa.get("uniqueid", "")))
+            child.update(_text(c.get("uniqueid", "")) for c in (sa.get("child-sas") or {}).values())
+    return SAIds(frozenset(ike), frozenset(child))
+
+
+@dataclass
+class Replacement:
+    """A connection whose old SAs wait for new ones: ``kind`` ``ike`` or ``child``."""
+
+    name: str
+    kind: Literal["ike", "child"]
+    old: SAIds
+    children: list[str] = field(default_factory=list)   # to initiate again (empty: the peer will)
+    next_try_at: float = 0.0
+
+    def replaced(self, entries: Iterable[Mapping[str, Any]]) -> bool:
+        """Whether a new SA carries the connection now: an ESTABLISHED IKE_SA that is not
+        an old one with an INSTALLED CHILD_SA (``ike``), or an INSTALLED CHILD_SA that is
+        not an old one (``child``)."""
+        for entry in entries:
+            for conn, sa in entry.items():
+                if _text(conn) != self.name or _text(sa.get("state", "")) != "ESTABLISHED":
+                    continue
+                if self.kind == "ike" and _text(sa.get("uniqueid", "")) in self.old.ike:
+                    continue
+                for child in (sa.get("child-sas") or {}).values():
+                    if _text(child.get("state", "")) != "INSTALLED":
+                        continue
+                    if self.kind == "ike" or _text(child.get("uniqueid", "")) not in self.old.child:
+                        return True
+        return False
+
+    def to_close(self, entries: Iterable[Mapping[str, Any]]) -> SAIds:
+        """The old SAs still there (in ``entries``), to close once :meth:`replaced`."""
+        now = sa_ids(entries, self.name)
+        if self.kind == "ike":
+            return SAIds(ike=self.old.ike & now.ike)
+        return SAIds(child=self.old.child & now.child)
