@@ -37,7 +37,7 @@ class ContinuousPing:
 
     def __init__(self, sites: Sites, src: str = "ha", dst: str = f"{LAN['b']}.2") -> None:
         self.process = subprocess.Popen(
-            ["ip", "netns", "exec", sites.ns(src), "ping", "-n", "-i", str(INTERVAL_S),
+            ["ip", "netns", "exec", sites.ns(src), "ping", "-n", "-D", "-i", str(INTERVAL_S),
              "-W", "1", dst], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def stop(self) -> PingResult:
@@ -45,6 +45,10 @@ class ContinuousPing:
         time.sleep(1.5)    # answers still in flight
         self.process.send_signal(signal.SIGINT)
         out, _ = self.process.communicate(timeout=10)
+        import os  # DEBUG
+        if os.environ.get("ROT_DEBUG"):
+            with open("/tmp/rot-logs/ping.txt", "a") as f:
+                f.write(out + "\n=====\n")
         seqs = sorted({int(m) for m in _REPLY.findall(out)})
         if not seqs:
             raise AssertionError(f"no ping was answered:\n{out[-2000:]}")
@@ -113,13 +117,13 @@ def sa_state(isthmus: Any, router_id: str) -> list[tuple[str, str, list[str]]]:
 
 def settled(isthmus: Any, router_ids: list[str], before: dict[str, Any],
             key: Callable[[list], Any]) -> bool:
-    """Whether each router has one ESTABLISHED IKE_SA with one CHILD_SA, no rotation
-    under way, and ``key`` of its SAs differs from ``before``."""
+    """Whether each router's SAs are all new (``key`` of them shares nothing with
+    ``before``), ESTABLISHED with a CHILD_SA each, and no rotation is under way."""
     for router_id in router_ids:
         state = sa_state(isthmus, router_id)
-        if len(state) != 1 or state[0][1] != "ESTABLISHED" or len(state[0][2]) != 1:
+        if not state or any(s[1] != "ESTABLISHED" or not s[2] for s in state):
             return False
-        if charon_of(isthmus, router_id).replacing() or key(state) == before[router_id]:
+        if charon_of(isthmus, router_id).replacing() or key(state) & before[router_id]:
             return False
     return True
 
@@ -129,6 +133,13 @@ def rotate(isthmus: Any, sites: Sites, router_ids: list[str], updates: list[Call
     """A continuous ping while ``updates`` run one after the other (``pause_s`` apart: the
     sides disagree meanwhile), until every router is :func:`settled` on new SAs."""
     before = {r: key(sa_state(isthmus, r)) for r in router_ids}
+    import os, subprocess  # DEBUG
+    dumps = []
+    if os.environ.get("ROT_DUMP"):
+        n = len(os.listdir("/tmp/rot-logs"))
+        dumps = [subprocess.Popen(["ip", "netns", "exec", sites.ns(ns), "tcpdump", "-n", "-l", "-tt", "-i", "any", filt],
+                                  stdout=open(f"/tmp/rot-logs/{n}-{ns}.txt", "w"), stderr=subprocess.DEVNULL)
+                 for ns, filt in (("ra", "udp"), ("rb", "udp"), ("hb", "icmp"), ("ha", "icmp"))]
     ping = ContinuousPing(sites)
     try:
         time.sleep(1)
@@ -143,6 +154,8 @@ def rotate(isthmus: Any, sites: Sites, router_ids: list[str], updates: list[Call
                 f"replacing {charon_of(isthmus, r).replacing()}" for r in router_ids)) from None
     finally:
         result = ping.stop()
+        for d in dumps:
+            d.terminate()
     return result
 
 

@@ -195,37 +195,52 @@ class Charon:
             LOG.info("Router %s: %s reauthenticates make-before-break (new PSK)",
                      self.router_id, name)
             return
-        replacing = rotation.Replacement(name, "ike" if kind in ("ike", "reload") else "child",
-                                         old, starts, time.monotonic() + rotation.RETRY_S)
+        replacing = rotation.Replacement(name, old, kind == "child", starts,
+                                         time.monotonic() + rotation.RETRY_S)
         self._replacing[name] = replacing
         self._initiate(session, starts, name)
-        LOG.info("Router %s: %s changed (%s): new SAs initiated beside the old ones",
-                 self.router_id, name, replacing.kind)
+        LOG.info("Router %s: %s changed: a new IKE_SA is initiated beside the old ones",
+                 self.router_id, name)
 
     def retire_replaced(self, entries: list[dict[str, Any]]) -> None:
         """Close the old SAs of the connections whose new SAs are up (``entries``: a
-        fresh ``list-sas``); initiate again those still waiting after
-        :data:`~.rotation.RETRY_S`."""
+        fresh ``list-sas``), CHILD_SAs first (see :class:`~.rotation.Replacement`);
+        initiate again those still waiting after :data:`~.rotation.RETRY_S`."""
         with self._lock:
             if not self._replacing:
                 return
+            now = time.monotonic()
             with self.session() as session:
                 for name, replacing in list(self._replacing.items()):
-                    if replacing.replaced(entries):
-                        close = replacing.to_close(entries)
-                        for ike_id in sorted(close.ike):
+                    for ike_id in sorted(replacing.failed_attempts(entries)):
+                        self._close(session, {"ike-id": ike_id})
+                    old_ikes = replacing.old_ikes(entries)
+                    if not old_ikes:
+                        del self._replacing[name]   # gone (the peer closed them, or DPD)
+                        LOG.info("Router %s: %s runs on its new SAs only", self.router_id,
+                                 name)
+                    elif replacing.children_closed_at is not None:
+                        if now - replacing.children_closed_at >= rotation.CLOSE_IKE_AFTER_S:
+                            for ike_id in sorted(old_ikes):
+                                self._close(session, {"ike-id": ike_id})
+                            del self._replacing[name]
+                            LOG.info("Router %s: %s closed its old IKE_SAs %s",
+                                     self.router_id, name, sorted(old_ikes))
+                    elif replacing.replaced(entries) and not replacing.children_first:
+                        for ike_id in sorted(old_ikes):
                             self._close(session, {"ike-id": ike_id})
-                        for child_id in sorted(close.child):
-                            self._close(session, {"child-id": child_id})
                         del self._replacing[name]
-                        LOG.info("Router %s: %s is up on its new SAs; closed the old ones "
-                                 "(IKE %s, CHILD %s)", self.router_id, name,
-                                 sorted(close.ike), sorted(close.child))
-                    elif not rotation.sa_ids(entries, name).ike & replacing.old.ike and \
-                            replacing.kind == "ike":
-                        del self._replacing[name]   # the old ones went by themselves
-                    elif time.monotonic() >= replacing.next_try_at:
-                        replacing.next_try_at = time.monotonic() + rotation.RETRY_S
+                        LOG.info("Router %s: %s is up on a new IKE_SA; closed the old "
+                                 "IKE_SAs %s", self.router_id, name, sorted(old_ikes))
+                    elif replacing.replaced(entries):
+                        children = replacing.old_children(entries)
+                        for child_id in sorted(children):
+                            self._close(session, {"child-id": child_id})
+                        replacing.children_closed_at = now
+                        LOG.info("Router %s: %s is up on a new IKE_SA; closed the old "
+                                 "CHILD_SAs %s", self.router_id, name, sorted(children))
+                    elif now >= replacing.next_try_at:
+                        replacing.next_try_at = now + rotation.RETRY_S
                         self._initiate(session, replacing.children, name)
 
     def replacing(self) -> set[str]:

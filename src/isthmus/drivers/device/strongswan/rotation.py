@@ -60,6 +60,9 @@ from typing import Any, Iterable, Literal, Mapping
 RETRY_S = 10.0
 """While a replacement is not up, how often the driver initiates it again."""
 
+CLOSE_IKE_AFTER_S = 2.0
+"""How long after closing a replaced connection's old CHILD_SAs its old IKE_SAs go."""
+
 Kind = Literal["unchanged", "reload", "ike", "child", "reauth"]
 
 
@@ -133,34 +136,57 @@ def sa_ids(entries: Iterable[Mapping[str, Any]], name: str) -> SAIds:
 
 @dataclass
 class Replacement:
-    """A connection whose old SAs wait for new ones: ``kind`` ``ike`` or ``child``."""
+    """A connection whose old SAs wait for a new IKE_SA to carry it.
+
+    With ``children_first`` (only the children changed: ESP proposals, selectors...)
+    they are closed in two steps: the old CHILD_SAs, then, :data:`CLOSE_IKE_AFTER_S`
+    later, the old IKE_SAs, by then without CHILD_SAs. A peer re-creates an IKE_SA
+    deleted under it only for its CHILD_SAs (``close_action``), and a CHILD_SA it
+    re-creates in the old IKE_SA from its old configuration is refused: that IKE_SA
+    took the new children when the connection was loaded again ("updated vici
+    connection"). After a change of the IKE part the old IKE_SA kept its old
+    configuration, old children included, so the old IKE_SAs are closed at once: a
+    peer re-creating one from its old configuration proposes the old IKE proposals,
+    which are refused (a change of other IKE settings, DPD or lifetimes, leaves such
+    a peer a second IKE_SA)."""
 
     name: str
-    kind: Literal["ike", "child"]
     old: SAIds
+    children_first: bool = True
     children: list[str] = field(default_factory=list)   # to initiate again (empty: the peer will)
     next_try_at: float = 0.0
+    children_closed_at: float | None = None
 
     def replaced(self, entries: Iterable[Mapping[str, Any]]) -> bool:
         """Whether a new SA carries the connection now: an ESTABLISHED IKE_SA that is not
-        an old one with an INSTALLED CHILD_SA (``ike``), or an INSTALLED CHILD_SA that is
-        not an old one (``child``)."""
+        an old one, with an INSTALLED CHILD_SA."""
         for entry in entries:
             for conn, sa in entry.items():
-                if _text(conn) != self.name or _text(sa.get("state", "")) != "ESTABLISHED":
+                if _text(conn) != self.name or _text(sa.get("state", "")) != "ESTABLISHED" \
+                        or _text(sa.get("uniqueid", "")) in self.old.ike:
                     continue
-                if self.kind == "ike" and _text(sa.get("uniqueid", "")) in self.old.ike:
-                    continue
-                for child in (sa.get("child-sas") or {}).values():
-                    if _text(child.get("state", "")) != "INSTALLED":
-                        continue
-                    if self.kind == "ike" or _text(child.get("uniqueid", "")) not in self.old.child:
-                        return True
+                if any(_text(c.get("state", "")) == "INSTALLED"
+                       for c in (sa.get("child-sas") or {}).values()):
+                    return True
         return False
 
-    def to_close(self, entries: Iterable[Mapping[str, Any]]) -> SAIds:
-        """The old SAs still there (in ``entries``), to close once :meth:`replaced`."""
-        now = sa_ids(entries, self.name)
-        if self.kind == "ike":
-            return SAIds(ike=self.old.ike & now.ike)
-        return SAIds(child=self.old.child & now.child)
+    def old_children(self, entries: Iterable[Mapping[str, Any]]) -> frozenset[str]:
+        """The CHILD_SAs in the old IKE_SAs now (the old ones, and any re-created there)."""
+        return frozenset(
+            _text(c.get("uniqueid", "")) for entry in entries for conn, sa in entry.items()
+            if _text(conn) == self.name and _text(sa.get("uniqueid", "")) in self.old.ike
+            for c in (sa.get("child-sas") or {}).values())
+
+    def failed_attempts(self, entries: Iterable[Mapping[str, Any]]) -> frozenset[str]:
+        """New IKE_SAs up for :data:`CLOSE_IKE_AFTER_S` without a CHILD_SA: the peer took
+        the IKE_SA but refused its CHILD_SA (its ESP configuration still differs). Closed:
+        no side re-creates an IKE_SA without CHILD_SAs, and the next try makes a new one."""
+        return frozenset(
+            _text(sa.get("uniqueid", "")) for entry in entries for conn, sa in entry.items()
+            if _text(conn) == self.name and _text(sa.get("uniqueid", "")) not in self.old.ike
+            and _text(sa.get("state", "")) == "ESTABLISHED" and not sa.get("child-sas")
+            and int(_text(sa.get("established", "0"))) >= CLOSE_IKE_AFTER_S)
+
+    def old_ikes(self, entries: Iterable[Mapping[str, Any]]) -> frozenset[str]:
+        """The old IKE_SAs still there."""
+        return self.old.ike & sa_ids(entries, self.name).ike
