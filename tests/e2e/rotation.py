@@ -37,7 +37,7 @@ class ContinuousPing:
 
     def __init__(self, sites: Sites, src: str = "ha", dst: str = f"{LAN['b']}.2") -> None:
         self.process = subprocess.Popen(
-            ["ip", "netns", "exec", sites.ns(src), "ping", "-n", "-D", "-i", str(INTERVAL_S),
+            ["ip", "netns", "exec", sites.ns(src), "ping", "-n", "-i", str(INTERVAL_S),
              "-W", "1", dst], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def stop(self) -> PingResult:
@@ -45,10 +45,6 @@ class ContinuousPing:
         time.sleep(1.5)    # answers still in flight
         self.process.send_signal(signal.SIGINT)
         out, _ = self.process.communicate(timeout=10)
-        import os  # DEBUG
-        if os.environ.get("ROT_DEBUG"):
-            with open("/tmp/rot-logs/ping.txt", "a") as f:
-                f.write(out + "\n=====\n")
         seqs = sorted({int(m) for m in _REPLY.findall(out)})
         if not seqs:
             raise AssertionError(f"no ping was answered:\n{out[-2000:]}")
@@ -133,13 +129,6 @@ def rotate(isthmus: Any, sites: Sites, router_ids: list[str], updates: list[Call
     """A continuous ping while ``updates`` run one after the other (``pause_s`` apart: the
     sides disagree meanwhile), until every router is :func:`settled` on new SAs."""
     before = {r: key(sa_state(isthmus, r)) for r in router_ids}
-    import os, subprocess  # DEBUG
-    dumps = []
-    if os.environ.get("ROT_DUMP"):
-        n = len(os.listdir("/tmp/rot-logs"))
-        dumps = [subprocess.Popen(["ip", "netns", "exec", sites.ns(ns), "tcpdump", "-n", "-l", "-tt", "-i", "any", filt],
-                                  stdout=open(f"/tmp/rot-logs/{n}-{ns}.txt", "w"), stderr=subprocess.DEVNULL)
-                 for ns, filt in (("ra", "udp"), ("rb", "udp"), ("hb", "icmp"), ("ha", "icmp"))]
     ping = ContinuousPing(sites)
     try:
         time.sleep(1)
@@ -154,8 +143,6 @@ def rotate(isthmus: Any, sites: Sites, router_ids: list[str], updates: list[Call
                 f"replacing {charon_of(isthmus, r).replacing()}" for r in router_ids)) from None
     finally:
         result = ping.stop()
-        for d in dumps:
-            d.terminate()
     return result
 
 

@@ -189,18 +189,23 @@ class Charon:
             self._initiate(session, starts, name)
             LOG.info("Router %s: loaded %s", self.router_id, name)
             return
-        if kind == "reauth":
-            for ike_id in sorted(old.ike):
-                self._command(session.rekey, {"ike-id": ike_id, "reauth": "yes"})
-            LOG.info("Router %s: %s reauthenticates make-before-break (new PSK)",
-                     self.router_id, name)
-            return
-        replacing = rotation.Replacement(name, old, kind == "child", starts,
-                                         time.monotonic() + rotation.RETRY_S)
+        replacing = rotation.Replacement(name, old, children_first=kind == "child",
+                                         reauth=kind == "reauth", children=starts,
+                                         next_try_at=time.monotonic() + rotation.RETRY_S)
         self._replacing[name] = replacing
-        self._initiate(session, starts, name)
-        LOG.info("Router %s: %s changed: a new IKE_SA is initiated beside the old ones",
-                 self.router_id, name)
+        self._start_replacement(session, replacing)
+        LOG.info("Router %s: %s changed: %s beside the old SAs", self.router_id, name,
+                 "a reauthentication with the new PSK" if replacing.reauth
+                 else "a new IKE_SA is initiated")
+
+    def _start_replacement(self, session: vici.Session, replacing: rotation.Replacement) -> None:
+        if not replacing.children:
+            return   # response-only: the peer initiates the new SAs
+        if replacing.reauth:   # charon's make-before-break reauthentication
+            for ike_id in sorted(replacing.old.ike):
+                self._command(session.rekey, {"ike-id": ike_id, "reauth": "yes"})
+        else:
+            self._initiate(session, replacing.children, replacing.name)
 
     def retire_replaced(self, entries: list[dict[str, Any]]) -> None:
         """Close the old SAs of the connections whose new SAs are up (``entries``: a
@@ -241,7 +246,7 @@ class Charon:
                                  "CHILD_SAs %s", self.router_id, name, sorted(children))
                     elif now >= replacing.next_try_at:
                         replacing.next_try_at = now + rotation.RETRY_S
-                        self._initiate(session, replacing.children, name)
+                        self._start_replacement(session, replacing)
 
     def replacing(self) -> set[str]:
         """The connections whose old SAs wait for new ones."""

@@ -153,6 +153,7 @@ class Replacement:
     name: str
     old: SAIds
     children_first: bool = True
+    reauth: bool = False   # a new PSK: charon reauthenticates (and closes the old IKE_SA)
     children: list[str] = field(default_factory=list)   # to initiate again (empty: the peer will)
     next_try_at: float = 0.0
     children_closed_at: float | None = None
