@@ -154,3 +154,12 @@ def ike_ids(state: list) -> frozenset:
 def child_ids(state: list) -> frozenset:
     """The CHILD_SA unique ids of :func:`sa_state` (an ESP change makes new ones)."""
     return frozenset(c for s in state for c in s[2])
+
+
+def reload_peer(peer: Any, **changes: Any) -> None:
+    """Change a :class:`~tests.peers.strongswan.PlainStrongSwan` peer's connection as its
+    operator would: edit swanctl.conf, then ``swanctl --load-all``."""
+    for field_name, value in changes.items():
+        setattr(peer.conns[0], field_name, value)
+    peer.write_config()
+    peer.load()

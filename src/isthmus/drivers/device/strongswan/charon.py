@@ -220,6 +220,8 @@ class Charon:
                     for ike_id in sorted(replacing.failed_attempts(entries)):
                         self._close(session, {"ike-id": ike_id})
                     old_ikes = replacing.old_ikes(entries)
+                    if not old_ikes and replacing.attempts_pending(entries):
+                        continue   # a new IKE_SA without CHILD_SA: closed when old enough
                     if not old_ikes:
                         del self._replacing[name]   # gone (the peer closed them, or DPD)
                         LOG.info("Router %s: %s runs on its new SAs only", self.router_id,

@@ -178,15 +178,22 @@ class Replacement:
             if _text(conn) == self.name and _text(sa.get("uniqueid", "")) in self.old.ike
             for c in (sa.get("child-sas") or {}).values())
 
+    def _childless(self, entries: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+        return {_text(sa.get("uniqueid", "")): int(_text(sa.get("established", "0")))
+                for entry in entries for conn, sa in entry.items()
+                if _text(conn) == self.name and _text(sa.get("uniqueid", "")) not in self.old.ike
+                and _text(sa.get("state", "")) == "ESTABLISHED" and not sa.get("child-sas")}
+
     def failed_attempts(self, entries: Iterable[Mapping[str, Any]]) -> frozenset[str]:
         """New IKE_SAs up for :data:`CLOSE_IKE_AFTER_S` without a CHILD_SA: the peer took
         the IKE_SA but refused its CHILD_SA (its ESP configuration still differs). Closed:
         no side re-creates an IKE_SA without CHILD_SAs, and the next try makes a new one."""
-        return frozenset(
-            _text(sa.get("uniqueid", "")) for entry in entries for conn, sa in entry.items()
-            if _text(conn) == self.name and _text(sa.get("uniqueid", "")) not in self.old.ike
-            and _text(sa.get("state", "")) == "ESTABLISHED" and not sa.get("child-sas")
-            and int(_text(sa.get("established", "0"))) >= CLOSE_IKE_AFTER_S)
+        return frozenset(ike for ike, age_s in self._childless(entries).items()
+                         if age_s >= CLOSE_IKE_AFTER_S)
+
+    def attempts_pending(self, entries: Iterable[Mapping[str, Any]]) -> bool:
+        """Whether a new IKE_SA without CHILD_SA is there, not old enough to be closed."""
+        return any(age_s < CLOSE_IKE_AFTER_S for age_s in self._childless(entries).values())
 
     def old_ikes(self, entries: Iterable[Mapping[str, Any]]) -> frozenset[str]:
         """The old IKE_SAs still there."""
