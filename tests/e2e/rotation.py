@@ -3,6 +3,7 @@ tests/e2e/test_rotation.py and benchmarks/rotation.py share."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import signal
 import subprocess
@@ -12,6 +13,9 @@ from typing import Any, Callable
 
 from isthmus.demo.sites import LAN, WAN, Sites
 from tests.agent.conftest import wait_until
+from tests.peers.strongswan import PlainStrongSwan
+from tests.peers.test_diagnosis import shown, site_a
+from tests.peers.test_peers import eventually, swan_conn
 
 INTERVAL_S = 0.02    # 50 pings a second
 _REPLY = re.compile(r"icmp_seq=(\d+) ttl=")
@@ -163,3 +167,87 @@ def reload_peer(peer: Any, **changes: Any) -> None:
         setattr(peer.conns[0], field_name, value)
     peer.write_config()
     peer.load()
+
+
+PSK = "rotation-secret-one"
+NEW_PSK = "rotation-secret-two"
+
+
+def two_sites(sdk: Any, sites: Sites) -> tuple[dict, dict, list[str]]:
+    """Routers a and b through the API, one connection each way, up and pinging."""
+    net = sdk.network
+    public = net.create_network(name="wan", is_router_external=True)
+    pub_subnet = net.create_subnet(network_id=public.id, ip_version=4,
+                                   cidr="198.51.100.0/24", gateway_ip=None)
+    a = make_site(sdk, sites, "a", public, pub_subnet)
+    b = make_site(sdk, sites, "b", public, pub_subnet)
+    ab = site_connection(sdk, a, "a", "b", PSK)
+    ba = site_connection(sdk, b, "b", "a", PSK)
+    for side in (ab, ba):
+        wait_until(lambda: net.get_vpn_ipsec_site_connection(side["conn"].id).status
+                   == "ACTIVE", timeout_s=30)
+    wait_until(lambda: sites.ping("ha", f"{LAN['b']}.2", count=1), timeout_s=20)
+    return ab, ba, [a["router"].id, b["router"].id]
+
+
+def isthmus_peer_rotations(isthmus: Any, sdk: Any, sites: Sites) -> dict[str, PingResult]:
+    """Between two Isthmus sites: the PSK, then the ESP proposal (aes-256), then the IKE
+    proposal (aes-256) change on a's connection, then 2 s later on b's, each through the
+    API; what a continuous ping saw during each. A policy in use cannot change (Neutron's
+    rule): each side moves to a new one."""
+    net = sdk.network
+    ab, ba, routers = two_sites(sdk, sites)
+    results = {"psk": rotate(isthmus, sites, routers, [
+        lambda: net.update_vpn_ipsec_site_connection(ab["conn"], psk=NEW_PSK),
+        lambda: net.update_vpn_ipsec_site_connection(ba["conn"], psk=NEW_PSK)], key=ike_ids)}
+    esp_a, esp_b = (net.create_vpn_ipsec_policy(name=f"esp-256-{side}", pfs="group14",
+                                                encryption_algorithm="aes-256")
+                    for side in "ab")
+    results["esp"] = rotate(isthmus, sites, routers, [
+        lambda: net.update_vpn_ipsec_site_connection(ab["conn"], ipsecpolicy_id=esp_a.id),
+        lambda: net.update_vpn_ipsec_site_connection(ba["conn"], ipsecpolicy_id=esp_b.id)],
+        key=child_ids)
+    ike_a, ike_b = (net.create_vpn_ike_policy(name=f"ike-256-{side}", ike_version="v2",
+                                              encryption_algorithm="aes-256", pfs="group14")
+                    for side in "ab")
+    results["ike"] = rotate(isthmus, sites, routers, [
+        lambda: net.update_vpn_ipsec_site_connection(ab["conn"], ikepolicy_id=ike_a.id),
+        lambda: net.update_vpn_ipsec_site_connection(ba["conn"], ikepolicy_id=ike_b.id)],
+        key=ike_ids)
+    return results
+
+
+def plain_peer_rotations(isthmus: Any, sdk: Any, sites: Sites,
+                         peer: PlainStrongSwan) -> tuple[str, dict[str, PingResult]]:
+    """Router a through the API against ``peer`` (started, in router b's namespace): the
+    PSK, then the ESP proposal, then the IKE proposal change on Isthmus's connection, then
+    2 s later in the peer's swanctl.conf (``swanctl --load-all``). The connection id and
+    what a continuous ping saw during each change."""
+    net = sdk.network
+    conn_id = site_a(sdk, sites, psk=PSK)
+    eventually(lambda: shown(sdk, conn_id)["status"] == "ACTIVE", timeout_s=60,
+               what="ACTIVE with a strongSwan peer")
+    eventually(lambda: sites.ping("ha", f"{LAN['b']}.2", count=1), timeout_s=20,
+               what="pings across")
+    routers = list(isthmus.agent.drivers[0]._charons)
+    results = {"psk": rotate(isthmus, sites, routers, [
+        lambda: net.update_vpn_ipsec_site_connection(conn_id, psk=NEW_PSK),
+        lambda: reload_peer(peer, psk=NEW_PSK)], key=ike_ids)}
+    esp_256 = net.create_vpn_ipsec_policy(name="esp-256", pfs="group14",
+                                          encryption_algorithm="aes-256")
+    results["esp"] = rotate(isthmus, sites, routers, [
+        lambda: net.update_vpn_ipsec_site_connection(conn_id, ipsecpolicy_id=esp_256.id),
+        lambda: reload_peer(peer, esp="aes256-sha256-modp2048")], key=child_ids)
+    ike_256 = net.create_vpn_ike_policy(name="ike-256", ike_version="v2", pfs="group14",
+                                        encryption_algorithm="aes-256")
+    results["ike"] = rotate(isthmus, sites, routers, [
+        lambda: net.update_vpn_ipsec_site_connection(conn_id, ikepolicy_id=ike_256.id),
+        lambda: reload_peer(peer, ike="aes256-sha256-modp2048")], key=ike_ids)
+    return conn_id, results
+
+
+def plain_peer(sites: Sites) -> PlainStrongSwan:
+    """The hand-configured strongSwan of router b (``start_action start``, as a site that
+    brings its tunnel up itself), with :data:`PSK`; not started."""
+    conn = dataclasses.replace(swan_conn("b", "a", start_action="start"), psk=PSK)
+    return PlainStrongSwan(sites.ns("rb"), [conn])

@@ -212,10 +212,16 @@ class Charon:
         fresh ``list-sas``), CHILD_SAs first (see :class:`~.rotation.Replacement`);
         initiate again those still waiting after :data:`~.rotation.RETRY_S`."""
         with self._lock:
-            if not self._replacing:
+            duplicates = rotation.childless_duplicates(entries)
+            if not self._replacing and not duplicates:
                 return
             now = time.monotonic()
             with self.session() as session:
+                for name, ike_ids in duplicates.items():
+                    for ike_id in sorted(ike_ids):
+                        self._close(session, {"ike-id": ike_id})
+                    LOG.info("Router %s: %s closed IKE_SAs without CHILD_SA %s beside the one "
+                             "carrying it", self.router_id, name, sorted(ike_ids))
                 for name, replacing in list(self._replacing.items()):
                     for ike_id in sorted(replacing.failed_attempts(entries)):
                         self._close(session, {"ike-id": ike_id})

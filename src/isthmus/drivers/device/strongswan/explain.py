@@ -421,6 +421,7 @@ class Explainer:
         charon logs nothing): from here on, what their older SAs say is not a failure of
         the new configuration (e.g. the peer's Delete of an SA it replaced)."""
         with self._lock:
+            self._seq += 1   # every SA seen so far is older than this
             for name in names:
                 self._loaded_at[name] = self._seq
 

@@ -134,6 +134,27 @@ def sa_ids(entries: Iterable[Mapping[str, Any]], name: str) -> SAIds:
     return SAIds(frozenset(ike), frozenset(child))
 
 
+def childless_duplicates(entries: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
+    """IKEv2 IKE_SAs up for :data:`CLOSE_IKE_AFTER_S` without a CHILD_SA while another
+    IKE_SA of their connection carries an INSTALLED one, by connection name: left by a
+    change (a side re-created an old SA from its old configuration after the other
+    closed it, and the other refused its CHILD_SA). Nobody re-creates an IKE_SA without
+    CHILD_SAs that is closed. Alone, such an IKE_SA is the state to diagnose: kept."""
+    carrying: set[str] = set()
+    childless: dict[str, set[str]] = {}
+    for entry in entries:
+        for conn, sa in entry.items():
+            name = _text(conn)
+            children = (sa.get("child-sas") or {}).values()
+            if any(_text(c.get("state", "")) == "INSTALLED" for c in children):
+                carrying.add(name)
+            elif not children and _text(sa.get("state", "")) == "ESTABLISHED" and \
+                    _text(sa.get("version", "2")) == "2" and \
+                    int(_text(sa.get("established", "0"))) >= CLOSE_IKE_AFTER_S:
+                childless.setdefault(name, set()).add(_text(sa.get("uniqueid", "")))
+    return {name: ids for name, ids in childless.items() if name in carrying}
+
+
 @dataclass
 class Replacement:
     """A connection whose old SAs wait for a new IKE_SA to carry it.
