@@ -117,3 +117,8 @@ def test_childless_duplicates_only_beside_a_carrying_ike_sa():
     ikev1 = ike("2", established="30")
     ikev1["n"]["version"] = b"1"     # IKEv1: quick mode comes after main mode
     assert rotation.childless_duplicates([carrying, ikev1]) == {}
+
+
+def test_ikev1_changes_are_not_hitless():
+    assert rotation.hitless(mapping.to_vici(SERVICE, conn()))
+    assert not rotation.hitless(mapping.to_vici(SERVICE, conn(ikepolicy={"ike_version": "v1"})))

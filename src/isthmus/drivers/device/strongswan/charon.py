@@ -158,11 +158,15 @@ class Charon:
                     wanted = rotation.fingerprint(conn, secret)
                     kind = rotation.plan(loaded.get(name), wanted) if name in present \
                         else "reload"
+                    if kind != "unchanged" and not rotation.hitless(conn):
+                        kind = "reload"
                     if kind == "unchanged" or (loaded.get(name) == digest(
                             {"conn": conn, "secret": secret}) and name in present):
                         continue   # (the second test: saved by an older agent, unchanged)
-                    self._change(session, name, conn, secret, kind, entries,
-                                 legacy=name in present and name in loaded)
+                    # loaded by an older agent (one digest) or IKEv1: break-before-make
+                    legacy = name in present and (not rotation.hitless(conn) or (
+                        name in loaded and not isinstance(loaded[name], dict)))
+                    self._change(session, name, conn, secret, kind, entries, legacy)
                     loaded[name] = wanted
                     changed.append(name)
             finally:
@@ -175,8 +179,8 @@ class Charon:
         body, starts = rotation.for_charon(conn)
         old = rotation.sa_ids(entries, name)
         if kind == "reload" and legacy:
-            # Loaded by an older agent, with start_action start: replacing or unloading
-            # it closes its SAs anyway. Break-before-make, this once.
+            # Loaded by an older agent, with start_action start (replacing or unloading
+            # it closes its SAs anyway), or IKEv1: break-before-make.
             self._terminate(session, name)
             # Unloaded too: charon does not start a connection reloaded unchanged
             # (only its PSK changed), which would stay down.

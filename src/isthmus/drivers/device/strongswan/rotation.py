@@ -40,7 +40,7 @@ selectors...)          the old CHILD_SAs are closed once a new one is installed
 the PSK only           ``load-shared``, ``rekey reauth``: charon's make-before-break
                        reauthentication (the old IKE_SA goes when the new one is up)
 unknown (loaded by an  break-before-make, as before: terminate, unload, load
-older agent)
+older agent), or IKEv1
 =====================  =================================================================
 
 While the peer still has the old configuration the new SA fails (the peer refuses
@@ -91,6 +91,14 @@ def plan(before: Any, after: Mapping[str, str]) -> Kind:
     if before["secret"] != after["secret"]:
         return "reauth"
     return "unchanged"
+
+
+def hitless(conn: Mapping[str, Any]) -> bool:
+    """Whether a change of this connection (``load-conn`` body) is made make-before-break:
+    IKEv2 only. IKEv1 always reuses its ISAKMP SA for new CHILD_SAs, and charon's
+    make-before-break reauthentication is IKEv2's; an IKEv1 connection is closed and
+    loaded again (break-before-make), as before."""
+    return all(str(body.get("version", "2")) == "2" for body in conn.values())
 
 
 def for_charon(conn: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
