@@ -122,3 +122,12 @@ def test_childless_duplicates_only_beside_a_carrying_ike_sa():
 def test_ikev1_changes_are_not_hitless():
     assert rotation.hitless(mapping.to_vici(SERVICE, conn()))
     assert not rotation.hitless(mapping.to_vici(SERVICE, conn(ikepolicy={"ike_version": "v1"})))
+
+
+def test_a_replacement_survives_an_agent_restart_as_json():
+    import json
+    replacing = rotation.Replacement("n", rotation.SAIds(frozenset({"1", "2"}), frozenset({"3"})),
+                                     children_first=False, reauth=True, children=["n"],
+                                     next_try_at=12.5, children_closed_at=3.0)
+    assert rotation.Replacement.from_json(json.loads(json.dumps(replacing.to_json()))) \
+        == replacing

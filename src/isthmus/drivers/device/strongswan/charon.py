@@ -55,7 +55,9 @@ class Charon:
         self.run_privileged = run_privileged
         self.vici_path = launcher.vici_socket(router_id)   # what `isthmus-charon start` prints
         self._lock = threading.RLock()
-        self._replacing: dict[str, rotation.Replacement] = {}   # by connection name
+        # by connection name; saved beside loaded.json, so that an agent restarted in
+        # the middle of a change still closes the old SAs
+        self._replacing: dict[str, rotation.Replacement] = self._read_replacing()
 
     # -- process -------------------------------------------------------------
     def running(self) -> bool:
@@ -124,13 +126,32 @@ class Charon:
             json.dump(dict(loaded), f)
         os.replace(tmp, self._loaded_file())
 
+    def _replacing_file(self) -> str:
+        return os.path.join(self.dir, "replacing.json")
+
+    def _read_replacing(self) -> dict[str, rotation.Replacement]:
+        try:
+            with open(self._replacing_file()) as f:
+                return {r["name"]: rotation.Replacement.from_json(r) for r in json.load(f)}
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}
+
+    def _save_replacing(self) -> None:
+        if not os.path.isdir(self.dir):
+            return
+        tmp = self._replacing_file() + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump([r.to_json() for r in self._replacing.values()], f)
+        os.replace(tmp, self._replacing_file())
+
     def forget_loaded(self) -> None:
         """Forget what was loaded: the next apply loads everything (a new charon has nothing)."""
         self._replacing.clear()
-        try:
-            os.unlink(self._loaded_file())
-        except OSError:
-            pass
+        for path in (self._loaded_file(), self._replacing_file()):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
 
     def apply(self, desired: Mapping[str, tuple[dict, dict]]) -> list[str]:
         """Make the loaded connections equal ``desired`` ({name: (load-conn, load-shared)}).
@@ -171,6 +192,7 @@ class Charon:
                     changed.append(name)
             finally:
                 self._save_loaded(loaded)
+                self._save_replacing()
         return changed
 
     def _change(self, session: vici.Session, name: str, conn: dict, secret: dict,
@@ -259,6 +281,7 @@ class Charon:
                     elif now >= replacing.next_try_at:
                         replacing.next_try_at = now + rotation.RETRY_S
                         self._start_replacement(session, replacing)
+            self._save_replacing()
 
     def replacing(self) -> set[str]:
         """The connections whose old SAs wait for new ones."""

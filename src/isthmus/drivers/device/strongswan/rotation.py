@@ -187,6 +187,24 @@ class Replacement:
     next_try_at: float = 0.0
     children_closed_at: float | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        """What :meth:`from_json` reads back (charon's unique ids outlive an agent restart,
+        and so does a replacement under way; the times are ``time.monotonic()``'s, which
+        count from the boot)."""
+        return {"name": self.name, "old_ike": sorted(self.old.ike),
+                "old_child": sorted(self.old.child), "children_first": self.children_first,
+                "reauth": self.reauth, "children": list(self.children),
+                "next_try_at": self.next_try_at, "children_closed_at": self.children_closed_at}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Replacement":
+        """A replacement saved by :meth:`to_json`."""
+        return cls(name=data["name"], old=SAIds(frozenset(data["old_ike"]),
+                                                frozenset(data["old_child"])),
+                   children_first=bool(data["children_first"]), reauth=bool(data["reauth"]),
+                   children=list(data["children"]), next_try_at=float(data["next_try_at"]),
+                   children_closed_at=data.get("children_closed_at"))
+
     def replaced(self, entries: Iterable[Mapping[str, Any]]) -> bool:
         """Whether a new SA carries the connection now: an ESTABLISHED IKE_SA that is not
         an old one, with an INSTALLED CHILD_SA."""
