@@ -153,14 +153,17 @@ class Charon:
             except OSError:
                 pass
 
-    def apply(self, desired: Mapping[str, tuple[dict, dict]]) -> list[str]:
+    def apply(self, desired: Mapping[str, tuple[dict, dict]],
+              changing: Callable[[str], None] | None = None) -> list[str]:
         """Make the loaded connections equal ``desired`` ({name: (load-conn, load-shared)}).
 
         Only connections whose configuration changed are touched, make-before-break
         (see :mod:`.rotation`): the new configuration is loaded beside the live SAs,
         new SAs are initiated, and the old ones are closed by :meth:`retire_replaced`
         once new ones carry the connection. Connections removed are closed and unloaded.
-        Returns the names of the connections loaded or changed.
+        ``changing(name)`` is called before a connection is loaded or changed (what its
+        older SAs say from then on is not about the new configuration). Returns the
+        names of the connections loaded or changed.
         """
         changed: list[str] = []
         with self._lock, self.session() as session:
@@ -187,6 +190,8 @@ class Charon:
                     # loaded by an older agent (one digest) or IKEv1: break-before-make
                     legacy = name in present and (not rotation.hitless(conn) or (
                         name in loaded and not isinstance(loaded[name], dict)))
+                    if changing is not None:
+                        changing(name)
                     self._change(session, name, conn, secret, kind, entries, legacy)
                     loaded[name] = wanted
                     changed.append(name)

@@ -133,12 +133,12 @@ class StrongSwanDeviceDriver(DeviceDriver):
         desired = self._desired(router)
         self._explainer(router_id).expect({name: spec[name]
                                            for name, (spec, _) in desired.items()})
+        explainer = self._explainer(router_id)
         try:
-            changed = charon.apply(desired)
+            charon.apply(desired, changing=lambda name: explainer.reloaded([name]))
         except CharonRefused as err:
             self._remember(router, "configuration_rejected", str(err))
             raise
-        self._explainer(router_id).reloaded(changed)
         return self._statuses(router, charon)
 
     def poll(self, router: RouterState) -> Statuses | None:
