@@ -28,6 +28,10 @@ def test_psk_esp_and_ike_changes_keep_the_tunnel(isthmus, sdk, sites, caplog):
         assert detail["reason"] is None, detail
         assert detail["ike"]["encryption"] == "AES_CBC-256", detail     # the new IKE policy
         assert detail["child"]["encryption"] == "AES_CBC-256", detail   # the new ESP one
+        events = sdk.network.get("/vpn/events", params={"resource_id": conn.id}).json()["events"]
+        went_down = [e for e in events if e["kind"] == "status" and e["status"] != "ACTIVE"
+                     and e["old_status"] == "ACTIVE"]
+        assert not went_down, went_down   # never DOWN in the API while it changed
     for router_id in isthmus.agent.drivers[0]._charons:
         # One IKE_SA each, or two when both sides initiated at once when the connection
         # was created: each is replaced, no third is left over.
