@@ -13,9 +13,11 @@ Why the driver does it and not charon alone (strongSwan 5.9, read from its sourc
   ``rekey`` renegotiates with those (old proposals), and so does a
   reauthentication (``trigger_mbb_reauth`` copies the old IKE_SA's configs).
   New proposals need a new SA made from the new configuration: ``initiate``.
-  charon reuses an IKE_SA whose configuration is equal (``reuse_ikesa``), so
-  ``initiate`` after an ESP-only change adds a CHILD_SA to the live IKE_SA,
-  and after an IKE change makes a new IKE_SA.
+  With ``charon.reuse_ikesa = no`` that is a new IKE_SA even when the IKE part is
+  unchanged: its CHILD_SA is installed after IKE_AUTH, with no key exchange of its
+  own. (A CHILD_SA added to the live IKE_SA, with its PFS key exchange, left the
+  two sides' installs 15 ms apart on a loaded machine instead of 3 ms: see
+  "What is not zero" in docs/strongswan.md.)
 * A PSK is looked up when an IKE_SA authenticates; only a new IKE_SA uses a new
   one. The configuration is unchanged, so a make-before-break reauthentication
   (``charon.make_before_break``) makes it, and charon deletes the old IKE_SA
@@ -24,8 +26,8 @@ Why the driver does it and not charon alone (strongSwan 5.9, read from its sourc
   configuration when ``close_action`` is ``start`` (ike_delete.c, child_delete.c),
   unless that IKE_SA is itself being reauthenticated. After a PSK change both
   Isthmus sides have asked for a reauthentication (the first one failed while
-  the sides disagreed), so nothing is re-created; after a proposal change the
-  re-created SA carries the old proposals, which the rotated side refuses once.
+  the sides disagreed), so nothing is re-created; after a proposal change see
+  :class:`Replacement` for the order the old SAs are closed in.
 
 The kinds of change (:func:`plan`), by what differs between two :func:`fingerprint`:
 
@@ -35,8 +37,9 @@ what changed           what the driver does
 nothing                nothing (the SAs stay)
 IKE part (proposals,   ``load-conn``, ``initiate``: a new IKE_SA with its CHILD_SAs;
 IDs, timers...)        the old IKE_SAs are closed once a new one carries a CHILD_SA
-children only (ESP,    ``load-conn``, ``initiate``: new CHILD_SAs in the live IKE_SA;
-selectors...)          the old CHILD_SAs are closed once a new one is installed
+children only (ESP,    ``load-conn``, ``initiate``: a new IKE_SA with its CHILD_SAs;
+selectors...)          once it carries one, the old CHILD_SAs are closed, and
+                       :data:`CLOSE_IKE_AFTER_S` later the old IKE_SAs
 the PSK only           ``load-shared``, ``rekey reauth``: charon's make-before-break
                        reauthentication (the old IKE_SA goes when the new one is up)
 unknown (loaded by an  break-before-make, as before: terminate, unload, load
@@ -46,7 +49,10 @@ older agent), or IKEv1
 While the peer still has the old configuration the new SA fails (the peer refuses
 the PSK or the proposals) and the old one keeps carrying traffic; the new one comes
 up when the peer changes too (an Isthmus peer initiates then; the driver also tries
-again every :data:`RETRY_S`).
+again every :data:`RETRY_S`). New IKE_SAs left without a CHILD_SA (the peer took the
+IKE_SA, refused the CHILD_SA) are closed: :meth:`Replacement.failed_attempts`,
+:func:`childless_duplicates`. A change under way is saved (:meth:`Replacement.to_json`)
+so that an agent restarted meanwhile finishes it.
 """
 
 from __future__ import annotations
