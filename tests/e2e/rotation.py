@@ -19,12 +19,13 @@ from tests.peers.test_peers import eventually, swan_conn
 
 INTERVAL_S = 0.02    # 50 pings a second
 _REPLY = re.compile(r"icmp_seq=(\d+) ttl=")
+_TRANSMITTED = re.compile(r"(\d+) packets transmitted")
 
 
 @dataclass
 class PingResult:
-    """What a continuous ping saw: ``sent`` up to the last answered one, ``lost`` among
-    them, and the longest run of consecutive lost ones (in pings and seconds)."""
+    """What a continuous ping saw: ``sent`` (counted), ``lost`` among them, and the longest
+    run of consecutive lost ones (in pings and seconds)."""
 
     sent: int
     lost: int
@@ -45,23 +46,25 @@ class ContinuousPing:
              "-W", "1", dst], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def stop(self) -> PingResult:
-        """Stop pinging; count what was lost between the first and the last answer."""
-        time.sleep(1.5)    # answers still in flight
+        """Stop pinging; count what was lost of all that was sent, but the last two (their
+        answers may still be on their way when ping stops)."""
+        time.sleep(1.5)
         self.process.send_signal(signal.SIGINT)
         out, _ = self.process.communicate(timeout=10)
-        seqs = sorted({int(m) for m in _REPLY.findall(out)})
-        if not seqs:
-            raise AssertionError(f"no ping was answered:\n{out[-2000:]}")
-        answered = set(seqs)
+        transmitted = _TRANSMITTED.search(out)
+        if transmitted is None:
+            raise AssertionError(f"ping printed no summary:\n{out[-2000:]}")
+        answered = {int(m) for m in _REPLY.findall(out)}
+        sent = int(transmitted[1]) - 2
         lost, gap, longest = 0, 0, 0
-        for seq in range(seqs[0], seqs[-1] + 1):
+        for seq in range(1, sent + 1):
             if seq in answered:
                 gap = 0
                 continue
             lost += 1
             gap += 1
             longest = max(longest, gap)
-        return PingResult(sent=seqs[-1] - seqs[0] + 1, lost=lost, longest_gap=longest)
+        return PingResult(sent=sent, lost=lost, longest_gap=longest)
 
 
 def make_site(sdk: Any, sites: Sites, side: str, public: Any, pub_subnet: Any) -> dict:
