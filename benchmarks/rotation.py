@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Rotation benchmark: pings lost while a live connection's PSK, ESP and IKE proposals change (root).
+"""Rotation benchmark: pings lost while a live connection's PSK, ESP and IKE proposals change.
 
 Two sites in network namespaces (``isthmus.demo.sites.Sites``), router a run by
 Isthmus in this process (API, one agent, the strongSwan driver on

@@ -239,14 +239,11 @@ class Replacement:
 
     def failed_attempts(self, entries: Iterable[Mapping[str, Any]]) -> frozenset[str]:
         """New IKE_SAs up for :data:`CLOSE_IKE_AFTER_S` without a CHILD_SA: the peer took
-        the IKE_SA but refused its CHILD_SA (its ESP configuration still differs). Closed:
-        no side re-creates an IKE_SA without CHILD_SAs, and the next try makes a new one."""
+        the IKE_SA but refused its CHILD_SA (its ESP configuration still differs). Closed
+        once the connection is up on a new SA, or before the next try (no side re-creates
+        an IKE_SA without CHILD_SAs)."""
         return frozenset(ike for ike, age_s in self._childless(entries).items()
                          if age_s >= CLOSE_IKE_AFTER_S)
-
-    def attempts_pending(self, entries: Iterable[Mapping[str, Any]]) -> bool:
-        """Whether a new IKE_SA without CHILD_SA is there, not old enough to be closed."""
-        return any(age_s < CLOSE_IKE_AFTER_S for age_s in self._childless(entries).values())
 
     def old_ikes(self, entries: Iterable[Mapping[str, Any]]) -> frozenset[str]:
         """The old IKE_SAs still there."""
