@@ -66,6 +66,7 @@ def test_for_charon_takes_start_out_and_returns_the_children_to_initiate():
     (name,) = loaded
     assert starts == [name]
     assert loaded[name]["children"][name]["start_action"] == "trap"
+    assert loaded[name]["unique"] == "never" and "unique" not in spec[name]
     assert spec[name]["children"][name]["start_action"] == "trap|start"   # not changed
     loaded, starts = rotation.for_charon(mapping.to_vici(SERVICE, conn(initiator="response-only")))
     assert starts == [] and loaded[name]["children"][name]["start_action"] == "none"
