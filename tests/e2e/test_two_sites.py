@@ -115,6 +115,9 @@ def test_two_sites(isthmus, sdk, sites, caplog):
     wait_until(lambda: sites.ping("ha", f"{LAN['b']}.2", count=1), timeout_s=20)
     wait_until(lambda: status(sdk, a1) == "ACTIVE", timeout_s=10)
     assert child_spis(isthmus, a["router"].id)[second] == spis_before[second]
+    # The old SAs are closed once the new ones are up, make-before-break (rotation.py).
+    wait_until(lambda: not any(c.replacing() for c in isthmus.agent.drivers[0]._charons.values()),
+               timeout_s=30)
 
     # 2b. The agent restarts: it adopts the running charons, no tunnel is dropped.
     before_restart = child_spis(isthmus, a["router"].id)

@@ -292,3 +292,18 @@ def test_failures_of_an_sa_from_before_a_reload_are_not_this_configurations():
     assert explainer.detail("conn-a", None, up=False)["reason"] == "ike_proposal_mismatch"
     say("61", "198.51.100.12 is initiating an IKE_SA")           # after the load: counts
     assert say("61", "no matching peer config found") == "conn-a"
+
+
+def test_after_a_make_before_break_change_the_old_sas_words_are_not_failures():
+    explainer = explain.Explainer()
+    explainer.expect({"n": SPEC})
+
+    def say(uniqueid: str, msg: str) -> str | None:
+        return explainer.log({"ikesa-name": "n", "ikesa-uniqueid": uniqueid, "msg": msg})
+
+    say("1", "IKE_SA n[1] established between 198.51.100.11[a]...198.51.100.12[b]")
+    explainer.reloaded(["n"])   # a new PSK: charon logs no "added vici connection"
+    assert say("1", "received DELETE for IKE_SA n[1]") is None   # the peer replaced it
+    assert say("2", "received AUTHENTICATION_FAILED notify error") == "n"   # a new one's
+    assert explainer.detail("n", None, up=True)["last_failure"]["reason"] == \
+        "authentication_failed"

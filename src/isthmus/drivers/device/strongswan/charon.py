@@ -19,11 +19,12 @@ import pwd
 import shutil
 import socket
 import threading
-from typing import Any, Callable, Iterator, Mapping
+import time
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import vici
 
-from isthmus.drivers.device.strongswan import launcher
+from isthmus.drivers.device.strongswan import launcher, rotation
 from isthmus.rpc.payloads import TRAFFIC_COUNTERS
 
 LOG = logging.getLogger(__name__)
@@ -54,6 +55,9 @@ class Charon:
         self.run_privileged = run_privileged
         self.vici_path = launcher.vici_socket(router_id)   # what `isthmus-charon start` prints
         self._lock = threading.RLock()
+        # by connection name; saved beside loaded.json, so that an agent restarted in
+        # the middle of a change still closes the old SAs
+        self._replacing: dict[str, rotation.Replacement] = self._read_replacing()
 
     # -- process -------------------------------------------------------------
     def running(self) -> bool:
@@ -107,58 +111,219 @@ class Charon:
     def _loaded_file(self) -> str:
         return os.path.join(self.dir, "loaded.json")
 
-    def loaded(self) -> dict[str, str]:
-        """The digests of the connections charon has loaded, by name (empty if unknown)."""
+    def loaded(self) -> dict[str, Any]:
+        """What each loaded connection was loaded with, by name: a
+        :func:`~.rotation.fingerprint` (an older agent saved one digest); empty if unknown."""
         try:
             with open(self._loaded_file()) as f:
                 return json.load(f)
         except (OSError, ValueError):
             return {}
 
-    def _save_loaded(self, loaded: Mapping[str, str]) -> None:
+    def _save_loaded(self, loaded: Mapping[str, Any]) -> None:
         tmp = self._loaded_file() + ".tmp"
         with open(tmp, "w") as f:
             json.dump(dict(loaded), f)
         os.replace(tmp, self._loaded_file())
 
+    def _replacing_file(self) -> str:
+        return os.path.join(self.dir, "replacing.json")
+
+    def _read_replacing(self) -> dict[str, rotation.Replacement]:
+        try:
+            with open(self._replacing_file()) as f:
+                return {r["name"]: rotation.Replacement.from_json(r) for r in json.load(f)}
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}
+
+    def _save_replacing(self) -> None:
+        if not os.path.isdir(self.dir):
+            return
+        tmp = self._replacing_file() + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump([r.to_json() for r in self._replacing.values()], f)
+        os.replace(tmp, self._replacing_file())
+
     def forget_loaded(self) -> None:
         """Forget what was loaded: the next apply loads everything (a new charon has nothing)."""
-        try:
-            os.unlink(self._loaded_file())
-        except OSError:
-            pass
+        self._replacing.clear()
+        for path in (self._loaded_file(), self._replacing_file()):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
 
-    def apply(self, desired: Mapping[str, tuple[dict, dict]]) -> None:
+    def apply(self, desired: Mapping[str, tuple[dict, dict]],
+              changing: Callable[[str], None] | None = None) -> list[str]:
         """Make the loaded connections equal ``desired`` ({name: (load-conn, load-shared)}).
 
-        Only connections whose configuration changed are touched: their SAs are
-        closed and they are loaded again; the others keep their SAs.
+        Only connections whose configuration changed are touched, make-before-break
+        (see :mod:`.rotation`): the new configuration is loaded beside the live SAs,
+        new SAs are initiated, and the old ones are closed by :meth:`retire_replaced`
+        once new ones carry the connection. Connections removed are closed and unloaded.
+        ``changing(name)`` is called before a connection is loaded or changed (what its
+        older SAs say from then on is not about the new configuration). Returns the
+        names of the connections loaded or changed.
         """
+        changed: list[str] = []
         with self._lock, self.session() as session:
             loaded = self.loaded()
             try:
+                entries = list(session.list_sas())
                 present = {_text(n) for c in session.list_conns() for n in c}
                 for name in sorted((set(loaded) | present) - set(desired)):
                     self._terminate(session, name)
                     session.unload_conn({"name": name})
                     self._unload_secret(session, name)
                     loaded.pop(name, None)
+                    self._replacing.pop(name, None)
                     LOG.info("Router %s: unloaded %s", self.router_id, name)
                 for name, (conn, secret) in desired.items():
-                    wanted = digest({"conn": conn, "secret": secret})
-                    if loaded.get(name) == wanted and name in present:
-                        continue
-                    if name in present and name in loaded:
-                        self._terminate(session, name)   # changed: renegotiate with the new config
-                        # Unloaded too: charon does not start a connection reloaded unchanged
-                        # (only its PSK changed), which would stay down.
-                        session.unload_conn({"name": name})
-                    self._load(session.load_shared, "load-shared", name, secret)
-                    self._load(session.load_conn, "load-conn", name, conn)
+                    wanted = rotation.fingerprint(conn, secret)
+                    kind = rotation.plan(loaded.get(name), wanted) if name in present \
+                        else "reload"
+                    if kind != "unchanged" and not rotation.hitless(conn):
+                        kind = "reload"
+                    if kind == "unchanged" or (loaded.get(name) == digest(
+                            {"conn": conn, "secret": secret}) and name in present):
+                        continue   # (the second test: saved by an older agent, unchanged)
+                    # loaded by an older agent (one digest) or IKEv1: break-before-make
+                    legacy = name in present and (not rotation.hitless(conn) or (
+                        name in loaded and not isinstance(loaded[name], dict)))
+                    if changing is not None:
+                        changing(name)
+                    self._change(session, name, conn, secret, kind, entries, legacy)
                     loaded[name] = wanted
-                    LOG.info("Router %s: loaded %s", self.router_id, name)
+                    changed.append(name)
             finally:
                 self._save_loaded(loaded)
+                self._save_replacing()
+        return changed
+
+    def _change(self, session: vici.Session, name: str, conn: dict, secret: dict,
+                kind: rotation.Kind, entries: list[dict[str, Any]], legacy: bool) -> None:
+        """Load one new or changed connection and start its new SAs (see :mod:`.rotation`)."""
+        body, starts = rotation.for_charon(conn)
+        old = rotation.sa_ids(entries, name)
+        if kind == "reload" and legacy:
+            # Loaded by an older agent, with start_action start (replacing or unloading
+            # it closes its SAs anyway), or IKEv1: break-before-make.
+            self._terminate(session, name)
+            # Unloaded too: charon does not start a connection reloaded unchanged
+            # (only its PSK changed), which would stay down.
+            session.unload_conn({"name": name})
+            old = rotation.SAIds()
+        self._load(session.load_shared, "load-shared", name, secret)
+        if kind != "reauth":
+            self._load(session.load_conn, "load-conn", name, body)
+        if not old.ike:   # nothing up: start it as a new connection
+            self._initiate(session, starts, name)
+            LOG.info("Router %s: loaded %s", self.router_id, name)
+            return
+        replacing = rotation.Replacement(name, old, children_first=kind == "child",
+                                         reauth=kind == "reauth", children=starts,
+                                         next_try_at=time.monotonic() + rotation.RETRY_S)
+        self._replacing[name] = replacing
+        self._start_replacement(session, replacing)
+        LOG.info("Router %s: %s changed: %s beside the old SAs", self.router_id, name,
+                 "a reauthentication with the new PSK" if replacing.reauth
+                 else "a new IKE_SA is initiated")
+
+    def _start_replacement(self, session: vici.Session, replacing: rotation.Replacement) -> None:
+        if not replacing.children:
+            return   # response-only: the peer initiates the new SAs
+        if replacing.reauth:   # charon's make-before-break reauthentication
+            for ike_id in sorted(replacing.old.ike):
+                self._command(session.rekey, {"ike-id": ike_id, "reauth": "yes"})
+        else:
+            self._initiate(session, replacing.children, replacing.name)
+
+    def retire_replaced(self, entries: list[dict[str, Any]]) -> None:
+        """Close the old SAs of the connections whose new SAs are up (``entries``: a
+        fresh ``list-sas``), CHILD_SAs first after a change of the children (see
+        :class:`~.rotation.Replacement`); try again those still waiting after
+        :data:`~.rotation.RETRY_S`; close IKE_SAs left without CHILD_SA beside one
+        carrying their connection (:func:`~.rotation.childless_duplicates`)."""
+        with self._lock:
+            duplicates = {name: ids for name, ids in
+                          rotation.childless_duplicates(entries).items()
+                          if name not in self._replacing}
+            if not self._replacing and not duplicates:
+                return
+            now = time.monotonic()
+            with self.session() as session:
+                for name, ike_ids in duplicates.items():
+                    self._close_all(session, "ike-id", ike_ids)
+                    LOG.info("Router %s: %s closed IKE_SAs without CHILD_SA %s beside the one "
+                             "carrying it", self.router_id, name, sorted(ike_ids))
+                for name, replacing in list(self._replacing.items()):
+                    self._retire(session, replacing, entries, now)
+            self._save_replacing()
+
+    def _retire(self, session: vici.Session, replacing: rotation.Replacement,
+                entries: list[dict[str, Any]], now: float) -> None:
+        """One step of one connection's change (see :meth:`retire_replaced`).
+
+        New IKE_SAs without CHILD_SA (the peer refused it while its configuration
+        differed) are closed only when the connection is up on a new SA, or before the
+        next try: a peer that changes its configuration meanwhile may add its new
+        CHILD_SA to one of them (charon reuses an IKE_SA), and closing it under that
+        CHILD_SA cut the tunnel for seconds (measured against a plain strongSwan)."""
+        name = replacing.name
+        old_ikes = replacing.old_ikes(entries)
+        attempts = replacing.failed_attempts(entries)
+        if replacing.children_closed_at is not None:
+            if now - replacing.children_closed_at >= rotation.CLOSE_IKE_AFTER_S:
+                self._close_all(session, "ike-id", old_ikes | attempts)
+                del self._replacing[name]
+                LOG.info("Router %s: %s closed its old IKE_SAs %s", self.router_id, name,
+                         sorted(old_ikes))
+        elif replacing.replaced(entries):
+            children = replacing.old_children(entries)
+            if replacing.children_first and children:
+                self._close_all(session, "child-id", children)
+                self._close_all(session, "ike-id", attempts)
+                replacing.children_closed_at = now
+                LOG.info("Router %s: %s is up on a new IKE_SA; closed the old CHILD_SAs %s",
+                         self.router_id, name, sorted(children))
+            else:
+                self._close_all(session, "ike-id", old_ikes | attempts)
+                del self._replacing[name]
+                LOG.info("Router %s: %s is up on a new IKE_SA; closed the old IKE_SAs %s",
+                         self.router_id, name, sorted(old_ikes))
+        elif now >= replacing.next_try_at:
+            replacing.next_try_at = now + rotation.RETRY_S
+            if replacing.children:
+                self._close_all(session, "ike-id", attempts)
+            self._start_replacement(session, replacing)
+
+    def _close_all(self, session: vici.Session, key: str, ids: Iterable[str]) -> None:
+        for unique_id in sorted(ids):
+            self._close(session, {key: unique_id})
+
+    def replacing(self) -> set[str]:
+        """The connections whose old SAs wait for new ones."""
+        with self._lock:
+            return set(self._replacing)
+
+    def _initiate(self, session: vici.Session, children: list[str], name: str) -> None:
+        for child in children:
+            self._command(session.initiate, {"child": child, "ike": name, "timeout": "-1"})
+
+    def _close(self, session: vici.Session, selector: dict[str, str]) -> None:
+        self._command(session.terminate, {**selector, "timeout": "-1"})
+
+    def _command(self, command: Callable[[dict], Any], message: dict) -> None:
+        """A VICI command whose failure is logged, not raised (charon retries, or the
+        next sync does); streamed commands are read to their end."""
+        try:
+            result = command(message)
+            if hasattr(result, "__next__"):
+                for _ in result:
+                    pass
+        except vici.exception.CommandException as err:
+            LOG.info("Router %s: charon answered %s to %s", self.router_id, err,
+                     {k: v for k, v in message.items() if k != "timeout"})
 
     def _load(self, command: Callable[[dict], Any], what: str, name: str, message: dict) -> None:
         """One VICI load; a refusal is raised naming router, command and connection.

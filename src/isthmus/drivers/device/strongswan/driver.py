@@ -133,8 +133,9 @@ class StrongSwanDeviceDriver(DeviceDriver):
         desired = self._desired(router)
         self._explainer(router_id).expect({name: spec[name]
                                            for name, (spec, _) in desired.items()})
+        explainer = self._explainer(router_id)
         try:
-            charon.apply(desired)
+            charon.apply(desired, changing=lambda name: explainer.reloaded([name]))
         except CharonRefused as err:
             self._remember(router, "configuration_rejected", str(err))
             raise
@@ -204,6 +205,7 @@ class StrongSwanDeviceDriver(DeviceDriver):
         try:
             entries = charon.list_sas()
             alive = True
+            charon.retire_replaced(entries)   # a changed connection's new SAs may be up now
         except OSError:
             entries, alive = [], False
         sas = charon.sas(entries)

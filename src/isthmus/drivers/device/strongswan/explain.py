@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from isthmus.diagnosis import Failure, SAInfo, StatusDetail, detail
 
@@ -415,6 +415,15 @@ class Explainer:
                 elif known.context.expected != expected:   # reconfigured: a fresh start
                     known.context = Context(expected)
                     known.current = None
+
+    def reloaded(self, names: Iterable[str]) -> None:
+        """Connections just changed make-before-break (a new PSK loads no connection, so
+        charon logs nothing): from here on, what their older SAs say is not a failure of
+        the new configuration (e.g. the peer's Delete of an SA it replaced)."""
+        with self._lock:
+            self._seq += 1   # every SA seen so far is older than this
+            for name in names:
+                self._loaded_at[name] = self._seq
 
     def _owner(self, event: Mapping[str, Any], message: str) -> str | None:
         """The connection a log event is about: its IKE SA's name, or, for an SA the

@@ -75,8 +75,12 @@ Decisions:
   an SA never lives longer than the API lifetime L. It is renewed at 0.9 L
   minus a random part of up to 0.1 L (strongSwan's own 10 % margin, which also
   keeps both peers from rekeying at once). IKEv2 rekeys its IKE_SA in place;
-  reauthentication (``reauth_time``) is off because strongSwan does it
-  break-before-make, a short outage. IKEv1 cannot rekey an ISAKMP SA, so it
+  periodic reauthentication (``reauth_time``) is off: a rekey needs no new
+  authentication and never overlaps two IKE_SAs. (Each charon does
+  reauthentication make-before-break, ``charon.make_before_break``: the driver
+  asks for one when a connection's PSK changes, see :mod:`.rotation`; without
+  that option strongSwan reauthenticates break-before-make, a short outage.)
+  IKEv1 cannot rekey an ISAKMP SA, so it
   reauthenticates instead; its proposed lifetime is ``reauth_time + over_time``
   = L. Kilobytes (unreachable through the API, but in the data model) limit
   CHILD_SAs only; strongSwan has no volume limit for IKE_SAs.
@@ -97,6 +101,10 @@ Decisions:
   adopted CHILD_SA (measured with 60 s lifetimes: 35 of 130 pings lost with
   ``close_action none``, none with ``start``). ``response-only`` only answers
   and never re-creates anything (``start_action`` and ``close_action none``).
+  The device driver loads ``trap`` and initiates the connection itself
+  (:func:`.rotation.for_charon`): charon closes the SAs of a connection loaded
+  again or unloaded with ``start`` in its ``start_action``, which would make every
+  change break-before-make.
 * **Several CIDRs**: IKEv2 negotiates all of them in one CHILD_SA. IKEv1 only
   negotiates the first selector pair of a CHILD_SA, so an IKEv1 connection gets
   one child per (local, peer) CIDR pair: :func:`child_name` with ``pair`` 0, 1, ...
