@@ -212,3 +212,26 @@ def test_connection_limit_makes_new_clients_wait_not_fail(serve):
     first.close()
     second.join(30)
     assert waiting and b"/second" in waiting[0]
+
+
+@pytest.mark.parametrize("head, status", [
+    (b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n", "HTTP/1.1 400 Bad Request"),
+    (b"Transfer-Encoding: gzip, chunked\r\n", "HTTP/1.1 501 Not Implemented"),
+    (b"Transfer-Encoding: xchunked\r\n", "HTTP/1.1 501 Not Implemented"),
+    (b"Content-Length: 3\r\nContent-Length: 4\r\n", "HTTP/1.1 400 Bad Request"),
+    (b"Content-Length: -1\r\n", "HTTP/1.1 400 Bad Request"),
+    (b"Content-Length: 2000000\r\n", "HTTP/1.1 413 Payload Too Large"),
+])
+def test_ambiguous_or_oversized_bodies_are_refused_before_the_app(serve, head, status):
+    # Framing a proxy could read otherwise (request smuggling) never reaches the app.
+    _, port = serve()
+    raw = exchange(port, b"POST /x HTTP/1.1\r\n" + head + b"\r\nabc0\r\n\r\n")
+    assert split(raw)[0] == status, raw
+    assert b'"method"' not in raw
+
+
+def test_the_same_content_length_twice_is_accepted(serve):
+    _, port = serve()
+    raw = exchange(port, b"POST /x HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n"
+                         b"Connection: close\r\n\r\n{}")
+    assert json.loads(split(raw)[2])["body"] == "{}"

@@ -16,7 +16,9 @@ the number of connections; header names with ``_`` are dropped (a client's
 ``X_Identity_Status`` must not pass for keystonemiddleware's
 ``X-Identity-Status``), and so are forwarding headers (no proxy is trusted).
 The request body is read whole before the application
-runs (``Content-Length`` or chunked; ``Expect: 100-continue`` is answered).
+runs (``Content-Length`` or chunked, at most :data:`MAX_BODY_BYTES`;
+``Expect: 100-continue`` is answered); framing a proxy in front could read
+otherwise (both headers, other transfer codings, several lengths) is refused.
 An answer without ``Content-Length`` is sent chunked and flushed piece by piece
 (event streams); ``isthmus.client_disconnected`` in the environ tells a stream
 that its client went away.
@@ -48,8 +50,10 @@ _UNTRUSTED = frozenset({"HTTP_FORWARDED", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWAR
                         "HTTP_X_FORWARDED_BY"})
 """Forwarding headers: no proxy is trusted, so a client cannot claim another address,
 host or scheme for the links in answers."""
-MAX_BODY_BYTES = 16 << 20
-"""Largest request body accepted (413 beyond): Neutron requests are a few kilobytes."""
+MAX_BODY_BYTES = 1 << 20
+"""Largest request body accepted (413 beyond). Neutron requests are a few kilobytes
+(oslo.middleware's sizelimit allows 112 KiB); bodies are held in memory, one per
+connection being read, so this bounds what slow senders can make the server hold."""
 
 
 class _BadRequest(Exception):
@@ -162,6 +166,8 @@ class Connection:
                 continue
             key = name.upper().replace("-", "_")
             value = value.strip()
+            if key == "CONTENT_LENGTH" and env.get(key, value) != value:
+                raise _BadRequest("400 Bad Request", "several Content-Length values")
             if key == "CONTENT_TYPE" or key == "CONTENT_LENGTH":
                 env[key] = value
                 continue
@@ -175,8 +181,18 @@ class Connection:
         return env, keep_alive
 
     def _body(self, env: dict[str, Any]) -> bytes:
-        chunked = "chunked" in env.get("HTTP_TRANSFER_ENCODING", "").lower()
+        # Framing a proxy in front could read otherwise is refused (request smuggling):
+        # both Content-Length and Transfer-Encoding, codings other than "chunked",
+        # several Content-Length values.
+        coding = env.get("HTTP_TRANSFER_ENCODING", "").strip().lower()
         length = env.get("CONTENT_LENGTH", "")
+        if coding and coding != "chunked":
+            raise _BadRequest("501 Not Implemented",
+                              f"Transfer-Encoding {coding!r}: only chunked is supported")
+        chunked = coding == "chunked"
+        if chunked and length:
+            raise _BadRequest("400 Bad Request",
+                              "both Content-Length and Transfer-Encoding are given")
         if not chunked and not length:
             return b""
         if env.get("HTTP_EXPECT", "").lower() == "100-continue":
