@@ -228,6 +228,7 @@ def test_ambiguous_or_oversized_bodies_are_refused_before_the_app(serve, head, s
     raw = exchange(port, b"POST /x HTTP/1.1\r\n" + head + b"\r\nabc0\r\n\r\n")
     assert split(raw)[0] == status, raw
     assert b'"method"' not in raw
+    assert json.loads(split(raw)[2])["NeutronError"]["type"].startswith("HTTP")
 
 
 def test_the_same_content_length_twice_is_accepted(serve):

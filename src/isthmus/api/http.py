@@ -27,6 +27,7 @@ that its client went away.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import select
 import socket
@@ -50,10 +51,17 @@ _UNTRUSTED = frozenset({"HTTP_FORWARDED", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWAR
                         "HTTP_X_FORWARDED_BY"})
 """Forwarding headers: no proxy is trusted, so a client cannot claim another address,
 host or scheme for the links in answers."""
+_ERROR_TYPES = {"400": "HTTPBadRequest", "413": "HTTPRequestEntityTooLarge",
+                "431": "HTTPRequestHeaderFieldsTooLarge", "501": "HTTPNotImplemented",
+                "505": "HTTPVersionNotSupported"}
 MAX_BODY_BYTES = 1 << 20
-"""Largest request body accepted (413 beyond). Neutron requests are a few kilobytes
+"""Largest request body accepted (413 beyond), the application's own limit. Neutron
+requests are a few kilobytes
 (oslo.middleware's sizelimit allows 112 KiB); bodies are held in memory, one per
 connection being read, so this bounds what slow senders can make the server hold."""
+
+
+_TOO_LARGE = f"Request body is larger than {MAX_BODY_BYTES} bytes"
 
 
 class _BadRequest(Exception):
@@ -130,7 +138,7 @@ class Connection:
                 return b"".join(parts)
             total += size
             if total > MAX_BODY_BYTES:
-                raise _BadRequest("413 Payload Too Large", "request body too large")
+                raise _BadRequest("413 Payload Too Large", _TOO_LARGE)
             parts.append(self._exactly(size))
             self._exactly(2)
 
@@ -205,7 +213,7 @@ class Connection:
         if not length.isdigit():
             raise _BadRequest("400 Bad Request", "Content-Length is not a number")
         if int(length) > MAX_BODY_BYTES:
-            raise _BadRequest("413 Payload Too Large", "request body too large")
+            raise _BadRequest("413 Payload Too Large", _TOO_LARGE)
         return self._exactly(int(length))
 
     def _disconnected(self) -> bool:
@@ -334,10 +342,14 @@ class Connection:
                 pass
 
     def _refuse(self, status: str, message: str) -> None:
-        body = message.encode() + b"\n"
+        """Answer a request the server itself refuses, in Neutron's error format (as the
+        application answers its own errors), and close."""
+        error_type = _ERROR_TYPES.get(status[:3], "HTTPBadRequest")
+        body = json.dumps({"NeutronError": {"type": error_type, "message": message,
+                                            "detail": ""}}).encode()
         try:
             self.sock.sendall(
-                f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: "
+                f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: "
                 f"{len(body)}\r\nConnection: close\r\nServer: isthmus\r\n\r\n".encode() + body)
         except OSError:
             pass
