@@ -48,6 +48,15 @@ Answer = Callable[[dict[str, Any]], "tuple[str, str, bytes]"]
 """What an endpoint in front says to a GET: ``(status line, content type, body)``."""
 
 
+def only_get_and_head(start_response: Any) -> list[bytes]:
+    """The 405 of the read-only paths answered before authentication."""
+    body = b"Only GET and HEAD\n"
+    start_response("405 Method Not Allowed", [
+        ("Allow", "GET, HEAD"), ("Content-Type", "text/plain"),
+        ("Content-Length", str(len(body)))])
+    return [body]
+
+
 def in_front(app: Any, path: str, answer: Answer) -> Any:
     """``app`` with ``path`` answered by ``answer`` before anything else runs (no
     authentication: load balancers and scrapers call these); GET and HEAD only, never cached."""
@@ -55,11 +64,7 @@ def in_front(app: Any, path: str, answer: Answer) -> Any:
         if environ.get("PATH_INFO") != path:
             return app(environ, start_response)
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
-            body = b"Only GET and HEAD\n"
-            start_response("405 Method Not Allowed", [
-                ("Allow", "GET, HEAD"), ("Content-Type", "text/plain"),
-                ("Content-Length", str(len(body)))])
-            return [body]
+            return only_get_and_head(start_response)
         status, content_type, body = answer(environ)
         start_response(status, [("Content-Type", content_type),
                                 ("Content-Length", str(len(body))),

@@ -13,6 +13,8 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any, Callable, Iterable
 
+from isthmus.api.health import only_get_and_head
+
 PATH = "/dashboard/"
 
 _CONTENT_TYPES = {".html": "text/html; charset=utf-8",
@@ -63,11 +65,7 @@ def with_dashboard(app: Any) -> Any:
         if path not in files:
             return app(environ, start_response)
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
-            body = b"Only GET and HEAD\n"
-            start_response("405 Method Not Allowed", [
-                ("Allow", "GET, HEAD"), ("Content-Type", "text/plain"),
-                ("Content-Length", str(len(body)))])
-            return [body]
+            return only_get_and_head(start_response)
         content_type, body = files[path]
         start_response("200 OK", [("Content-Type", content_type),
                                   ("Content-Length", str(len(body))), *_HEADERS])
