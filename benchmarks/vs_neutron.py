@@ -15,7 +15,11 @@ the same machine load:
 
 It prints per phase the median and p99 latency of both and the ratio
 Neutron / Isthmus (goal: 10 or more everywhere), beside Isthmus's targets
-(create 3 ms, show 1 ms, list of 1000 30 ms).
+(create 3 ms, show 1 ms, list of 1000 30 ms). A third server takes its turn in
+the same batches: the floor (``benchmarks/floor_server.py``: bare sockets, the
+fewest database round trips, no application), whose median is what no server
+code can remove from a request in this run; Neutron over the floor ("best") is
+the highest ratio any implementation could reach here.
 
     bash ../shared/anchors/neutron/anchor.sh install && ... start   # see its README
     python benchmarks/vs_neutron.py [--neutron-url http://127.0.0.1:9696]
@@ -36,6 +40,7 @@ import http.client
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -119,12 +124,26 @@ def stats(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
-def run(args: argparse.Namespace, isthmus_port: int) -> dict[str, dict[str, list[float]]]:
-    """Every phase, alternating batches between the two servers; the samples by side."""
+def start_floor(server_url: str, database: str, port: int) -> subprocess.Popen:
+    """``floor_server.py`` on ``port``, on ``database`` of the MariaDB at ``server_url``."""
+    url = sa.engine.make_url(server_url)
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("floor_server.py")),
+                             str(port), url.host or "127.0.0.1", str(url.port or 3306),
+                             database], stdout=subprocess.PIPE, text=True)
+    if proc.stdout is None or proc.stdout.readline().strip() != "ready":
+        proc.kill()
+        raise RuntimeError("floor_server.py did not start")
+    return proc
+
+
+def run(args: argparse.Namespace, isthmus_port: int,
+        floor_port: int) -> dict[str, dict[str, list[float]]]:
+    """Every phase, alternating batches between the servers; the samples by side."""
     project = f"bench-{uuid.uuid4().hex[:12]}"
     headers = {"X-Project-Id": project, "X-User-Id": "bench", "X-Roles": "member,reader"}
     sides = {"isthmus": Client(f"http://127.0.0.1:{isthmus_port}", headers),
-             "neutron": Client(args.neutron_url, headers)}
+             "neutron": Client(args.neutron_url, headers),
+             "floor": Client(f"http://127.0.0.1:{floor_port}", headers)}
     ids: dict[str, list[str]] = {side: [] for side in sides}
     samples: dict[str, dict[str, list[float]]] = {side: {} for side in sides}
 
@@ -208,37 +227,46 @@ def main() -> int:
               f"(or pass --neutron-url)", file=sys.stderr)
         return 2
     url, drop = make_database(args.isthmus_db, args.database)
+    floor_db = args.database + "_floor"
+    _, drop_floor = make_database(args.isthmus_db, floor_db)
     try:
         with tempfile.TemporaryDirectory(prefix="isthmus-vs-neutron-") as tmp:
-            port = free_port()
+            port, floor_port = free_port(), free_port()
             proc = start_server(url, Path(tmp), port, src=args.isthmus_src)
+            floor = start_floor(args.isthmus_db, floor_db, floor_port)
             try:
-                print(f"Isthmus on :{port} ({url}), Neutron at {args.neutron_url}",
-                      file=sys.stderr)
-                samples = run(args, port)
+                print(f"Isthmus on :{port} ({url}), Neutron at {args.neutron_url}, "
+                      f"floor on :{floor_port}", file=sys.stderr)
+                samples = run(args, port, floor_port)
             finally:
+                floor.kill()
                 proc.terminate()
                 proc.wait(timeout=30)
     finally:
         drop()
+        drop_floor()
     print(f"\nIKE policies, Isthmus (one process, {args.isthmus_db}) beside Neutron 29 "
           f"(one uWSGI worker), alternating batches; python {sys.version.split()[0]}, "
           f"{os.cpu_count()} cores\n")
     header = (f"{'phase':<12}{'Isthmus med':>12}{'p99':>9}{'Neutron med':>13}{'p99':>9}"
-              f"{'ratio med':>11}{'ratio p99':>11}   target")
+              f"{'ratio med':>11}{'ratio p99':>11}{'floor med':>11}{'best':>7}   target")
     print(header)
     print("-" * len(header))
     report = {}
     for phase in ("create", "show", "list", "update", "delete"):
         (im, ip), (nm, np_) = stats(samples["isthmus"][phase]), stats(samples["neutron"][phase])
+        fm, fp = stats(samples["floor"][phase])
         label = f"list {args.count}" if phase == "list" else phase
         marks = [f"ratio {'ok' if nm / im >= GOAL_RATIO else 'MISS'}"]
         if phase in TARGETS_MS:
             marks.append(f"≤{TARGETS_MS[phase]:g} ms {'ok' if im <= TARGETS_MS[phase] else 'MISS'}")
         print(f"{label:<12}{im:>12.2f}{ip:>9.2f}{nm:>13.2f}{np_:>9.2f}{nm / im:>11.1f}"
-              f"{np_ / ip:>11.1f}   {', '.join(marks)}")
+              f"{np_ / ip:>11.1f}{fm:>11.2f}{nm / fm:>7.1f}   {', '.join(marks)}")
         report[phase] = {"isthmus_median_ms": im, "isthmus_p99_ms": ip,
-                         "neutron_median_ms": nm, "neutron_p99_ms": np_}
+                         "neutron_median_ms": nm, "neutron_p99_ms": np_,
+                         "floor_median_ms": fm, "floor_p99_ms": fp}
+    print("(milliseconds; ratio: Neutron / Isthmus; floor: benchmarks/floor_server.py, no "
+          "application at all; best: Neutron / floor, the most any server could reach)")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 0

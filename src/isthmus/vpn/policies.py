@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from isthmus import attributes as a
 from isthmus.context import RequestContext
 from isthmus.db import mapping, models
-from isthmus.db.collection import Collection, new_id, owner_project
+from isthmus.db.collection import Collection, new_id, owner_project, statement
 from isthmus.vpn import constants as c
 from isthmus.vpn import exceptions as vexc
 
@@ -81,8 +81,9 @@ class _Policies(Collection):
 
     def _check_unused(self, conn: Connection, id_: str) -> None:
         connections = models.Base.metadata.tables["ipsec_site_connections"]  # imports this module
-        used = conn.execute(sa.select(connections.c.id).where(
-            connections.c[self.usage_column] == id_).limit(1)).first()
+        used = conn.execute(statement(connections, f"{self.usage_column} in use", lambda: sa.select(
+            connections.c.id).where(connections.c[self.usage_column] == sa.bindparam("used"))
+            .limit(1)), {"used": id_}).first()
         if used is not None:
             raise self.in_use_error(**{self.in_use_key: id_})
 
