@@ -28,12 +28,10 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -42,6 +40,7 @@ from typing import Any
 from isthmus import config, server
 from isthmus.agent.routers.calls import PrivilegedCalls
 from isthmus.agent.service import build_agent
+from isthmus.api.http import HTTPServer
 from isthmus.demo import privileged
 from isthmus.demo.run import apply_settings
 from isthmus.rpc.transport import EMBEDDED_URL, get_transport
@@ -203,20 +202,17 @@ def main() -> int:
     world = World()
     world.destroy()
     rootwrap = privileged.write_config(state)
-    runtime = agent = None
+    runtime = agent = stop_http = None
     try:
         slots = sum(sizes) + 1      # one LAN subnet per router, and one for the rounds
         world.create(slots)
         conf = start(state, rootwrap)
         transport = get_transport(conf, EMBEDDED_URL)
         runtime = server.build(conf, migrate=True, transport=transport)
-        import waitress
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        http = waitress.create_server(runtime.app, host="127.0.0.1", port=port, threads=8)
-        threading.Thread(target=http.run, daemon=True).start()
+        http = HTTPServer.bind(runtime.app, "127.0.0.1", 0, threads=8, connection_limit=100,
+                               idle_timeout=60, max_header_bytes=65536)
+        stop_http = http.serve_in_thread()
+        port = http.address[1]
         api = Api(f"http://127.0.0.1:{port}")
         agent = start_agent(conf, transport)
         wait(lambda: api.call("GET", "/v2.0/agents")["agents"])
@@ -284,7 +280,6 @@ def main() -> int:
         first = 0
         for n in sizes:
             index = range(first, first + n)
-            gateways: dict[str, float] = {}
             lan_targets = {f"10.{100 + i // 250}.{i % 250}.1": i for i in index}
             pinger = Pinger(PROBE_LAN, list(lan_targets), 300)
             counts = calls.counts
@@ -334,7 +329,8 @@ def main() -> int:
     finally:
         if agent is not None:
             agent.stop()
-        # ``http`` runs on a daemon thread: closing it under its select() only adds noise.
+        if stop_http is not None:
+            stop_http()
         if runtime is not None:
             runtime.stop()
         privileged.stop_daemon(rootwrap)

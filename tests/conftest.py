@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +36,9 @@ class RunningServer:
 
 
 def start_server(db_url: str, migrate: bool = True, app: Any = None,
-                 services: Services | None = None) -> tuple[RunningServer, Any, threading.Thread]:
-    """Serve ``app`` (default: a plain API app on ``db_url``) on a free loopback port."""
+                 services: Services | None = None) -> RunningServer:
+    """Serve ``app`` (default: a plain API app on ``db_url``) on a free loopback port;
+    ``stop()`` the result to stop serving."""
     if migrate:
         upgrade(db_url)
     if services is None:
@@ -50,8 +50,7 @@ def start_server(db_url: str, migrate: bool = True, app: Any = None,
     port = server.address[1]
     running = RunningServer(f"http://127.0.0.1:{port}", services, db)
     running.stop = stop  # type: ignore[attr-defined]
-    thread = None
-    return running, server, thread
+    return running
 
 
 @pytest.fixture(scope="session")
@@ -129,7 +128,7 @@ def empty_database(request, tmp_path, migrated_sqlite) -> str:
 def api(request, tmp_path, migrated_sqlite) -> Iterator[RunningServer]:
     """A fresh server on an empty database of each backend under test."""
     url = empty_database(request, tmp_path, migrated_sqlite)
-    running, server, thread = start_server(url, migrate=False)
+    running = start_server(url, migrate=False)
     yield running
     running.stop()  # type: ignore[attr-defined]
     running.db.dispose()

@@ -58,8 +58,8 @@ def make_embedded(tmp_path, config_files: list[str] | None = None,
     apply_settings(conf, overrides)
     transport = get_transport(conf, EMBEDDED_URL)
     runtime = server.build(conf, migrate=True, transport=transport)
-    api, _, _ = start_server(config.database_url(conf), migrate=False, app=runtime.app,
-                             services=runtime.services)
+    api = start_server(config.database_url(conf), migrate=False, app=runtime.app,
+                       services=runtime.services)
     return Embedded(api, runtime, conf, transport)
 
 

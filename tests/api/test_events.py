@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 
 import httpx
 import orjson
-import pytest
 import sqlalchemy as sa
 
 from isthmus import events
@@ -208,7 +207,7 @@ def test_stream_is_project_scoped(api, member, other, topo):
 
 def test_stream_cap_answers_503_and_bad_resume_400(api, member):
     app = create_app(api.services, event_stream_limit=1)
-    capped, _, _ = start_server(api.db.url, migrate=False, app=app, services=api.services)
+    capped = start_server(api.db.url, migrate=False, app=app, services=api.services)
     try:
         with capped.client("demoproj") as client:
             with client.stream("GET", EVENTS, params={"stream": "true"}) as first:

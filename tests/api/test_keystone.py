@@ -51,7 +51,7 @@ def keystone_api(tmp_path, migrated_sqlite) -> Iterator[RunningServer]:
     url = f"sqlite:///{db_file}"
     services = Services(Database(url))
     app = with_keystone(create_app(services, auth_strategy="keystone"), conf)
-    running, _, _ = start_server(url, migrate=False, app=app, services=services)
+    running = start_server(url, migrate=False, app=app, services=services)
     yield running
     running.stop()  # type: ignore[attr-defined]
     running.db.dispose()

@@ -38,7 +38,7 @@ def served(request, tmp_path, migrated_sqlite, cache_s: float) -> Iterator[Runni
     registry = CollectorRegistry()
     registry.register(StatusCollector(services.db, Agents(), cache_s=cache_s))
     app = with_metrics(create_app(services, metrics=RequestMetrics(registry)), registry)
-    running, _, _ = start_server(url, migrate=False, app=app, services=services)
+    running = start_server(url, migrate=False, app=app, services=services)
     yield running
     running.stop()  # type: ignore[attr-defined]
     running.db.dispose()

@@ -40,8 +40,8 @@ def served(tmp_path, migrated_sqlite) -> Iterator[Callable[[str], RunningServer]
         conf = config.load([], [str(etc / "isthmus.conf")])
         shutil.copy(migrated_sqlite, tmp_path / "isthmus.db")
         services = Services(Database(f"sqlite:///{tmp_path}/isthmus.db"))
-        server, _, _ = start_server("", migrate=False, services=services,
-                                    app=create_app(services, policy=Policy(conf)))
+        server = start_server("", migrate=False, services=services,
+                              app=create_app(services, policy=Policy(conf)))
         running.append(server)
         return server
     yield start

@@ -122,7 +122,7 @@ def test_without_a_retry_the_dead_connection_is_an_error(database):
 
 def test_api_requests_succeed_after_the_database_killed_every_connection(database):
     backend, name, url = database
-    running, _, _ = start_server(url, migrate=False)
+    running = start_server(url, migrate=False)
     try:
         with running.client("p1") as client:
             body = {"ikepolicy": {"name": "before"}}

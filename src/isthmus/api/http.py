@@ -43,7 +43,7 @@ LOG = logging.getLogger(__name__)
 STACK_BYTES = 1 << 20
 """Stack of each connection thread: thousands of idle connections cost address space only."""
 
-_REASONS_WITHOUT_BODY = ("1", "204", "304")
+_STATUSES_WITHOUT_BODY = ("1", "204", "304")   # prefixes of status lines: 1xx, 204, 304
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "upgrade",
                          "proxy-connection", "te", "trailer"})
 _UNTRUSTED = frozenset({"HTTP_FORWARDED", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_HOST",
@@ -250,24 +250,22 @@ class Connection:
             nonlocal keep_alive
             status, headers = state["status"], state["headers"]
             lines = [f"{env['SERVER_PROTOCOL']} {status}"]
-            sized = length is not None
             for name, value in headers:
                 lower = name.lower()
                 if lower in _HOP_BY_HOP:
                     if lower == "connection" and value.lower() == "close":
                         keep_alive = False
                     continue
-                if lower == "content-length":
-                    sized = True
+                if lower == "content-length":   # written once, below
                     continue
                 lines.append(f"{name}: {value}")
-            no_body = status.startswith(_REASONS_WITHOUT_BODY) or env["REQUEST_METHOD"] == "HEAD"
+            no_body = status.startswith(_STATUSES_WITHOUT_BODY) or env["REQUEST_METHOD"] == "HEAD"
             declared = next((v for n, v in headers if n.lower() == "content-length"), None)
             if declared is not None:
                 lines.append(f"Content-Length: {declared}")
             elif length is not None and not no_body:
                 lines.append(f"Content-Length: {length}")
-            elif not sized and not no_body:
+            elif length is None and not no_body:   # a length only the end of the body tells
                 if env["SERVER_PROTOCOL"] == "HTTP/1.1":
                     state["chunked"] = True
                     lines.append("Transfer-Encoding: chunked")
