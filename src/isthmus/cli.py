@@ -67,13 +67,16 @@ def _cmd_server(args: argparse.Namespace) -> int:
     count = args.workers or conf.api_workers
     if count == 1:
         return _serve_api(conf, stop)
-    from isthmus import server, workers  # noqa: F401  (imported once, before forking)
+    from isthmus import workers
 
-    listening = workers.bind(conf.bind_host, conf.bind_port, count)
-    return workers.Supervisor(
-        lambda sock, worker_stop, ready: _exit_status(
-            lambda: _serve_api(conf, worker_stop, sock, ready)),
-        listening, stop, conf.graceful_shutdown_timeout + STOP_TIMEOUT_S + 5).run()
+    with workers.shared_metrics():
+        from isthmus import server  # noqa: F401  (imported once, before forking)
+
+        listening = workers.bind(conf.bind_host, conf.bind_port, count)
+        return workers.Supervisor(
+            lambda sock, worker_stop, ready: _exit_status(
+                lambda: _serve_api(conf, worker_stop, sock, ready)),
+            listening, stop, conf.graceful_shutdown_timeout + STOP_TIMEOUT_S + 5).run()
 
 
 def _serve_api(conf: Any, stop: StopSignals, listening: Any = None,

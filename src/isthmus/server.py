@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from isthmus import config, events
 from isthmus.api import create_app, with_keystone
 from isthmus.api.http import HTTPServer
-from isthmus.api.metrics import RequestMetrics, with_metrics
+from isthmus.api.metrics import RequestMetrics, served_registry, with_metrics
 from isthmus.api.policy import Policy
 from isthmus.api.health import HealthCheck, with_healthcheck
 from isthmus.dashboard import with_dashboard
@@ -149,8 +149,9 @@ def build(conf: cfg.ConfigOpts, migrate: bool = False, transport: Any = None) ->
     if conf.dashboard_enabled:   # static files only, in front of authentication: no data
         app = with_dashboard(app)
     if metrics:   # in front of authentication, like /healthcheck (docs/metrics.md)
-        registry.register(StatusCollector(db, agents))
-        app = with_metrics(app, registry)
+        status = StatusCollector(db, agents)
+        registry.register(status)
+        app = with_metrics(app, served_registry(registry, [status]))
     # The in-process bus of ``isthmus up`` cannot be unreachable.
     runtime.app = with_healthcheck(app, HealthCheck({
         "database": lambda: probe_database(url),

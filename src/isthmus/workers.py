@@ -23,7 +23,9 @@ the next worker. The parent only supervises:
 
 Workers die with the parent (``PR_SET_PDEATHSIG``), so a parent killed with -9
 leaves no orphan serving. The deployment's background work runs in one process
-of all, whichever holds the leader lease (:mod:`isthmus.leader`).
+of all, whichever holds the leader lease (:mod:`isthmus.leader`). The workers'
+Prometheus metrics are kept in files of a directory the parent makes
+(:func:`shared_metrics`), so whichever worker answers ``/metrics`` sums them all.
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ import ctypes
 import logging
 import os
 import select
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -52,6 +56,33 @@ _PR_SET_PDEATHSIG = 1
 RunWorker = Callable[[socket.socket, StopSignals, Callable[[], None]], int]
 """A worker's whole life: serve on the socket until the stop signals say stop, calling
 the third argument once it serves; returns the worker's exit status."""
+
+
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextlib.contextmanager
+def shared_metrics() -> Iterator[str]:
+    """Have the workers keep their metrics in files that ``/metrics`` sums
+    (prometheus_client's multiprocess mode); removes the directory afterwards.
+
+    Without it, each worker counted alone and a scrape saw whichever worker the
+    kernel gave the connection to: counters that go back and forth between
+    workers, which Prometheus reads as resets. An operator's own
+    ``PROMETHEUS_MULTIPROC_DIR`` is used (and kept) as it is. Must run before
+    prometheus_client is imported: it picks where values live at import."""
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("shared_metrics() must run before prometheus_client is imported")
+    given = os.environ.get(METRICS_DIR_ENV)
+    if given:
+        yield given
+        return
+    path = tempfile.mkdtemp(prefix="isthmus-metrics-")
+    os.environ[METRICS_DIR_ENV] = path
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def bind(host: str, port: int, count: int, backlog: int = 1024) -> list[socket.socket]:

@@ -5,6 +5,7 @@ them all and the parent exits 0; a worker that cannot start stops the server
 (exit 1). Two servers of two workers each on one database run the dead-agent
 watch in exactly one process of the four, counted from the logs (each line
 carries its process id), and when that server stops another process takes over.
+Whichever worker answers ``/metrics`` counts the requests of both.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import re
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -140,3 +142,37 @@ def wait_until_runs(runs, count: int) -> list[int]:
     wait_until(lambda: len(found.append(runs()) or found[-1]) >= count,
                f"{count} rounds of the dead-agent watch")
     return found[-1]
+
+
+ACCESS = re.compile(r"^\S+ \S+ (\d+) INFO isthmus\.api: GET /v2\.0/vpn/ikepolicies 200 ", re.M)
+COUNTED = re.compile(r'^isthmus_api_requests_total\{code="200",method="GET",'
+                     r'route="/v2\.0/vpn/ikepolicies"\} (\S+)$', re.M)
+
+
+def test_metrics_of_two_workers_are_summed_whichever_answers(tmp_path, servers):
+    server = Server(tmp_path, "s", "--workers", "2")
+    servers.append(server)
+    wait_for(f"{server.url}/", server.proc)
+    wait_until(lambda: server.output().count("API listening") == 2, "two workers serving")
+    requests = 60
+    for _ in range(requests):   # a connection each: the kernel spreads them over both
+        with httpx.Client() as client:
+            assert client.get(f"{server.url}/v2.0/vpn/ikepolicies").status_code == 200
+    served_by = {int(pid) for pid in ACCESS.findall(server.output())}
+    assert served_by == children(server.proc.pid), "both workers must have served some"
+    shared = {metrics_dir(pid) for pid in served_by}
+    assert len(shared) == 1 and None not in shared, shared
+    for _ in range(10):   # each scrape is answered by one worker or the other
+        with httpx.Client() as client:
+            text = client.get(f"{server.url}/metrics").text
+        assert [float(v) for v in COUNTED.findall(text)] == [requests], text
+        assert "isthmus_vpn_objects" in text and "isthmus_agents" in text
+    assert server.stop() == 0, server.output()
+    assert not shared.pop().exists(), "the metrics directory is removed at the end"
+
+
+def metrics_dir(pid: int) -> Path | None:
+    """The directory where the worker ``pid`` keeps its metrics (prometheus_client's
+    ``counter_<pid>.db``), if any."""
+    return next((path.parent for path in Path(tempfile.gettempdir()).glob(
+        f"isthmus-metrics-*/counter_{pid}.db")), None)

@@ -10,17 +10,23 @@ labels would make one time series per object. A request no route matched is
 any authentication, like ``/healthcheck``: Prometheus scrapers do not speak
 Keystone. It carries counts, durations and ids of objects (agents' metrics:
 connection ids), never a name, an address, a secret or free text; turn it off
-with ``[DEFAULT] metrics_enabled = false`` (docs/metrics.md).
+with ``[DEFAULT] metrics_enabled = false`` (docs/metrics.md). Under several
+worker processes (``PROMETHEUS_MULTIPROC_DIR`` set: ``isthmus server --workers``
+sets it, uWSGI or gunicorn operators do) it answers with every worker's
+counters and histograms summed (:func:`served_registry`).
 """
 
 from __future__ import annotations
 
+import os
 import time
-from typing import Any
+from typing import Any, Iterable
 
 import falcon
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 from isthmus.api.health import in_front
 
@@ -67,6 +73,23 @@ class RequestMetrics:
                 self._duration.labels(method, route))
         children[0].inc()
         children[1].observe(time.perf_counter() - start)
+
+
+def served_registry(registry: CollectorRegistry,
+                    shared: Iterable[Collector] = ()) -> CollectorRegistry:
+    """What ``/metrics`` answers from: ``registry``, this process's metrics, when it
+    is the only process; with ``PROMETHEUS_MULTIPROC_DIR`` set, the counters and
+    histograms every worker wrote there (summed by prometheus_client, dead workers'
+    included: counters never go back), plus the ``shared`` collectors, which read
+    state all processes share (the database) and must be in ``registry`` too."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        return registry
+    served = CollectorRegistry()
+    MultiProcessCollector(served, path=path)
+    for collector in shared:
+        served.register(collector)
+    return served
 
 
 def with_metrics(app: Any, registry: CollectorRegistry) -> Any:
