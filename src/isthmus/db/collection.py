@@ -254,10 +254,10 @@ class Collection:
         if key is None:
             return None
         if type(self).visible is Collection.visible:   # the plain project scope
-            scoped = ctx is not None and not ctx.is_admin
-            params = {"row_id": key, "row_project": ctx.project_id} if scoped and ctx \
-                else {"row_id": key}
-            return conn.execute(self._row_by_id(scoped, lock), params).first()
+            if ctx is not None and not ctx.is_admin:
+                return conn.execute(self._row_by_id(True, lock), {
+                    "row_id": key, "row_project": ctx.project_id}).first()
+            return conn.execute(self._row_by_id(False, lock), {"row_id": key}).first()
         query = sa.select(self.table).where(self.table.c.id == key)
         if ctx is not None:
             clause = self.visible(ctx)
