@@ -36,7 +36,7 @@ class RunningServer:
 
 
 def start_server(db_url: str, migrate: bool = True, app: Any = None,
-                 services: Services | None = None) -> RunningServer:
+                 services: Services | None = None, threads: int = 4) -> RunningServer:
     """Serve ``app`` (default: a plain API app on ``db_url``) on a free loopback port;
     ``stop()`` the result to stop serving."""
     if migrate:
@@ -44,7 +44,7 @@ def start_server(db_url: str, migrate: bool = True, app: Any = None,
     if services is None:
         services = Services(Database(db_url))
     db = services.db
-    server = HTTPServer.bind(app or create_app(services), "127.0.0.1", 0, threads=4,
+    server = HTTPServer.bind(app or create_app(services), "127.0.0.1", 0, threads=threads,
                              connection_limit=1000, idle_timeout=60, max_header_bytes=65536)
     stop = server.serve_in_thread()
     port = server.address[1]

@@ -22,7 +22,9 @@ DEFAULT_OPTS = [
                      "the same headers")],
                help="How API callers are identified."),
     cfg.IntOpt("api_threads", default=8, min=1,
-               help="Worker threads of each API server process."),
+               help="Requests each API server process runs the application for at "
+                    "once (each client connection has a thread of its own; writing an "
+                    "answer, an event stream's included, does not count)."),
     cfg.IntOpt("api_workers", default=1, min=1,
                help="Processes of ``isthmus server`` sharing its listening socket (the "
                     "command line's --workers overrides this). Each has api_threads "
@@ -65,9 +67,9 @@ DEFAULT_OPTS = [
                     "keeps every event forever."),
     cfg.IntOpt("event_stream_limit", default=4, min=0,
                help="Event streams (GET /v2.0/vpn/events?stream=true) served at once; "
-                    "more are refused with 503. Each open stream holds one of the "
-                    "api_threads for as long as it lasts, so keep this well below "
-                    "api_threads (raise both together). 0 turns streams off."),
+                    "more are refused with 503. Each open stream reads the event "
+                    "table once a second and keeps its connection's thread, but takes "
+                    "none of the api_threads from other requests. 0 turns streams off."),
     cfg.BoolOpt("metrics_enabled", default=True,
                 help="Serve Prometheus metrics at GET /metrics on the API's address "
                      "(docs/metrics.md). Like /healthcheck it needs no token (scrapers do "

@@ -222,3 +222,25 @@ def test_stream_cap_answers_503_and_bad_resume_400(api, member):
             assert bad.status_code == 400
     finally:
         capped.stop()  # type: ignore[attr-defined]
+
+
+def test_open_streams_hold_none_of_the_request_threads(api, member):
+    # One request thread (api_threads = 1) and two streams open: each waits for
+    # events outside the threads that run the application, so requests still pass.
+    app = create_app(api.services, event_stream_limit=2)
+    narrow = start_server(api.db.url, migrate=False, app=app, services=api.services,
+                          threads=1)
+    try:
+        with narrow.client("demoproj") as client:
+            with client.stream("GET", EVENTS, params={"stream": "true"}) as one, \
+                    client.stream("GET", EVENTS, params={"stream": "true"}) as two:
+                assert one.status_code == two.status_code == 200
+                created = client.post("/v2.0/vpn/ikepolicies",
+                                      json={"ikepolicy": {"name": "while-streaming"}})
+                assert created.status_code == 201, created.text
+                policy = created.json()["ikepolicy"]["id"]
+                assert [f["data"]["resource_id"] for f in read_frames(one, 1)] == [policy]
+                assert [f["data"]["resource_id"] for f in read_frames(two, 1)] == [policy]
+                assert client.get(f"/v2.0/vpn/ikepolicies/{policy}").status_code == 200
+    finally:
+        narrow.stop()  # type: ignore[attr-defined]

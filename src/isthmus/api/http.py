@@ -12,7 +12,8 @@ Defences kept from the waitress set-up (docs/api.md, Defences): at most
 backlog); a connection silent for ``idle_timeout`` seconds, between requests or
 part way through one, is closed; a request head larger than ``max_header_bytes``
 gets 431; at most ``threads`` requests run the application at once, whatever
-the number of connections; header names with ``_`` are dropped (a client's
+the number of connections (writing an answer, an event stream's included, is
+not running it); header names with ``_`` are dropped (a client's
 ``X_Identity_Status`` must not pass for keystonemiddleware's
 ``X-Identity-Status``), and so are forwarding headers (no proxy is trusted).
 The request body is read whole before the application
@@ -288,7 +289,10 @@ class Connection:
             if out:
                 self.sock.sendall(out)
 
-        result: Iterable[bytes] = self.server.app(env, start_response)
+        # ``threads`` bounds the application's runs, not the writing of their answers:
+        # a slow reader, or an event stream waiting for events, holds no slot.
+        with self.server.running:
+            result: Iterable[bytes] = self.server.app(env, start_response)
         try:
             if isinstance(result, list) and not head_sent:
                 body = b"".join(result)
@@ -324,8 +328,7 @@ class Connection:
                 except _BadRequest as err:
                     self._refuse(err.status, str(err))
                     return
-                with self.server.running:
-                    keep_alive = self._respond(env, keep_alive)
+                keep_alive = self._respond(env, keep_alive)
                 if not keep_alive:
                     return
         except (_Closed, ConnectionError, socket.timeout):
