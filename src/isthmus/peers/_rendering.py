@@ -1,4 +1,4 @@
-"""What the vendor renderers share: table look-ups that refuse, subnet pairs, ranges, names.
+"""What the renderers share: table look-ups that refuse, subnet pairs, ranges, names.
 
 Private to :mod:`isthmus.peers`: each vendor module keeps its own tables; these
 helpers only turn a missing table entry or an out-of-range number into an
@@ -21,13 +21,15 @@ T = TypeVar("T")
 AEAD_MARKERS = ("-gcm-", "-ccm-")
 
 
-def keyword(fmt: str, table: Mapping[Any, T], field: str, value: Any, hint: str = "") -> T:
-    """``table[value]``, or :class:`Unsupported` naming ``field`` and what the table does have."""
+def keyword(fmt: str, table: Mapping[Any, T], field: str, value: Any, hint: str = "",
+            missing: str = "supported here: {known}") -> T:
+    """``table[value]``, or :class:`Unsupported` naming ``field`` and, unless ``hint`` says
+    more, what the table does have (``missing``, its keys put for ``{known}``)."""
     try:
         return table[value]
     except KeyError:
         known = ", ".join(str(key) for key in table) or "nothing"
-        raise Unsupported(fmt, field, value, hint or f"supported here: {known}") from None
+        raise Unsupported(fmt, field, value, hint or missing.format(known=known)) from None
 
 
 def in_range(fmt: str, field: str, value: int, low: int, high: int, unit: str) -> int:

@@ -45,6 +45,7 @@ import string
 from pathlib import Path
 
 from isthmus.peers import PSK_PLACEHOLDER, PeerView, Unsupported, one_line
+from isthmus.peers._rendering import keyword
 
 FORMAT = "libreswan"
 DESCRIPTION = "ipsec.conf conn section and ipsec.secrets line for a libreswan 4.x peer"
@@ -132,12 +133,8 @@ def render(view: PeerView) -> str:
 
 
 def _keyword(table: dict[str, str], field: str, value: str) -> str:
-    try:
-        return table[value]
-    except KeyError:
-        raise Unsupported(FORMAT, field, value,
-                          f"libreswan 4.x has no keyword for it (it has: {', '.join(table)})") \
-            from None
+    return keyword(FORMAT, table, field, value,
+                   missing="libreswan 4.x has no keyword for it (it has: {known})")
 
 
 def _ike_encryption(view: PeerView) -> str:

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from isthmus.drivers.device.strongswan import mapping
 from isthmus.peers import PSK_PLACEHOLDER, PeerView, Policy, Unsupported, one_line
+from isthmus.peers._rendering import keyword
 
 FORMAT = "strongswan"
 DESCRIPTION = "swanctl.conf (connection and secret) for a strongSwan 5.9 peer"
@@ -126,12 +127,8 @@ def _check(view: PeerView, ike: dict, ipsec: dict) -> None:
 
 
 def _table(table: dict, field: str, value: str) -> str:
-    try:
-        return table[value]
-    except KeyError:
-        raise Unsupported(FORMAT, field, value,
-                          f"strongSwan has no keyword for it (known: {', '.join(table)})") \
-            from None
+    return keyword(FORMAT, table, field, value,
+                   missing="strongSwan has no keyword for it (known: {known})")
 
 
 def _policy_api(policy: Policy) -> dict:
