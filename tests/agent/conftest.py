@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -37,6 +38,12 @@ class Embedded:
             self.agent.stop()
             self.agent = None
 
+    def stop(self) -> None:
+        """Stop the agent (if one runs), the API and the server's threads."""
+        self.stop_agent()
+        self.api.stop()
+        self.runtime.stop()
+
 
 def wait_until(check: Callable[[], Any], timeout_s: float = 5, step_s: float = 0.02) -> Any:
     """Poll ``check`` until it returns a truthy value; fail with its last value."""
@@ -63,14 +70,22 @@ def make_embedded(tmp_path, config_files: list[str] | None = None,
     return Embedded(api, runtime, conf, transport)
 
 
+@contextlib.contextmanager
+def running_embedded(tmp_path, config_files: list[str] | None = None,
+                     **overrides: Any) -> Iterator[Embedded]:
+    """:func:`make_embedded` with its agent started; everything stopped at the end."""
+    env = make_embedded(tmp_path, config_files, **overrides)
+    try:
+        env.start_agent()
+        yield env
+    finally:
+        env.stop()
+
+
 @pytest.fixture
 def embedded(tmp_path) -> Iterator[Embedded]:
-    env = make_embedded(tmp_path, **{"vpnagent.status_check_interval": 1})
-    env.start_agent()
-    yield env
-    env.stop_agent()
-    env.api.stop()
-    env.runtime.stop()
+    with running_embedded(tmp_path, **{"vpnagent.status_check_interval": 1}) as env:
+        yield env
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.agent.conftest import make_embedded, wait_until
+from tests.agent.conftest import running_embedded, wait_until
 from tests.agent.test_embedded import create_connection, status
 from tests.api.test_vpn_resources import CONNS, SERVICES
 from tests.api.topology import build
@@ -12,13 +12,9 @@ from tests.api.topology import build
 
 @pytest.fixture
 def short_lived(tmp_path):
-    env = make_embedded(tmp_path, agent_down_time=2, **{"vpnagent.report_interval": 1,
-                                                         "vpnagent.resync_interval": 1})
-    env.start_agent()
-    yield env
-    env.stop_agent()
-    env.api.stop()
-    env.runtime.stop()
+    with running_embedded(tmp_path, agent_down_time=2, **{"vpnagent.report_interval": 1,
+                                                           "vpnagent.resync_interval": 1}) as env:
+        yield env
 
 
 def test_dead_agent_shows_down_then_recovers(short_lived):

@@ -14,7 +14,7 @@ from isthmus.agent.service import build_agent
 from isthmus.drivers.device.base import RouterState, Statuses
 from isthmus.drivers.device.noop import NoopDeviceDriver
 from isthmus.lifecycle import StartupError
-from tests.agent.conftest import make_embedded, wait_until
+from tests.agent.conftest import make_embedded, running_embedded, wait_until
 from tests.agent.test_embedded import create_connection, status
 from tests.api.test_vpn_resources import CONNS
 from tests.api.topology import build
@@ -81,13 +81,9 @@ def test_agent_metrics_join_the_api_metrics_in_one_process(embedded, member, top
 
 def embedded_with(tmp_path, driver: str):
     """Isthmus in this process with an agent on ``driver``, polling every second."""
-    env = make_embedded(tmp_path, **{"vpnagent.status_check_interval": 1,
-                                     "vpnagent.vpn_device_driver": [driver]})
-    env.start_agent()
-    yield env
-    env.stop_agent()
-    env.api.stop()
-    env.runtime.stop()
+    with running_embedded(tmp_path, **{"vpnagent.status_check_interval": 1,
+                                       "vpnagent.vpn_device_driver": [driver]}) as env:
+        yield env
 
 
 @pytest.fixture
@@ -137,8 +133,7 @@ def test_the_agent_serves_its_metrics_on_its_own_port_until_stopped(tmp_path):
         assert one(env.api.url, "isthmus_agent_routers") is None
     finally:
         agent.stop()
-        env.api.stop()
-        env.runtime.stop()
+        env.stop()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/metrics", timeout=2)
 
@@ -151,8 +146,7 @@ def test_a_bad_metrics_bind_stops_the_agent_naming_the_option(tmp_path, bind):
         with pytest.raises(StartupError, match=r"\[vpnagent\] metrics_bind.*HOST:PORT"):
             build_agent(env.conf, env.transport)
     finally:
-        env.api.stop()
-        env.runtime.stop()
+        env.stop()
 
 
 def test_an_agent_started_again_in_the_process_replaces_the_metrics_of_the_first(embedded):
@@ -171,8 +165,7 @@ def test_metrics_enabled_false_serves_no_metrics(tmp_path):
         assert httpx.get(f"{env.api.url}/metrics").status_code == 404
         assert list(env.runtime.registry.collect()) == []
     finally:
-        env.api.stop()
-        env.runtime.stop()
+        env.stop()
 
 
 FAKE_EXPLAINING = f"{__name__}.FakeExplainingDriver"

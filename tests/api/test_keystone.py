@@ -32,8 +32,9 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def keystone_api(tmp_path, migrated_sqlite) -> Iterator[RunningServer]:
+def keystone_conf(tmp_path: Path) -> Path:
+    """An isthmus.conf in ``tmp_path`` with ``auth_strategy = keystone`` and an identity
+    server nobody answers at: only what keystonemiddleware decides alone is tested."""
     identity = f"http://127.0.0.1:{_closed_port()}/identity"
     conf_file = tmp_path / "isthmus.conf"
     conf_file.write_text(
@@ -45,7 +46,12 @@ def keystone_api(tmp_path, migrated_sqlite) -> Iterator[RunningServer]:
         "project_domain_name = Default\n"
         "delay_auth_decision = true\nhttp_request_max_retries = 0\n"
         "http_connect_timeout = 2\n")
-    conf = config.load([], [str(conf_file)])
+    return conf_file
+
+
+@pytest.fixture
+def keystone_api(tmp_path, migrated_sqlite) -> Iterator[RunningServer]:
+    conf = config.load([], [str(keystone_conf(tmp_path))])
     db_file = tmp_path / "isthmus.db"
     db_file.write_bytes(Path(migrated_sqlite).read_bytes())
     url = f"sqlite:///{db_file}"

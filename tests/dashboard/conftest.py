@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from tests.agent.conftest import Embedded, make_embedded
+from tests.agent.conftest import Embedded, running_embedded
 from tests.dashboard.site import Site, build_site
 
 CHROMIUM = "/usr/bin/chromium"
@@ -56,12 +56,8 @@ def context(chromium) -> Iterator[Any]:
 @pytest.fixture
 def isthmus(tmp_path) -> Iterator[Embedded]:
     """Isthmus as ``isthmus up`` runs it (API over HTTP, an agent on the noop driver)."""
-    env = make_embedded(tmp_path, **{"vpnagent.status_check_interval": 1})
-    env.start_agent()
-    yield env
-    env.stop_agent()
-    env.api.stop()
-    env.runtime.stop()
+    with running_embedded(tmp_path, **{"vpnagent.status_check_interval": 1}) as env:
+        yield env
 
 
 @pytest.fixture

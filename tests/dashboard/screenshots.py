@@ -151,9 +151,7 @@ def take_screenshots(browser: Any, out_dir: Path, state_dir: Path) -> list[Path]
         return shots
     finally:
         context.close()
-        env.stop_agent()
-        env.api.stop()
-        env.runtime.stop()
+        env.stop()
 
 
 def main(argv: list[str]) -> None:

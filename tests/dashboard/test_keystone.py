@@ -9,7 +9,6 @@ and the page says so.
 from __future__ import annotations
 
 import http.client
-import socket
 from typing import Iterator
 from urllib.parse import urlsplit
 
@@ -18,34 +17,17 @@ from playwright.sync_api import expect
 
 from isthmus.dashboard.files import static_files
 from tests.agent.conftest import Embedded, make_embedded
+from tests.api.test_keystone import keystone_conf
 from tests.dashboard.site import open_dashboard
 
 TOKEN = "gAAAAA-bogus-token-never-in-a-url"
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def keystone_isthmus(tmp_path) -> Iterator[Embedded]:
-    identity = f"http://127.0.0.1:{_closed_port()}/identity"
-    conf_file = tmp_path / "isthmus.conf"
-    conf_file.write_text(
-        "[DEFAULT]\nauth_strategy = keystone\n\n"
-        "[keystone_authtoken]\n"
-        f"www_authenticate_uri = {identity}\nauth_url = {identity}\n"
-        "auth_type = password\nusername = isthmus\npassword = not-a-secret\n"
-        "project_name = service\nuser_domain_name = Default\n"
-        "project_domain_name = Default\n"
-        "delay_auth_decision = true\nhttp_request_max_retries = 0\n"
-        "http_connect_timeout = 2\n")
-    env = make_embedded(tmp_path, config_files=[str(conf_file)])
+    env = make_embedded(tmp_path, config_files=[str(keystone_conf(tmp_path))])
     yield env
-    env.api.stop()
-    env.runtime.stop()
+    env.stop()
 
 
 def _raw_get(url: str, path: str) -> int:

@@ -164,8 +164,7 @@ def test_dashboard_enabled_false_leaves_its_paths_to_the_api(tmp_path):
             for path in static_files():
                 assert anonymous.get(path).status_code == 404, path
     finally:
-        env.api.stop()
-        env.runtime.stop()
+        env.stop()
 
 
 def test_without_a_free_event_stream_the_page_polls_and_still_shows_changes(
@@ -189,6 +188,4 @@ def test_without_a_free_event_stream_the_page_polls_and_still_shows_changes(
             .to_have_text("ACTIVE → DOWN")
         expect(page.locator("#error")).to_be_hidden()
     finally:
-        env.stop_agent()
-        env.api.stop()
-        env.runtime.stop()
+        env.stop()

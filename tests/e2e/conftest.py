@@ -13,7 +13,7 @@ import pytest
 
 from isthmus.demo import privileged
 from isthmus.demo.run import strongswan_settings
-from tests.agent.conftest import Embedded, make_embedded
+from tests.agent.conftest import Embedded, running_embedded
 from isthmus.demo.sites import Sites, stop_charons_under
 
 CHARON = "/usr/lib/ipsec/charon"
@@ -55,15 +55,13 @@ def sites() -> Iterator[Sites]:
 def running_isthmus(short_tmp: Path, privileged_conf: Path,
                     **settings: Any) -> Iterator[Embedded]:
     """Isthmus in this process on the strongSwan driver (plus ``settings``), then
-    everything it started stopped: agent, API, privileged daemon, charons."""
-    env = make_embedded(short_tmp, **strongswan_settings(privileged_conf), **settings)
-    env.start_agent()
+    everything it started stopped: agent, API, privileged daemon, charons. ``settings``
+may replace the driver's own (a site's, :func:`isthmus.demo.run.site_settings`)."""
     try:
-        yield env
+        with running_embedded(short_tmp, **{**strongswan_settings(privileged_conf),
+                                            **settings}) as env:
+            yield env
     finally:
-        env.stop_agent()
-        env.api.stop()
-        env.runtime.stop()
         privileged.stop_daemon(privileged_conf)
         stop_charons_under(short_tmp)
 
@@ -73,9 +71,14 @@ def isthmus(short_tmp, privileged_conf, sites) -> Iterator[Embedded]:
     yield from running_isthmus(short_tmp, privileged_conf)
 
 
-@pytest.fixture
-def sdk(isthmus):
-    conn = openstack.connect(auth_type="none", network_endpoint_override=f"{isthmus.api.url}/",
+def sdk_for(url: str) -> Iterator[Any]:
+    """openstacksdk on the API at ``url`` without authentication, closed afterwards."""
+    conn = openstack.connect(auth_type="none", network_endpoint_override=f"{url}/",
                              load_yaml_config=False, load_envvars=False)
     yield conn
     conn.close()
+
+
+@pytest.fixture
+def sdk(isthmus):
+    yield from sdk_for(isthmus.api.url)

@@ -28,7 +28,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-import openstack
 import pytest
 
 from isthmus import config
@@ -38,6 +37,7 @@ from isthmus.demo import privileged
 from isthmus.demo.run import apply_settings, site_settings
 from isthmus.demo.sites import INTERNET_HOST, LAN, WAN, Fabric, sh, stop_charons_under
 from tests.agent.conftest import Embedded, make_embedded, wait_until
+from tests.e2e.conftest import sdk_for
 
 PSK = "e2e-routers-from-the-api"
 EXTRA = "10.73.0"   # a second subnet on site a's LAN network: the interface removed mid-test
@@ -85,8 +85,7 @@ def world(short_tmp, privileged_conf, fabric) -> Iterator[World]:
     finally:
         for agent in made.agents.values():
             agent.stop()
-        env.api.stop()
-        env.runtime.stop()
+        env.stop()
         privileged.stop_daemon(privileged_conf)
         for state in states.values():
             stop_charons_under(state)
@@ -94,10 +93,7 @@ def world(short_tmp, privileged_conf, fabric) -> Iterator[World]:
 
 @pytest.fixture
 def sdk(world) -> Iterator[Any]:
-    conn = openstack.connect(auth_type="none", network_endpoint_override=f"{world.env.api.url}/",
-                             load_yaml_config=False, load_envvars=False)
-    yield conn
-    conn.close()
+    yield from sdk_for(world.env.api.url)
 
 
 # -- API helpers ------------------------------------------------------------------------------

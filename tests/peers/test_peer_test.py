@@ -16,14 +16,14 @@ import subprocess
 import sys
 from typing import Any, Iterator
 
-import openstack
 import pytest
 
-from isthmus.demo import privileged
 from isthmus.demo.run import site_settings
-from isthmus.demo.sites import INTERNET_HOST, LAN, WAN, Fabric, sh, stop_charons_under
+from isthmus.demo.sites import INTERNET_HOST, LAN, WAN, Fabric, sh
 from isthmus.peers.trial import NAMESPACE_PREFIX
-from tests.agent.conftest import Embedded, make_embedded, wait_until
+from tests.agent.conftest import Embedded, wait_until
+from tests.e2e.conftest import running_isthmus, sdk_for
+from tests.e2e.test_routers_from_the_api import post
 
 pytestmark = pytest.mark.e2e
 
@@ -43,30 +43,13 @@ def fabric(privileged_conf) -> Iterator[Fabric]:
 @pytest.fixture
 def site_a(short_tmp, privileged_conf, fabric) -> Iterator[Embedded]:
     """The server and site a's agent (routers on the fabric's bridges, strongSwan)."""
-    env = make_embedded(short_tmp, **site_settings(fabric, "a", privileged_conf, short_tmp))
-    env.start_agent()
-    try:
-        yield env
-    finally:
-        env.stop_agent()
-        env.api.stop()
-        env.runtime.stop()
-        privileged.stop_daemon(privileged_conf)
-        stop_charons_under(short_tmp)
+    yield from running_isthmus(short_tmp, privileged_conf,
+                               **site_settings(fabric, "a", privileged_conf, short_tmp))
 
 
 @pytest.fixture
 def sdk(site_a) -> Iterator[Any]:
-    conn = openstack.connect(auth_type="none", network_endpoint_override=f"{site_a.api.url}/",
-                             load_yaml_config=False, load_envvars=False)
-    yield conn
-    conn.close()
-
-
-def post(sdk, collection: str, key: str, **body: Any) -> dict:
-    response = sdk.network.post(f"/{collection}", json={key: body})
-    assert response.status_code == 201, response.text
-    return response.json()[key]
+    yield from sdk_for(site_a.api.url)
 
 
 def router_a(sdk) -> dict[str, Any]:

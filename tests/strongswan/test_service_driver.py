@@ -11,7 +11,7 @@ from isthmus.drivers import Change
 from isthmus.drivers.loader import StandInServer
 from isthmus.drivers.service.strongswan import StrongSwanServiceDriver
 from isthmus.exceptions import BadRequest
-from tests.agent.conftest import make_embedded
+from tests.agent.conftest import running_embedded
 from tests.api.test_vpn_resources import CONNS, SERVICES
 from tests.api.topology import build, ok
 from tests.strongswan.test_mapping import ikepolicy, ipsecpolicy
@@ -97,16 +97,10 @@ def test_changes_still_notify_the_router():
 # -- through the API -------------------------------------------------------------------
 @pytest.fixture
 def api(tmp_path) -> Iterator[Any]:
-    env = make_embedded(tmp_path, **{"service_providers.service_provider": [PROVIDER]})
-    env.start_agent()
-    try:
-        with env.api.client("adminproj", roles="admin,member,reader") as admin, \
-                env.api.client("demoproj") as member:
-            yield admin, member, build(admin, member)
-    finally:
-        env.stop_agent()
-        env.api.stop()
-        env.runtime.stop()
+    with running_embedded(tmp_path, **{"service_providers.service_provider": [PROVIDER]}) \
+            as env, env.api.client("adminproj", roles="admin,member,reader") as admin, \
+            env.api.client("demoproj") as member:
+        yield admin, member, build(admin, member)
 
 
 def test_the_api_refuses_an_ah_esp_connection_and_stores_nothing(api):

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from isthmus.db import models
 from isthmus.drivers.service.providers import ProviderConfigError, parse_providers
-from tests.agent.conftest import make_embedded, wait_until
+from tests.agent.conftest import running_embedded, wait_until
 from tests.api.test_policies import error
 from tests.api.test_vpn_resources import CONNS, SERVICES
 from tests.api.topology import build, ok
@@ -40,14 +40,10 @@ def test_good_provider_lines():
 
 @pytest.fixture
 def env(tmp_path):
-    env = make_embedded(tmp_path, **{"service_providers.service_provider": [
-        "VPN:ipsec:ipsec:default", f"VPN:fussy:{FAKE}"]})
-    env.start_agent()
-    fake_drivers.SEEN.clear()
-    yield env
-    env.stop_agent()
-    env.api.stop()
-    env.runtime.stop()
+    with running_embedded(tmp_path, **{"service_providers.service_provider": [
+            "VPN:ipsec:ipsec:default", f"VPN:fussy:{FAKE}"]}) as env:
+        fake_drivers.SEEN.clear()
+        yield env
 
 
 def test_providers_are_listed_and_chosen_per_service(env):
