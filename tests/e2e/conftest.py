@@ -14,7 +14,7 @@ import pytest
 from isthmus.demo import privileged
 from isthmus.demo.run import strongswan_settings
 from tests.agent.conftest import Embedded, running_embedded
-from isthmus.demo.sites import Sites, stop_charons_under
+from isthmus.demo.sites import Fabric, Sites, stop_charons_under
 
 CHARON = "/usr/lib/ipsec/charon"
 
@@ -50,6 +50,17 @@ def sites() -> Iterator[Sites]:
         yield topology
     finally:
         topology.destroy()
+
+
+@pytest.fixture
+def fabric(privileged_conf) -> Iterator[Fabric]:
+    """The demo's physical world (:class:`Fabric`, a random prefix), removed afterwards."""
+    made = Fabric()
+    try:
+        made.create()
+        yield made
+    finally:
+        made.destroy()
 
 
 def running_isthmus(short_tmp: Path, privileged_conf: Path,

@@ -59,16 +59,6 @@ class World:
 
 
 @pytest.fixture
-def fabric(privileged_conf) -> Iterator[Fabric]:
-    made = Fabric()
-    try:
-        made.create()
-        yield made
-    finally:
-        made.destroy()
-
-
-@pytest.fixture
 def world(short_tmp, privileged_conf, fabric) -> Iterator[World]:
     states = {side: short_tmp / side for side in ("a", "b")}
     for state in states.values():

@@ -45,7 +45,8 @@ def pluto_available() -> None:
 
 # Isthmus itself, as the end-to-end tests run it (on these tests' own ``sites``), with a
 # short one-way window so that the one-way case needs no long wait.
-from tests.e2e.conftest import privileged_conf, running_isthmus, sdk, short_tmp  # noqa: E402,F401
+from tests.e2e.conftest import (  # noqa: E402,F401
+    fabric, privileged_conf, running_isthmus, sdk, short_tmp)
 
 ONE_WAY_AFTER_S = 3
 

@@ -31,16 +31,6 @@ PSK = "peer-test-secret"
 
 
 @pytest.fixture
-def fabric(privileged_conf) -> Iterator[Fabric]:
-    made = Fabric(prefix="ipt" + os.urandom(3).hex()[:5])
-    try:
-        made.create()
-        yield made
-    finally:
-        made.destroy()
-
-
-@pytest.fixture
 def site_a(short_tmp, privileged_conf, fabric) -> Iterator[Embedded]:
     """The server and site a's agent (routers on the fabric's bridges, strongSwan)."""
     yield from running_isthmus(short_tmp, privileged_conf,
